@@ -1,0 +1,166 @@
+//! Typed errors of the optimizer layer.
+//!
+//! Nothing a user supplies (a hyperparameter, a gradient, a saved state, a parameter list) panics:
+//! it becomes an [`OptimError`] that names the offending field or parameter and, for
+//! hyperparameters, the allowed range.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when building or stepping an optimizer.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum OptimError {
+    /// A hyperparameter outside its allowed range.
+    #[error("{optimizer}: invalid hyperparameter `{field}` = {value}: must be {allowed}")]
+    InvalidHyperparameter {
+        /// Optimizer (or schedule) whose config is wrong, e.g. `"Adam"`.
+        optimizer: &'static str,
+        /// The field, with PyTorch's name, e.g. `"betas[1]"`.
+        field: String,
+        /// The value given, printed.
+        value: String,
+        /// The allowed range, e.g. `"in [0, 1)"`.
+        allowed: String,
+    },
+
+    /// A hyperparameter map with an unknown key or a value of the wrong type.
+    #[error("{optimizer}: {message}")]
+    BadHyperparameters {
+        /// Optimizer being configured.
+        optimizer: String,
+        /// What is wrong, including the valid field names where relevant.
+        message: String,
+    },
+
+    /// An optimizer name that is not in the registry.
+    #[error("unknown optimizer `{name}`; valid names: {valid}")]
+    UnknownOptimizer {
+        /// The name given.
+        name: String,
+        /// Comma-separated list of valid names.
+        valid: String,
+    },
+
+    /// A gradient with a NaN or ±Inf entry, under [`NonFinitePolicy::Error`](crate::optim::NonFinitePolicy).
+    #[error("non-finite gradient {value} in parameter `{param}` at element {index}, step {step}")]
+    NonFiniteGradient {
+        /// Parameter name.
+        param: String,
+        /// Flat (row-major) index of the first offending element.
+        index: usize,
+        /// The 1-based step that was refused.
+        step: u64,
+        /// The offending value (`NaN`, `inf` or `-inf`).
+        value: f64,
+    },
+
+    /// A parameter whose data, gradient and shape disagree.
+    #[error(
+        "parameter `{name}`: shape {shape:?} has {expected} elements but data has {data} and gradient has {grad}"
+    )]
+    ShapeMismatch {
+        /// Parameter name.
+        name: String,
+        /// Declared shape.
+        shape: Vec<usize>,
+        /// Product of the shape.
+        expected: usize,
+        /// Length of the data.
+        data: usize,
+        /// Length of the gradient.
+        grad: usize,
+    },
+
+    /// The list of parameters differs from the one the optimizer saw at its first step.
+    #[error("parameter list changed at position {index}: expected {expected}, found {found}")]
+    ParamMismatch {
+        /// Position in the list handed to the optimizer.
+        index: usize,
+        /// What the optimizer's state was built for (name and length).
+        expected: String,
+        /// What was handed now.
+        found: String,
+    },
+
+    /// A saved state that does not fit this optimizer or these parameters.
+    #[error("optimizer state does not fit: {0}")]
+    StateMismatch(String),
+}
+
+impl OptimError {
+    pub(crate) fn invalid(
+        optimizer: &'static str,
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        allowed: impl Into<String>,
+    ) -> Self {
+        OptimError::InvalidHyperparameter {
+            optimizer,
+            field: field.into(),
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+/// Range checks for hyperparameters; each returns an error naming the field and the range.
+pub(crate) mod check {
+    use super::OptimError;
+
+    /// `value ≥ 0` and finite (learning rates, weight decays, eps).
+    pub fn non_negative(opt: &'static str, field: &str, value: f64) -> Result<(), OptimError> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(())
+        } else {
+            Err(OptimError::invalid(opt, field, value, "finite and ≥ 0"))
+        }
+    }
+
+    /// `value > 0` and finite.
+    #[allow(dead_code)] // used by schedules and matrix methods
+    pub fn positive(opt: &'static str, field: &str, value: f64) -> Result<(), OptimError> {
+        if value.is_finite() && value > 0.0 {
+            Ok(())
+        } else {
+            Err(OptimError::invalid(opt, field, value, "finite and > 0"))
+        }
+    }
+
+    /// `0 ≤ value < 1` (betas, momentum coefficients of EMAs).
+    pub fn unit_interval_open(
+        opt: &'static str,
+        field: &str,
+        value: f64,
+    ) -> Result<(), OptimError> {
+        if (0.0..1.0).contains(&value) {
+            Ok(())
+        } else {
+            Err(OptimError::invalid(opt, field, value, "in [0, 1)"))
+        }
+    }
+
+    /// `0 ≤ value ≤ 1` (dampening, rho, alpha).
+    pub fn unit_interval(opt: &'static str, field: &str, value: f64) -> Result<(), OptimError> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(())
+        } else {
+            Err(OptimError::invalid(opt, field, value, "in [0, 1]"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_field_and_range() {
+        let e = check::unit_interval_open("Adam", "betas[1]", 1.0).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("betas[1]"), "{text}");
+        assert!(text.contains("[0, 1)"), "{text}");
+        assert!(check::non_negative("SGD", "lr", f64::NAN).is_err());
+        assert!(check::non_negative("SGD", "lr", 0.0).is_ok());
+        assert!(check::positive("SGD", "lr", 0.0).is_err());
+        assert!(check::unit_interval("SGD", "dampening", 1.0).is_ok());
+    }
+}

@@ -1,0 +1,154 @@
+//! Small vector kernels shared by optimizers and problems: non-finite scans and reductions.
+//!
+//! Reductions over large vectors run on rayon with a *fixed* chunking and combine the partial
+//! results in chunk order, so their value does not depend on the number of threads.
+
+use rayon::prelude::*;
+
+use crate::scalar::Scalar;
+
+/// Elements per parallel work item. Tensors shorter than [`PAR_MIN`] stay on the calling thread.
+pub const PAR_CHUNK: usize = 1 << 15;
+
+/// Below this many elements a kernel runs on one thread (no rayon, no allocation).
+pub const PAR_MIN: usize = 1 << 16;
+
+/// Lanes of the accumulators used by reductions (lets the compiler vectorize without
+/// reassociating floating-point sums).
+const LANES: usize = 8;
+
+/// Position and value of the first NaN/±Inf in `xs`, if any.
+pub fn first_non_finite<T: Scalar>(xs: &[T]) -> Option<(usize, T)> {
+    let all_finite = if xs.len() >= PAR_MIN {
+        xs.par_chunks(PAR_CHUNK).all(all_finite_chunk)
+    } else {
+        all_finite_chunk(xs)
+    };
+    if all_finite {
+        None
+    } else {
+        xs.iter().position(|x| !x.is_finite()).map(|i| (i, xs[i]))
+    }
+}
+
+/// `0·x` is 0 for finite `x` and NaN otherwise; lane-wise sums of it stay finite iff all are.
+fn all_finite_chunk<T: Scalar>(xs: &[T]) -> bool {
+    let mut acc = [T::zero(); LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for k in 0..LANES {
+            acc[k] = acc[k] + c[k] * T::zero();
+        }
+    }
+    let tail_ok = chunks.remainder().iter().all(|x| x.is_finite());
+    tail_ok && acc.iter().all(|a| a.is_finite())
+}
+
+/// Deterministic sum of `f(chunk)` over fixed chunks of `xs` (parallel for long inputs).
+fn chunked_sum<T: Scalar>(len: usize, f: impl Fn(std::ops::Range<usize>) -> T + Sync) -> T {
+    if len < PAR_MIN {
+        return f(0..len);
+    }
+    let n_chunks = len.div_ceil(PAR_CHUNK);
+    let partials: Vec<T> = (0..n_chunks)
+        .into_par_iter()
+        .map(|c| f(c * PAR_CHUNK..((c + 1) * PAR_CHUNK).min(len)))
+        .collect();
+    partials.into_iter().fold(T::zero(), |a, b| a + b)
+}
+
+/// `Σ xᵢ yᵢ`, with a fixed summation order.
+pub fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
+    debug_assert_eq!(x.len(), y.len());
+    chunked_sum(x.len().min(y.len()), |r| dot_serial(&x[r.clone()], &y[r]))
+}
+
+fn dot_serial<T: Scalar>(x: &[T], y: &[T]) -> T {
+    let mut acc = [T::zero(); LANES];
+    let xc = x.chunks_exact(LANES);
+    let yc = y.chunks_exact(LANES);
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for k in 0..LANES {
+            acc[k] = acc[k] + a[k] * b[k];
+        }
+    }
+    let mut s = acc.iter().fold(T::zero(), |s, &a| s + a);
+    for (a, b) in xr.iter().zip(yr) {
+        s = s + *a * *b;
+    }
+    s
+}
+
+/// `‖x‖₂²`.
+pub fn norm2_sq<T: Scalar>(x: &[T]) -> T {
+    dot(x, x)
+}
+
+/// `‖x‖₂`.
+pub fn norm2<T: Scalar>(x: &[T]) -> T {
+    norm2_sq(x).sqrt()
+}
+
+/// `‖x‖₁`.
+pub fn norm1<T: Scalar>(x: &[T]) -> T {
+    chunked_sum(x.len(), |r| {
+        let mut acc = [T::zero(); LANES];
+        let c = x[r].chunks_exact(LANES);
+        let rem = c.remainder();
+        for a in c {
+            for k in 0..LANES {
+                acc[k] = acc[k] + a[k].abs();
+            }
+        }
+        acc.iter().fold(T::zero(), |s, &a| s + a) + rem.iter().fold(T::zero(), |s, a| s + a.abs())
+    })
+}
+
+/// `‖x‖∞` (NaN-propagating: returns NaN if any entry is NaN).
+pub fn norm_inf<T: Scalar>(x: &[T]) -> T {
+    let mut m = T::zero();
+    for &v in x {
+        let a = v.abs();
+        if a > m || a.is_nan() {
+            m = a;
+            if a.is_nan() {
+                return a;
+            }
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_first_non_finite() {
+        let mut v = vec![1.0f64; 200_000];
+        assert_eq!(first_non_finite(&v), None);
+        v[150_001] = f64::INFINITY;
+        v[170_000] = f64::NAN;
+        assert_eq!(first_non_finite(&v), Some((150_001, f64::INFINITY)));
+        let w = [1.0f32, f32::NAN];
+        assert!(first_non_finite(&w).is_some_and(|(i, x)| i == 1 && x.is_nan()));
+    }
+
+    #[test]
+    fn reductions_match_naive_and_are_thread_independent() {
+        let x: Vec<f64> = (0..300_001).map(|i| ((i as f64) * 0.37).sin()).collect();
+        let naive: f64 = x.iter().map(|a| a * a).sum();
+        let d = norm2_sq(&x);
+        assert!((d - naive).abs() <= 1e-9 * naive);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| norm2_sq(&x));
+        assert_eq!(one.to_bits(), d.to_bits());
+        let l1: f64 = x.iter().map(|a| a.abs()).sum();
+        assert!((norm1(&x) - l1).abs() <= 1e-9 * l1);
+        assert_eq!(norm_inf(&[1.0, -3.0, 2.0]), 3.0);
+    }
+}

@@ -1,0 +1,238 @@
+//! The fused driver for elementwise optimizers.
+//!
+//! An elementwise method is a [`Rule`]: per-step scalars ([`Rule::coeffs`], e.g. Adam's bias
+//! corrections) and the update of one coordinate ([`Rule::update`]) given its gradient and its `N`
+//! state values. [`Elementwise`] runs the rule as a single pass over `(x, g, s)` per parameter:
+//! the state of a coordinate is stored interleaved (`Vec<[T; N]>`), so the pass streams three
+//! arrays and the compiler vectorizes the loop. Tensors of at least
+//! [`PAR_MIN`](crate::kernels::PAR_MIN) elements are split into fixed chunks processed by rayon;
+//! smaller ones run on the calling thread without allocating.
+
+use std::marker::PhantomData;
+
+use rayon::prelude::*;
+
+use super::{
+    Buffer, Config, Groups, NonFinitePolicy, Optimizer, OptimizerState, ParamState, Slot,
+    StepOutcome, Subset, screen_gradients, sync_slots,
+};
+use crate::error::OptimError;
+use crate::kernels::{PAR_CHUNK, PAR_MIN};
+use crate::param::{Param, ParamFilter};
+use crate::scalar::Scalar;
+
+/// The per-coordinate formula of an elementwise optimizer with `N` state values per coordinate.
+pub trait Rule<T: Scalar, const N: usize>: Send + Sync + 'static {
+    /// Hyperparameters.
+    type Config: Config;
+    /// Scalars computed once per step and parameter group (learning rate, bias corrections...).
+    type Coeffs: Copy + Send + Sync;
+
+    /// Names of the state values, PyTorch's where it has them (`["exp_avg", "exp_avg_sq"]`).
+    const STATE: [&'static str; N];
+
+    /// Initial state of every coordinate (zeros unless the method says otherwise).
+    fn init(_config: &Self::Config) -> [T; N] {
+        [T::zero(); N]
+    }
+
+    /// Per-step scalars for step `t` (1-based) at learning rate `lr`.
+    fn coeffs(config: &Self::Config, lr: f64, t: u64) -> Self::Coeffs;
+
+    /// Updates one coordinate `x` with gradient `g` and state `s`.
+    fn update(c: &Self::Coeffs, x: &mut T, g: T, s: &mut [T; N]);
+}
+
+/// An elementwise optimizer: a [`Rule`] with parameter groups, state and the fused driver.
+pub struct Elementwise<T: Scalar, R: Rule<T, N>, const N: usize> {
+    groups: Groups<R::Config>,
+    slots: Vec<Slot<Vec<[T; N]>>>,
+    step: u64,
+    policy: NonFinitePolicy,
+    _rule: PhantomData<R>,
+}
+
+impl<T: Scalar, R: Rule<T, N>, const N: usize> Clone for Elementwise<T, R, N> {
+    fn clone(&self) -> Self {
+        Elementwise {
+            groups: self.groups.clone(),
+            slots: self.slots.clone(),
+            step: self.step,
+            policy: self.policy,
+            _rule: PhantomData,
+        }
+    }
+}
+
+impl<T: Scalar, R: Rule<T, N>, const N: usize> Elementwise<T, R, N> {
+    /// One group with `config` for every parameter.
+    pub fn new(config: R::Config) -> Result<Self, OptimError> {
+        Self::with_groups(config, Vec::new())
+    }
+
+    /// A default config and parameter groups: a parameter takes the config of the first filter
+    /// that matches it (e.g. `("*.bias | ndim=1", no weight decay)`), else the default.
+    pub fn with_groups(
+        default: R::Config,
+        groups: Vec<(ParamFilter, R::Config)>,
+    ) -> Result<Self, OptimError> {
+        Ok(Elementwise {
+            groups: Groups::new(default, groups)?,
+            slots: Vec::new(),
+            step: 0,
+            policy: NonFinitePolicy::default(),
+            _rule: PhantomData,
+        })
+    }
+
+    /// The default group's configuration.
+    pub fn config(&self) -> &R::Config {
+        self.groups.config(0)
+    }
+}
+
+/// Runs the rule over one contiguous block.
+#[inline]
+fn run_block<T: Scalar, R: Rule<T, N>, const N: usize>(
+    c: &R::Coeffs,
+    x: &mut [T],
+    g: &[T],
+    s: &mut [[T; N]],
+) {
+    for ((x, &g), s) in x.iter_mut().zip(g).zip(s.iter_mut()) {
+        R::update(c, x, g, s);
+    }
+}
+
+/// Runs the rule over a whole parameter: on this thread when small, else in parallel chunks.
+pub fn run_rule<T: Scalar, R: Rule<T, N>, const N: usize>(
+    c: &R::Coeffs,
+    x: &mut [T],
+    g: &[T],
+    s: &mut [[T; N]],
+) {
+    if x.len() < PAR_MIN {
+        run_block::<T, R, N>(c, x, g, s);
+    } else {
+        x.par_chunks_mut(PAR_CHUNK)
+            .zip(g.par_chunks(PAR_CHUNK))
+            .zip(s.par_chunks_mut(PAR_CHUNK))
+            .for_each(|((x, g), s)| run_block::<T, R, N>(c, x, g, s));
+    }
+}
+
+impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R, N> {
+    fn name(&self) -> &str {
+        R::Config::NAME
+    }
+
+    fn steps(&self) -> u64 {
+        self.step
+    }
+
+    fn lr(&self) -> f64 {
+        self.groups.lr(0)
+    }
+
+    fn base_lr(&self) -> f64 {
+        self.groups.config(0).lr()
+    }
+
+    fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
+        self.groups.set_lrs(f);
+    }
+
+    fn set_nonfinite_policy(&mut self, policy: NonFinitePolicy) {
+        self.policy = policy;
+    }
+
+    fn step_subset(
+        &mut self,
+        params: &mut [Param<T>],
+        subset: Subset<'_>,
+    ) -> Result<StepOutcome, OptimError> {
+        sync_slots(&mut self.slots, &self.groups, params, subset, |p, cfg| {
+            vec![R::init(cfg); p.numel()]
+        })?;
+        if let Some(skipped) = screen_gradients(self.policy, params, subset, self.step + 1)? {
+            return Ok(skipped);
+        }
+        self.step += 1;
+        for (j, slot) in self.slots.iter_mut().enumerate() {
+            let p = &mut params[subset.index(j)];
+            let g = slot.group;
+            let c = R::coeffs(self.groups.config(g), self.groups.lr(g), self.step);
+            run_rule::<T, R, N>(&c, &mut p.data, &p.grad, &mut slot.state);
+        }
+        Ok(StepOutcome::Applied)
+    }
+
+    fn state(&self) -> OptimizerState<T> {
+        let params = self
+            .slots
+            .iter()
+            .map(|slot| ParamState {
+                name: slot.name.clone(),
+                shape: slot.shape.clone(),
+                buffers: (0..N)
+                    .map(|k| Buffer {
+                        name: R::STATE[k].to_string(),
+                        shape: slot.shape.clone(),
+                        data: slot.state.iter().map(|s| s[k]).collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        OptimizerState {
+            optimizer: self.name().to_string(),
+            step: self.step,
+            lrs: self.groups.lrs().to_vec(),
+            params,
+        }
+    }
+
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
+        if state.optimizer != self.name() {
+            return Err(OptimError::StateMismatch(format!(
+                "state of `{}` loaded into `{}`",
+                state.optimizer,
+                self.name()
+            )));
+        }
+        let mut slots = Vec::with_capacity(state.params.len());
+        for ps in &state.params {
+            let numel: usize = ps.shape.iter().product();
+            let names: Vec<&str> = ps.buffers.iter().map(|b| b.name.as_str()).collect();
+            if names != R::STATE {
+                return Err(OptimError::StateMismatch(format!(
+                    "parameter `{}` has buffers {names:?}, {} expects {:?}",
+                    ps.name,
+                    self.name(),
+                    R::STATE
+                )));
+            }
+            if let Some(b) = ps.buffers.iter().find(|b| b.data.len() != numel) {
+                return Err(OptimError::StateMismatch(format!(
+                    "buffer `{}` of `{}` has {} values, shape {:?} needs {numel}",
+                    b.name,
+                    ps.name,
+                    b.data.len(),
+                    ps.shape
+                )));
+            }
+            let data: Vec<[T; N]> = (0..numel)
+                .map(|i| std::array::from_fn(|k| ps.buffers[k].data[i]))
+                .collect();
+            slots.push(Slot {
+                name: ps.name.clone(),
+                shape: ps.shape.clone(),
+                group: self.groups.group_of(&ps.name, &ps.shape),
+                state: data,
+            });
+        }
+        self.groups.load_lrs(&state.lrs)?;
+        self.slots = slots;
+        self.step = state.step;
+        Ok(())
+    }
+}
