@@ -1,8 +1,12 @@
-//! `optlab`: a thin command-line front end over the `optlab` library.
+//! `optlab`: a thin command-line front end over the `optlab` library crates.
+//!
+//! Each subcommand lives in `commands/<name>.rs`; this file only parses arguments and dispatches.
+
+mod commands;
 
 use clap::{Parser, Subcommand};
 
-/// optlab: stochastic, adaptive and matrix-aware optimization lab.
+/// optlab: a laboratory for stochastic, adaptive and matrix-aware optimization.
 #[derive(Parser)]
 #[command(name = "optlab", version, about)]
 struct Cli {
@@ -12,19 +16,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List optimizers with their PyTorch hyperparameter names and defaults.
-    List,
+    /// List optimizers, schedules and problems with their hyperparameters and defaults.
+    List(commands::list::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::List => {
-            for info in optlab::optim::registry::CATALOG {
-                println!("{:<10} {}", info.name, info.summary);
-                println!("           defaults: {}", (info.defaults)());
-            }
-        }
+        Command::List(args) => commands::list::run(args),
     }
-    Ok(())
 }
