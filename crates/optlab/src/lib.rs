@@ -31,6 +31,7 @@ pub mod kernels;
 pub mod optim;
 pub mod param;
 pub mod scalar;
+pub mod schedule;
 pub mod verify;
 
 pub use error::OptimError;
