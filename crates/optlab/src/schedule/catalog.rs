@@ -34,7 +34,7 @@ impl ScheduleInfo {
     /// `name (required, range)` / `name = default (range)`, comma-separated.
     pub fn args_summary(&self) -> String {
         if self.args.is_empty() {
-            return "(no arguments)".to_string();
+            return "none".to_string();
         }
         self.args
             .iter()
