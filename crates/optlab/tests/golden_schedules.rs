@@ -58,7 +58,10 @@ fn rel_err(a: f64, reference: f64) -> f64 {
 
 fn load() -> Option<Fixture> {
     let text = common::fixture("schedules.json")?;
-    Some(serde_json::from_str(&text).expect("schedules.json parses"))
+    match serde_json::from_str(&text) {
+        Ok(f) => Some(f),
+        Err(e) => panic!("schedules.json does not parse: {e}"),
+    }
 }
 
 #[test]

@@ -302,6 +302,55 @@ mod tests {
         }
     }
 
+    /// Each `schedule = ...` line or `[schedule]` table in the ```toml blocks of a Markdown file.
+    fn toml_examples(markdown: &str) -> Vec<String> {
+        let mut docs: Vec<String> = Vec::new();
+        let mut in_block = false;
+        for line in markdown.lines() {
+            if line.starts_with("```") {
+                in_block = line == "```toml";
+                continue;
+            }
+            if !in_block {
+                continue;
+            }
+            if line.starts_with("schedule =") || line == "[schedule]" {
+                docs.push(String::new());
+            }
+            if let Some(doc) = docs.last_mut() {
+                doc.push_str(line);
+                doc.push('\n');
+            }
+        }
+        docs
+    }
+
+    #[test]
+    fn docs_examples_parse_and_build() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schedules.md");
+        let markdown = std::fs::read_to_string(path).expect("docs/schedules.md is in the repo");
+        let examples = toml_examples(&markdown);
+        assert!(
+            examples.len() >= CATALOG.len(),
+            "{} examples",
+            examples.len()
+        );
+        let mut kinds = BTreeSet::new();
+        for text in &examples {
+            #[derive(serde::Deserialize)]
+            struct Experiment {
+                schedule: ScheduleSpec,
+            }
+            let spec = toml::from_str::<Experiment>(text)
+                .unwrap_or_else(|e| panic!("{text}: {e}"))
+                .schedule;
+            spec.build().unwrap_or_else(|e| panic!("{text}: {e}"));
+            kinds.insert(spec.kind());
+        }
+        // every kind has an example
+        assert_eq!(kinds.len(), CATALOG.len(), "{kinds:?}");
+    }
+
     #[test]
     fn summary_lists_every_argument() {
         let info = CATALOG.iter().find(|i| i.kind == "StepLR").unwrap();
