@@ -30,6 +30,7 @@ pub mod error;
 pub mod kernels;
 pub mod optim;
 pub mod param;
+pub mod problem;
 pub mod scalar;
 pub mod schedule;
 pub mod verify;
