@@ -29,6 +29,7 @@
 pub mod error;
 pub mod kernels;
 pub mod optim;
+pub mod oracle;
 pub mod param;
 pub mod problem;
 pub mod scalar;
