@@ -32,6 +32,8 @@ pub mod optim;
 pub mod oracle;
 pub mod param;
 pub mod problem;
+pub mod record;
+pub mod runner;
 pub mod scalar;
 pub mod schedule;
 pub mod verify;

@@ -10,8 +10,9 @@
 //! **Constants.** L = λ_max(AᵀA)/(4m) + μ (σ' ≤ 1/4), L_max = maxᵢ ‖aᵢ‖²/4 + μ, μ from the
 //! regularizer. f* and x* come from damped Newton's method on the full objective in f64 (Cholesky
 //! solves of the Hessian μI + (1/m) Σ σ(zᵢ)σ(−zᵢ) aᵢaᵢᵀ, Armijo backtracking, stopped when the
-//! Newton decrement λ² = ∇fᵀH⁻¹∇f falls below 1e-28 — quadratic convergence makes f* accurate to
-//! the rounding of f). With μ = 0 the minimizer need not exist (separable data), so f*, x*, μ are
+//! Newton decrement λ² = ∇fᵀH⁻¹∇f falls below 1e-28 or, in the region of quadratic convergence
+//! (λ² < 1e-8, full steps), stops shrinking — the rounding floor — so f* is accurate to the
+//! rounding of f). With μ = 0 the minimizer need not exist (separable data), so f*, x*, μ are
 //! left unknown.
 //!
 //! **Synthetic generator** (the lecture's setting: m = 200, n = 10, μ = 1): with a ChaCha8 stream
@@ -260,6 +261,7 @@ fn objective(a: &[f64], y: &[f64], m: usize, n: usize, mu: f64, x: &[f64]) -> f6
 fn newton(a: &[f64], y: &[f64], m: usize, n: usize, mu: f64) -> Result<(Vec<f64>, f64), String> {
     let mut x = vec![0.0; n];
     let mut f = objective(a, y, m, n, mu, &x);
+    let mut prev: Option<f64> = None;
     for _ in 0..200 {
         let mut g: Vec<f64> = x.iter().map(|v| mu * v).collect();
         let mut h = faer::Mat::<f64>::zeros(n, n);
@@ -288,6 +290,17 @@ fn newton(a: &[f64], y: &[f64], m: usize, n: usize, mu: f64) -> Result<(Vec<f64>
         let decrement: f64 = g.iter().zip(&step).map(|(g, s)| g * s).sum();
         if decrement <= 1e-28 {
             return Ok((x, f));
+        }
+        if decrement < 1e-8 {
+            // Quadratic-convergence region: full steps, each squaring the decrement, until it
+            // stops shrinking (rounding floor of the gradient).
+            if prev.is_some_and(|p: f64| decrement >= 0.25 * p) {
+                return Ok((x, f));
+            }
+            prev = Some(decrement);
+            x.iter_mut().zip(&step).for_each(|(x, s)| *x -= s);
+            f = objective(a, y, m, n, mu, &x);
+            continue;
         }
         let mut t = 1.0;
         loop {

@@ -13,7 +13,8 @@
 //! **Constants.** L = λ_max(AᵀA/m)/2 + λ (the Hessian of log-sum-exp, diag(p) − ppᵀ, has norm
 //! ≤ 1/2), L_max = maxᵢ ‖aᵢ‖²/2 + λ, μ = λ. f* and W* come from damped Newton's method on the full
 //! objective (Hessian (1/m) Σᵢ (diag(pᵢ) − pᵢpᵢᵀ) ⊗ aᵢaᵢᵀ + λI, assembled block by block with faer
-//! products, Cholesky solves, stopped at a Newton decrement below 1e-28), when λ > 0 and
+//! products, Cholesky solves, stopped at a Newton decrement below 1e-28 or when, taking full steps in the
+//! region of quadratic convergence, it stops shrinking), when λ > 0 and
 //! K·n ≤ 4096. With λ = 0 the infimum need not be attained (separable classes), so f*, W*, μ are
 //! left unknown.
 //!
@@ -316,6 +317,7 @@ fn newton(
     let am = linalg::mat(a, m, n);
     let mut w = vec![0.0; d];
     let (mut p, mut f) = probs_and_objective(a, y, m, n, k, l2, &w);
+    let mut prev: Option<f64> = None;
     for _ in 0..200 {
         let inv_m = 1.0 / m as f64;
         let mut g: Vec<f64> = w.iter().map(|v| l2 * v).collect();
@@ -355,6 +357,16 @@ fn newton(
         let decrement: f64 = g.iter().zip(&step).map(|(g, s)| g * s).sum();
         if decrement <= 1e-28 {
             return Ok((w, f));
+        }
+        if decrement < 1e-8 {
+            // quadratic-convergence region: full steps until the decrement stops shrinking
+            if prev.is_some_and(|q: f64| decrement >= 0.25 * q) {
+                return Ok((w, f));
+            }
+            prev = Some(decrement);
+            w.iter_mut().zip(&step).for_each(|(w, s)| *w -= s);
+            (p, f) = probs_and_objective(a, y, m, n, k, l2, &w);
+            continue;
         }
         let mut t = 1.0;
         let mut moved = false;
