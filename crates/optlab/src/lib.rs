@@ -31,6 +31,7 @@ pub mod kernels;
 pub mod optim;
 pub mod oracle;
 pub mod param;
+pub mod plot;
 pub mod problem;
 pub mod record;
 pub mod runner;
