@@ -4,7 +4,8 @@
 #[derive(clap::Args)]
 pub struct Args {}
 
-/// Prints every optimizer with its PyTorch hyperparameter names and defaults.
+/// Prints every optimizer with its PyTorch hyperparameter names and defaults, the runner's own
+/// methods, and the problems with their parameters and defaults.
 pub fn run(_args: Args) -> anyhow::Result<()> {
     println!("Optimizers (PyTorch names; hyperparameters with defaults):");
     for info in optlab::optim::registry::CATALOG {
@@ -15,6 +16,23 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
         };
         println!("  {:<10} {}{aliases}", info.name, info.summary);
         println!("  {:<10} {}", "", (info.defaults)());
+    }
+    println!();
+    println!("Runner methods (problem-aware, full gradient):");
+    println!(
+        "  {:<10} gradient descent with Armijo backtracking line search (aliases: armijo, linesearch)",
+        "ArmijoGD"
+    );
+    println!(
+        "  {:<10} {}",
+        "",
+        serde_json::to_value(optlab::runner::armijo::ArmijoConfig::default())?
+    );
+    println!();
+    println!("Problems (`kind` in [problem]; parameters with defaults):");
+    for info in optlab::problem::CATALOG {
+        println!("  {:<14} {}", info.kind, info.summary);
+        println!("  {:<14} {}", "", (info.defaults)());
     }
     Ok(())
 }

@@ -171,7 +171,7 @@ fn draw<DB: DrawingBackend>(
             }
             $chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
+                .position(legend_position(bands, &r, opts.log_y))
                 .background_style(WHITE.mix(0.9))
                 .border_style(RGBColor(180, 180, 180))
                 .label_font((FAMILY, 15))
@@ -192,6 +192,56 @@ fn draw<DB: DrawingBackend>(
         body!(chart);
     }
     Ok(())
+}
+
+/// The legend goes where the fewest curve points are: each of nine candidate boxes (corners,
+/// edge middles, centre; about 45% of the width, a line per band high) is scored by the number of
+/// mean/quantile points inside it, in axis-normalized coordinates.
+fn legend_position(bands: &[Band], r: &Ranges, log_y: bool) -> SeriesLabelPosition {
+    let ny = |v: f64| {
+        if log_y {
+            let v = v.max(r.y.0);
+            (v.log10() - r.y.0.log10()) / (r.y.1.log10() - r.y.0.log10())
+        } else {
+            (v - r.y.0) / (r.y.1 - r.y.0)
+        }
+    };
+    let nx = |v: f64| (v - r.x.0) / (r.x.1 - r.x.0);
+    let h = (0.06 * bands.len() as f64 + 0.05).min(0.9);
+    let w = 0.45;
+    let pts: Vec<(f64, f64)> = bands
+        .iter()
+        .flat_map(|b| b.points.iter())
+        .flat_map(|p| {
+            [p.stats.mean, p.stats.q10, p.stats.q90]
+                .into_iter()
+                .map(move |v| (nx(p.x), ny(v)))
+        })
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    use SeriesLabelPosition as P;
+    let candidates = [
+        (P::UpperRight, 1.0 - w, 1.0 - h),
+        (P::UpperLeft, 0.0, 1.0 - h),
+        (P::LowerLeft, 0.0, 0.0),
+        (P::LowerRight, 1.0 - w, 0.0),
+        (P::MiddleRight, 1.0 - w, 0.5 - h / 2.0),
+        (P::MiddleLeft, 0.0, 0.5 - h / 2.0),
+        (P::UpperMiddle, 0.5 - w / 2.0, 1.0 - h),
+        (P::LowerMiddle, 0.5 - w / 2.0, 0.0),
+        (P::MiddleMiddle, 0.5 - w / 2.0, 0.5 - h / 2.0),
+    ];
+    let mut best = (usize::MAX, P::UpperRight);
+    for (pos, x0, y0) in candidates {
+        let n = pts
+            .iter()
+            .filter(|(x, y)| *x >= x0 && *x <= x0 + w && *y >= y0 && *y <= y0 + h)
+            .count();
+        if n < best.0 {
+            best = (n, pos);
+        }
+    }
+    best.1
 }
 
 /// Colour slot of band `i`: averaged bands share the colour of the method before them.
