@@ -210,7 +210,13 @@ impl<T: Scalar> Problem<T> for TestFunction {
         } else {
             String::new()
         };
-        format!("{:?} from {:?}{noise}", self.kind, self.x0)
+        let f = match self.kind {
+            Kind::Rosenbrock { a, b } => format!("Rosenbrock (a = {a}, b = {b})"),
+            Kind::Rastrigin { a } => format!("Rastrigin (A = {a})"),
+            Kind::Quadratic { kappa } => format!("quadratic ½(x² + κy²), κ = {kappa}"),
+            Kind::Beale => "Beale".into(),
+        };
+        format!("{f} from ({}, {}){noise}", self.x0[0], self.x0[1])
     }
 
     fn num_samples(&self) -> usize {
