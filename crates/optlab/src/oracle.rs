@@ -200,7 +200,7 @@ mod tests {
         p.grad(&x, &mut full);
         for sampling in [Sampling::WithReplacement(1), Sampling::WithReplacement(5)] {
             let mut o = Oracle::new(p.as_ref(), sampling, run_rng(3, 0));
-            let mut mean = vec![0.0; 4];
+            let mut mean = [0.0; 4];
             let mut g = vec![0.0; 4];
             let draws = 40_000;
             for _ in 0..draws {
@@ -221,7 +221,7 @@ mod tests {
         }
         // without replacement, an epoch's batch gradients average to the full gradient exactly
         let mut o = Oracle::new(p.as_ref(), Sampling::WithoutReplacement(10), run_rng(3, 1));
-        let mut mean = vec![0.0; 4];
+        let mut mean = [0.0; 4];
         let mut g = vec![0.0; 4];
         for _ in 0..5 {
             o.gradient(&x, &mut g);

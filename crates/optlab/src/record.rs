@@ -9,7 +9,8 @@
 //! same CSV, summaries and plots serve both. This module knows nothing about problems or oracles.
 //!
 //! CSV layout: a header `method,seed,iteration,epoch,grad_evals,time_s,lr,<metric>...`, then one
-//! line per record; floats are written in Rust's shortest round-trip form (`NaN` for missing).
+//! line per record; floats are written in Rust's shortest round-trip form, plain for
+//! 1e-4 ≤ |v| < 1e15 and scientific (`1.3e-7`) otherwise (`NaN` for missing).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -298,13 +299,13 @@ impl Records {
                 csv_field(&r.method),
                 r.seed,
                 r.iteration,
-                r.epoch,
+                Num(r.epoch),
                 r.grad_evals,
-                r.time_s,
-                r.lr
+                Num(r.time_s),
+                Num(r.lr)
             )?;
             for v in &r.values {
-                write!(w, ",{v}")?;
+                write!(w, ",{}", Num(*v))?;
             }
             writeln!(w)?;
         }
@@ -458,6 +459,21 @@ impl Records {
     }
 }
 
+/// Shortest round-trip form: plain for 1e-4 ≤ |v| < 1e15 (and 0), scientific otherwise
+/// (`1.3e-7`), `NaN`/`inf` as Rust writes them.
+struct Num(f64);
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.0.abs();
+        if self.0 == 0.0 || !self.0.is_finite() || (1e-4..1e15).contains(&a) {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{:e}", self.0)
+        }
+    }
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -538,6 +554,9 @@ mod tests {
             assert!(a.values[1].is_nan());
         }
         assert!(Records::read_csv("a,b\n".as_bytes()).is_err());
+        assert_eq!(Num(1.25e-7).to_string(), "1.25e-7");
+        assert_eq!(Num(0.5).to_string(), "0.5");
+        assert_eq!("1.25e-7".parse::<f64>(), Ok(1.25e-7));
     }
 
     #[test]

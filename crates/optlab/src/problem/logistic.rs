@@ -376,7 +376,7 @@ mod tests {
         let (a3, _) = synthetic(20, 3, 8);
         assert_eq!((a1.clone(), y1.clone()), (a2, y2));
         assert_ne!(a1, a3);
-        assert!(y1.iter().any(|&v| v == 1.0) && y1.iter().any(|&v| v == -1.0));
+        assert!(y1.contains(&1.0) && y1.contains(&-1.0));
         let p = lecture();
         let c = p.constants();
         assert!(c.l_max.unwrap() >= c.l_smooth.unwrap());
