@@ -9,7 +9,13 @@
 //! - [`optim`]: every optimizer of the lecture as a fused kernel with PyTorch semantics, parameter
 //!   groups, non-finite gradient policy and serializable state;
 //! - [`kernels`]: deterministic vector reductions shared by optimizers and problems;
-//! - [`verify`]: replay of PyTorch reference traces.
+//! - [`verify`]: replay of PyTorch reference traces;
+//! - [`problem`]: finite-sum problems (logistic, least squares, softmax regression, 2D test
+//!   functions) with known constants, and data-file loaders;
+//! - [`oracle`]: full, mini-batch and single-sample gradient oracles with seeded streams;
+//! - [`runner`]: experiments (problem × methods × seeds), Armijo line search, iterate averaging;
+//! - [`record`]: records (fixed columns + named metrics), CSV, summaries, time-to-target;
+//! - [`plot`]: convergence curves and contour/trajectory plots (PNG, SVG).
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
@@ -18,8 +24,9 @@
 //! // minimize f(x) = ½‖x‖² with heavy-ball momentum
 //! let mut params = vec![Param::<f64>::vector("x", vec![3.0, -4.0])];
 //! let mut opt = Sgd::new(SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() })?;
-//! for _ in 0..200 {
-//!     params[0].grad.copy_from_slice(&params[0].data);
+//! for _ in 0..400 {
+//!     let x = &mut params[0];
+//!     x.grad.copy_from_slice(&x.data);
 //!     opt.step(&mut params)?;
 //! }
 //! assert!(params[0].data.iter().all(|x| x.abs() < 1e-6));
