@@ -18,11 +18,14 @@ struct Cli {
 enum Command {
     /// List optimizers, schedules and problems with their hyperparameters and defaults.
     List(commands::list::Args),
+    /// Run an experiment (problem × methods × seeds): records, summary and plots.
+    Run(commands::run::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::List(args) => commands::list::run(args),
+        Command::Run(args) => commands::run::run(args),
     }
 }

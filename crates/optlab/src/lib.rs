@@ -9,7 +9,13 @@
 //! - [`optim`]: every optimizer of the lecture as a fused kernel with PyTorch semantics, parameter
 //!   groups, non-finite gradient policy and serializable state;
 //! - [`kernels`]: deterministic vector reductions shared by optimizers and problems;
-//! - [`verify`]: replay of PyTorch reference traces.
+//! - [`verify`]: replay of PyTorch reference traces;
+//! - [`problem`]: finite-sum problems (logistic, least squares, softmax regression, 2D test
+//!   functions) with known constants, and data-file loaders;
+//! - [`oracle`]: full, mini-batch and single-sample gradient oracles with seeded streams;
+//! - [`runner`]: experiments (problem × methods × seeds), Armijo line search, iterate averaging;
+//! - [`record`]: records (fixed columns + named metrics), CSV, summaries, time-to-target;
+//! - [`plot`]: convergence curves and contour/trajectory plots (PNG, SVG).
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
@@ -30,7 +36,12 @@
 pub mod error;
 pub mod kernels;
 pub mod optim;
+pub mod oracle;
 pub mod param;
+pub mod plot;
+pub mod problem;
+pub mod record;
+pub mod runner;
 pub mod scalar;
 pub mod schedule;
 pub mod verify;

@@ -4,8 +4,9 @@
 #[derive(clap::Args)]
 pub struct Args {}
 
-/// Prints every optimizer with its PyTorch hyperparameter names and defaults, and every
-/// step-size schedule with its formula, aliases and arguments.
+/// Prints every optimizer with its PyTorch hyperparameter names and defaults, every step-size
+/// schedule with its formula, aliases and arguments, the runner's own methods, and the problems
+/// with their parameters and defaults.
 pub fn run(_args: Args) -> anyhow::Result<()> {
     println!("Optimizers (PyTorch names; hyperparameters with defaults):");
     for info in optlab::optim::registry::CATALOG {
@@ -27,6 +28,23 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
             println!("  {:<27} also: {}", "", info.aliases.join(", "));
         }
         println!("  {:<27} args: {}", "", info.args_summary());
+    }
+    println!();
+    println!("Runner methods (problem-aware, full gradient):");
+    println!(
+        "  {:<10} gradient descent with Armijo backtracking line search (aliases: armijo, linesearch)",
+        "ArmijoGD"
+    );
+    println!(
+        "  {:<10} {}",
+        "",
+        serde_json::to_value(optlab::runner::armijo::ArmijoConfig::default())?
+    );
+    println!();
+    println!("Problems (`kind` in [problem]; parameters with defaults):");
+    for info in optlab::problem::CATALOG {
+        println!("  {:<14} {}", info.kind, info.summary);
+        println!("  {:<14} {}", "", (info.defaults)());
     }
     Ok(())
 }

@@ -1,0 +1,351 @@
+//! Trajectories over contour lines of a 2D function.
+//!
+//! The function is sampled on a grid; [`marching_squares`] extracts each level set as line
+//! segments (linear interpolation along cell edges; a saddle cell is resolved by the value at its
+//! centre). Levels are log-spaced in `f − min f` between the 1% and 99% quantiles of the grid
+//! values, so valleys (Rosenbrock) and flat regions both get lines.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, tick};
+
+/// Layout of a contour plot.
+#[derive(Clone, Debug)]
+pub struct ContourOptions {
+    /// Title.
+    pub title: String,
+    /// A point to mark (the minimizer), if known.
+    pub optimum: Option<(f64, f64)>,
+    /// Plot window `[x_min, x_max, y_min, y_max]`; default: the trajectories and the optimum
+    /// with a 15% margin.
+    pub bounds: Option<[f64; 4]>,
+    /// Grid cells per side (default 160).
+    pub grid: usize,
+    /// Number of contour levels (default 18).
+    pub levels: usize,
+    /// Size in pixels.
+    pub size: (u32, u32),
+}
+
+impl Default for ContourOptions {
+    fn default() -> Self {
+        ContourOptions {
+            title: String::new(),
+            optimum: None,
+            bounds: None,
+            grid: 160,
+            levels: 18,
+            size: (900, 760),
+        }
+    }
+}
+
+/// A segment between two points.
+pub type Segment = ((f64, f64), (f64, f64));
+
+/// The segments of the level set `{f = level}` of grid values `z` (row-major, `ys.len()` rows of
+/// `xs.len()` values; `z[j * xs.len() + i] = f(xs[i], ys[j])`).
+pub fn marching_squares(z: &[f64], xs: &[f64], ys: &[f64], level: f64) -> Vec<Segment> {
+    let nx = xs.len();
+    let mut out = Vec::new();
+    if nx < 2 || ys.len() < 2 || z.len() < nx * ys.len() {
+        return out;
+    }
+    let interp = |p: (f64, f64), q: (f64, f64), a: f64, b: f64| -> (f64, f64) {
+        let t = if (b - a).abs() > 0.0 {
+            (level - a) / (b - a)
+        } else {
+            0.5
+        };
+        (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1))
+    };
+    for j in 0..ys.len() - 1 {
+        for i in 0..nx - 1 {
+            // corners counter-clockwise from bottom-left
+            let v = [
+                z[j * nx + i],
+                z[j * nx + i + 1],
+                z[(j + 1) * nx + i + 1],
+                z[(j + 1) * nx + i],
+            ];
+            if v.iter().any(|v| !v.is_finite()) {
+                continue;
+            }
+            let p = [
+                (xs[i], ys[j]),
+                (xs[i + 1], ys[j]),
+                (xs[i + 1], ys[j + 1]),
+                (xs[i], ys[j + 1]),
+            ];
+            let case = v
+                .iter()
+                .enumerate()
+                .fold(0u8, |c, (k, &val)| c | (u8::from(val > level) << k));
+            // edge e joins corner e and corner e+1
+            let e = |k: usize| interp(p[k], p[(k + 1) % 4], v[k], v[(k + 1) % 4]);
+            let centre_above = v.iter().sum::<f64>() / 4.0 > level;
+            let pairs: &[(usize, usize)] = match case {
+                0 | 15 => &[],
+                1 | 14 => &[(3, 0)],
+                2 | 13 => &[(0, 1)],
+                3 | 12 => &[(3, 1)],
+                4 | 11 => &[(1, 2)],
+                6 | 9 => &[(0, 2)],
+                7 | 8 => &[(2, 3)],
+                5 if centre_above => &[(0, 1), (2, 3)],
+                5 => &[(3, 0), (1, 2)],
+                10 if centre_above => &[(3, 0), (1, 2)],
+                _ => &[(0, 1), (2, 3)],
+            };
+            for &(a, b) in pairs {
+                out.push((e(a), e(b)));
+            }
+        }
+    }
+    out
+}
+
+/// Draws contour lines of `f` and the `trajectories` (label, points) to `path` (`.png`/`.svg`).
+pub fn contour_plot(
+    path: &Path,
+    f: &dyn Fn(f64, f64) -> f64,
+    trajectories: &[(String, Vec<(f64, f64)>)],
+    opts: &ContourOptions,
+) -> Result<(), PlotError> {
+    ensure_font()?;
+    let file = path.display().to_string();
+    let kind = kind_of(path)?;
+    let bounds = opts
+        .bounds
+        .or_else(|| auto_bounds(trajectories, opts.optimum))
+        .ok_or_else(|| PlotError::Empty {
+            file: file.clone(),
+            message: "no finite trajectory points and no bounds".into(),
+        })?;
+    let n = opts.grid.clamp(8, 1000);
+    let xs: Vec<f64> = (0..=n)
+        .map(|i| bounds[0] + (bounds[1] - bounds[0]) * i as f64 / n as f64)
+        .collect();
+    let ys: Vec<f64> = (0..=n)
+        .map(|j| bounds[2] + (bounds[3] - bounds[2]) * j as f64 / n as f64)
+        .collect();
+    let z: Vec<f64> = ys
+        .iter()
+        .flat_map(|&y| xs.iter().map(move |&x| f(x, y)))
+        .collect();
+    let levels = log_levels(&z, opts.levels.max(2));
+    let lines: Vec<(usize, Vec<Segment>)> = levels
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| (k, marching_squares(&z, &xs, &ys, c)))
+        .collect();
+    let be = |e: String| PlotError::Backend {
+        file: file.clone(),
+        message: e,
+    };
+    let scene = Scene {
+        bounds,
+        lines: &lines,
+        levels: levels.len(),
+        trajectories,
+        opts,
+    };
+    match kind {
+        Kind::Png => {
+            let root = BitMapBackend::new(path, opts.size).into_drawing_area();
+            scene.draw(&root).map_err(be)?;
+            root.present().map_err(|e| be(e.to_string()))
+        }
+        Kind::Svg => {
+            let root = SVGBackend::new(path, opts.size).into_drawing_area();
+            scene.draw(&root).map_err(be)?;
+            root.present().map_err(|e| be(e.to_string()))
+        }
+    }
+}
+
+/// Window around the finite trajectory points (|v| < 1e6) and the optimum, 15% margin.
+fn auto_bounds(
+    trajectories: &[(String, Vec<(f64, f64)>)],
+    optimum: Option<(f64, f64)>,
+) -> Option<[f64; 4]> {
+    let pts = trajectories
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .chain(optimum)
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && x.abs() < 1e6 && y.abs() < 1e6);
+    let mut b = [
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for (x, y) in pts {
+        b = [b[0].min(x), b[1].max(x), b[2].min(y), b[3].max(y)];
+    }
+    if !b[0].is_finite() {
+        return None;
+    }
+    let w = (b[1] - b[0]).max(0.5);
+    let h = (b[3] - b[2]).max(0.5);
+    let (cx, cy) = ((b[0] + b[1]) / 2.0, (b[2] + b[3]) / 2.0);
+    Some([cx - 0.65 * w, cx + 0.65 * w, cy - 0.65 * h, cy + 0.65 * h])
+}
+
+/// `levels` values of f, log-spaced in f − min between the 1% and 99% quantiles.
+fn log_levels(z: &[f64], levels: usize) -> Vec<f64> {
+    let mut v: Vec<f64> = z.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return Vec::new();
+    }
+    v.sort_by(f64::total_cmp);
+    let min = v[0];
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] - min;
+    let hi = q(0.99).max(1e-12);
+    let lo = q(0.01).max(hi * 1e-6).min(hi / 10.0);
+    (0..levels)
+        .map(|k| min + lo * (hi / lo).powf(k as f64 / (levels - 1) as f64))
+        .collect()
+}
+
+struct Scene<'a> {
+    bounds: [f64; 4],
+    lines: &'a [(usize, Vec<Segment>)],
+    levels: usize,
+    trajectories: &'a [(String, Vec<(f64, f64)>)],
+    opts: &'a ContourOptions,
+}
+
+impl Scene<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let s = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(s)?;
+        let b = self.bounds;
+        let mut builder = ChartBuilder::on(root);
+        builder
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(64);
+        if !self.opts.title.is_empty() {
+            builder.caption(&self.opts.title, (FAMILY, 22));
+        }
+        let mut chart = builder
+            .build_cartesian_2d(b[0]..b[1], b[2]..b[3])
+            .map_err(s)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .axis_style(RGBColor(90, 90, 90))
+            .x_desc("x")
+            .y_desc("y")
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()
+            .map_err(s)?;
+        for (k, segs) in self.lines {
+            // low levels dark blue-grey, high levels light
+            let t = *k as f64 / (self.levels.max(2) - 1) as f64;
+            let c = |a: f64, b: f64| (a + (b - a) * t) as u8;
+            let color = RGBColor(c(40.0, 200.0), c(70.0, 210.0), c(120.0, 225.0));
+            chart
+                .draw_series(
+                    segs.iter()
+                        .map(|&(p, q)| PathElement::new(vec![p, q], color.stroke_width(1))),
+                )
+                .map_err(s)?;
+        }
+        let inside = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
+        for (i, (label, pts)) in self.trajectories.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let pts: Vec<(f64, f64)> = pts.iter().copied().filter(inside).collect();
+            let style = color.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(pts.clone(), style))
+                .map_err(s)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
+            if let (Some(&first), Some(&last)) = (pts.first(), pts.last()) {
+                chart
+                    .draw_series([
+                        Circle::new(first, 5, color.filled()),
+                        Circle::new(last, 4, WHITE.filled()),
+                    ])
+                    .map_err(s)?;
+                chart
+                    .draw_series([Circle::new(last, 4, color.stroke_width(2))])
+                    .map_err(s)?;
+            }
+        }
+        if let Some(o) = self.opts.optimum {
+            chart
+                .draw_series([Cross::new(o, 7, BLACK.stroke_width(2))])
+                .map_err(s)?
+                .label("minimizer")
+                .legend(|(x, y)| Cross::new((x + 11, y), 5, BLACK.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(RGBColor(180, 180, 180))
+            .label_font((FAMILY, 15))
+            .margin(12)
+            .draw()
+            .map_err(s)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circle_level_set_lies_on_the_circle() {
+        let xs: Vec<f64> = (0..=40).map(|i| -2.0 + i as f64 * 0.1).collect();
+        let ys = xs.clone();
+        let z: Vec<f64> = ys
+            .iter()
+            .flat_map(|&y| xs.iter().map(move |&x| x * x + y * y))
+            .collect();
+        let segs = marching_squares(&z, &xs, &ys, 1.0);
+        assert!(segs.len() > 30, "{}", segs.len());
+        for (p, q) in &segs {
+            for (x, y) in [p, q] {
+                let r = (x * x + y * y).sqrt();
+                assert!((r - 1.0).abs() < 0.01, "point at radius {r}");
+            }
+        }
+        assert!(marching_squares(&z, &xs, &ys, 100.0).is_empty());
+    }
+
+    #[test]
+    fn levels_are_increasing_and_plot_writes() {
+        let z: Vec<f64> = (0..100).map(|i| (i * i) as f64).collect();
+        let l = log_levels(&z, 10);
+        assert_eq!(l.len(), 10);
+        assert!(l.windows(2).all(|w| w[0] < w[1]));
+        let dir = std::env::temp_dir().join(format!("optlab-contour-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = |x: f64, y: f64| (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2);
+        let traj = vec![(
+            "GD".to_string(),
+            vec![(-1.5, 2.0), (-1.0, 1.0), (0.5, 0.3), (1.0, 1.0)],
+        )];
+        let opts = ContourOptions {
+            optimum: Some((1.0, 1.0)),
+            grid: 40,
+            ..Default::default()
+        };
+        contour_plot(&dir.join("c.svg"), &f, &traj, &opts).unwrap();
+        let svg = std::fs::read_to_string(dir.join("c.svg")).unwrap();
+        assert!(svg.contains("minimizer") && svg.contains("GD"));
+        assert!(contour_plot(&dir.join("c.png"), &f, &[], &ContourOptions::default()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,160 @@
+//! Plots (plotters): convergence curves from records, and trajectories over contour lines.
+//!
+//! The output format follows the file extension: `.png` (bitmap backend) or `.svg`. Text is drawn
+//! with the DejaVu Sans font embedded in the crate (`assets/fonts`, Bitstream Vera licence), so
+//! PNGs render identically on machines without any system font.
+//!
+//! This module takes [`Band`]s (built from [`Records`]) and, for contours, a plain
+//! `Fn(x, y) -> f64` with trajectories: it never sees a problem.
+
+pub mod contour;
+pub mod convergence;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::style::{FontStyle, RGBColor};
+use thiserror::Error;
+
+use crate::record::{Band, Records, XAxis};
+
+pub use contour::{ContourOptions, contour_plot, marching_squares};
+pub use convergence::{ConvergenceOptions, convergence_plot};
+
+/// The embedded font.
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Font family name registered for plots.
+pub const FAMILY: &str = "sans-serif";
+
+/// Errors while drawing or writing a plot.
+#[derive(Debug, Error)]
+pub enum PlotError {
+    /// The file name has no `.png` or `.svg` extension.
+    #[error("plot file {0}: extension must be .png or .svg")]
+    Format(String),
+    /// Nothing to draw.
+    #[error("plot {file}: {message}")]
+    Empty {
+        /// The file.
+        file: String,
+        /// Why.
+        message: String,
+    },
+    /// The backend failed (e.g. the file cannot be written).
+    #[error("plot {file}: {message}")]
+    Backend {
+        /// The file.
+        file: String,
+        /// The backend's message.
+        message: String,
+    },
+    /// Records could not provide the curves.
+    #[error(transparent)]
+    Records(#[from] crate::record::RecordError),
+}
+
+/// Registers the embedded font once (idempotent, thread-safe).
+pub(crate) fn ensure_font() -> Result<(), PlotError> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(PlotError::Backend {
+            file: "(font)".into(),
+            message: "the embedded font could not be loaded".into(),
+        })
+    }
+}
+
+/// Output kind from the extension.
+pub(crate) enum Kind {
+    Png,
+    Svg,
+}
+
+pub(crate) fn kind_of(path: &Path) -> Result<Kind, PlotError> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => Ok(Kind::Png),
+        Some("svg") => Ok(Kind::Svg),
+        _ => Err(PlotError::Format(path.display().to_string())),
+    }
+}
+
+/// The ten-colour qualitative palette (Tableau 10) used for methods, in order.
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// One band per method for `metric` (in method order), plus — when `averages` and the records
+/// have `<metric>_avg` values for a method — a dashed band "method (avg)" right after it.
+pub fn bands(
+    records: &Records,
+    metric: &str,
+    axis: XAxis,
+    averages: bool,
+) -> Result<Vec<Band>, PlotError> {
+    let avg = format!("{metric}_avg");
+    let has_avg = averages && records.metric_index(&avg).is_ok();
+    let mut out = Vec::new();
+    for m in records.methods() {
+        out.push(records.band(&m, metric, axis)?);
+        if has_avg {
+            let mut b = records.band(&m, &avg, axis)?;
+            if !b.points.is_empty() {
+                b.label = format!("{m} (avg)");
+                b.dashed = true;
+                out.push(b);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Axis label of a metric.
+pub fn metric_label(metric: &str) -> String {
+    match metric {
+        "subopt" => "f(x) − f*".into(),
+        "subopt_avg" => "f(x̄) − f*".into(),
+        "loss" => "f(x)".into(),
+        "loss_avg" => "f(x̄)".into(),
+        "grad_norm" => "‖∇f(x)‖".into(),
+        "dist_to_opt" => "‖x − x*‖".into(),
+        "train_loss" => "training loss".into(),
+        "val_loss" => "validation loss".into(),
+        "val_acc" => "validation accuracy".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Formats a tick value compactly: `1e-4`, `0.5`, `120`, `2.5e6`.
+pub(crate) fn tick(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if (1e-3..1e5).contains(&a) {
+        let s = format!("{v:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    } else {
+        let s = format!("{v:.1e}");
+        s.replace(".0e", "e")
+    }
+}

@@ -1,0 +1,441 @@
+//! Multinomial (softmax) regression
+//!
+//! The parameter is a matrix W (classes K × features n, row-major). With scores s = W aᵢ and
+//! p = softmax(s):
+//!
+//! ```text
+//! f(W) = (λ/2)‖W‖²_F + (1/m) Σᵢ [ log Σₖ exp(sₖ) − s_{yᵢ} ]
+//! ∇ℓᵢ(W) = (p − e_{yᵢ}) aᵢᵀ          (row k: (pₖ − [k = yᵢ]) aᵢ)
+//! ```
+//!
+//! log-sum-exp is evaluated after subtracting the largest score.
+//!
+//! **Constants.** L = λ_max(AᵀA/m)/2 + λ (the Hessian of log-sum-exp, diag(p) − ppᵀ, has norm
+//! ≤ 1/2), L_max = maxᵢ ‖aᵢ‖²/2 + λ, μ = λ. f* and W* come from damped Newton's method on the full
+//! objective (Hessian (1/m) Σᵢ (diag(pᵢ) − pᵢpᵢᵀ) ⊗ aᵢaᵢᵀ + λI, assembled block by block with faer
+//! products, Cholesky solves, stopped at a Newton decrement below 1e-28 or when, taking full steps in the
+//! region of quadratic convergence, it stops shrinking), when λ > 0 and
+//! K·n ≤ 4096. With λ = 0 the infimum need not be attained (separable classes), so f*, W*, μ are
+//! left unknown.
+//!
+//! **Synthetic generator**: with a ChaCha8 stream seeded by `seed`, class centres cₖ ~ N(0, Iₙ),
+//! then for each sample a class yᵢ uniform in 0..K and aᵢ = c_{yᵢ} + εᵢ, εᵢ ~ N(0, Iₙ).
+//! **Real data**: labels must be class indices 0, 1, ..., K−1 (e.g. `digits.csv.gz`).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use super::data::{Dataset, Format, LabelColumn};
+use super::{Constants, Problem, ProblemError, linalg, resolve_data_path};
+use crate::scalar::Scalar;
+
+/// Configuration of [`SoftmaxRegression`] (`kind = "softmax"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoftmaxSpec {
+    /// Samples of the synthetic problem (default 300; ignored with `data`).
+    pub m: usize,
+    /// Features of the synthetic problem (default 10; ignored with `data`).
+    pub n: usize,
+    /// Classes of the synthetic problem (default 3; with `data`: largest label + 1).
+    pub classes: usize,
+    /// ℓ2 coefficient λ ≥ 0 (default 0.01).
+    pub l2: f64,
+    /// Seed of the synthetic generator (default 0).
+    pub seed: u64,
+    /// Data file (CSV or LIBSVM, optionally .gz) with class labels 0..K−1 (default none).
+    pub data: Option<String>,
+    /// Directory to find `data` in (default: `data/` of the workspace, then the current directory).
+    pub data_dir: Option<String>,
+    /// File format: "auto", "csv" or "libsvm" (default "auto").
+    pub format: Format,
+    /// CSV label column: index (−1 = last, the default) or header name.
+    pub label: LabelColumn,
+    /// Standardize features to mean 0, standard deviation 1 (default false).
+    pub standardize: bool,
+}
+
+impl Default for SoftmaxSpec {
+    fn default() -> Self {
+        SoftmaxSpec {
+            m: 300,
+            n: 10,
+            classes: 3,
+            l2: 0.01,
+            seed: 0,
+            data: None,
+            data_dir: None,
+            format: Format::Auto,
+            label: LabelColumn::default(),
+            standardize: false,
+        }
+    }
+}
+
+impl SoftmaxSpec {
+    /// Generates or loads the data and solves for the constants.
+    pub fn build<T: Scalar>(&self) -> Result<SoftmaxRegression<T>, ProblemError> {
+        const P: &str = "softmax";
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return Err(ProblemError::invalid(P, "l2", self.l2, "finite and ≥ 0"));
+        }
+        let (a, y, m, n, k, source) = match &self.data {
+            Some(file) => {
+                let path = resolve_data_path(file, self.data_dir.as_deref())?;
+                let mut ds = Dataset::read(&path, self.format, &self.label)?;
+                if self.standardize {
+                    ds.standardize();
+                }
+                let (y, k) = ds.class_labels()?;
+                (ds.features, y, ds.rows, ds.cols, k.max(2), file.clone())
+            }
+            None => {
+                if self.m == 0 {
+                    return Err(ProblemError::invalid(P, "m", self.m, "≥ 1"));
+                }
+                if self.n == 0 {
+                    return Err(ProblemError::invalid(P, "n", self.n, "≥ 1"));
+                }
+                if !(2..=1000).contains(&self.classes) {
+                    return Err(ProblemError::invalid(
+                        P,
+                        "classes",
+                        self.classes,
+                        "in 2..=1000",
+                    ));
+                }
+                let (m, n, k) = (self.m, self.n, self.classes);
+                let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+                let centres: Vec<f64> = (0..k * n).map(|_| rng.sample(StandardNormal)).collect();
+                let mut a = Vec::with_capacity(m * n);
+                let mut y = Vec::with_capacity(m);
+                for _ in 0..m {
+                    let c = rng.random_range(0..k);
+                    y.push(c);
+                    for j in 0..n {
+                        a.push(centres[c * n + j] + rng.sample::<f64, _>(StandardNormal));
+                    }
+                }
+                (a, y, m, n, k, format!("synthetic, seed {}", self.seed))
+            }
+        };
+        SoftmaxRegression::from_data(&a, &y, m, n, k, self.l2, source)
+    }
+}
+
+/// Multinomial softmax regression (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct SoftmaxRegression<T> {
+    a: Vec<T>,
+    y: Vec<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    l2: f64,
+    constants: Constants,
+    source: String,
+}
+
+impl<T: Scalar> SoftmaxRegression<T> {
+    /// From features (row-major m × n), class labels < k and λ.
+    pub fn from_data(
+        a: &[f64],
+        y: &[usize],
+        m: usize,
+        n: usize,
+        k: usize,
+        l2: f64,
+        source: String,
+    ) -> Result<Self, ProblemError> {
+        let gram = linalg::gram_over_m(a, m, n);
+        let (_, hi) = linalg::eig_extremes(&gram).ok_or_else(|| ProblemError::Numerical {
+            problem: "softmax",
+            message: "eigenvalues of AᵀA/m failed".into(),
+        })?;
+        let l_max = (0..m)
+            .map(|i| a[i * n..(i + 1) * n].iter().map(|v| v * v).sum::<f64>() / 2.0)
+            .fold(0.0f64, f64::max)
+            + l2;
+        let (f_star, x_star) = if l2 > 0.0 && k * n <= 4096 {
+            let (w, f) = newton(a, y, m, n, k, l2).map_err(|message| ProblemError::Numerical {
+                problem: "softmax",
+                message,
+            })?;
+            (Some(f), Some(w))
+        } else {
+            (None, None)
+        };
+        Ok(SoftmaxRegression {
+            a: a.iter().map(|&v| T::of(v)).collect(),
+            y: y.to_vec(),
+            m,
+            n,
+            k,
+            l2,
+            constants: Constants {
+                l_smooth: Some(hi / 2.0 + l2),
+                l_max: Some(l_max),
+                mu: (l2 > 0.0).then_some(l2),
+                f_star,
+                x_star,
+            },
+            source,
+        })
+    }
+
+    /// Scores s = W aᵢ into `s` (length K).
+    fn scores(&self, w: &[T], i: usize, s: &mut [T]) {
+        let a = &self.a[i * self.n..(i + 1) * self.n];
+        for (k, s) in s.iter_mut().enumerate() {
+            *s = crate::kernels::dot(&w[k * self.n..(k + 1) * self.n], a);
+        }
+    }
+}
+
+/// log Σ exp(s), shifted by the maximum.
+fn log_sum_exp<T: Scalar>(s: &[T]) -> T {
+    let mx = s.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+    mx + s.iter().fold(T::zero(), |a, &v| a + (v - mx).exp()).ln()
+}
+
+/// Classes above which the per-sample scratch is heap-allocated.
+const STACK_CLASSES: usize = 32;
+
+impl<T: Scalar> Problem<T> for SoftmaxRegression<T> {
+    fn describe(&self) -> String {
+        format!(
+            "softmax regression (m = {}, n = {}, K = {}, λ = {}; {})",
+            self.m, self.n, self.k, self.l2, self.source
+        )
+    }
+
+    fn num_samples(&self) -> usize {
+        self.m
+    }
+
+    fn dim(&self) -> usize {
+        self.k * self.n
+    }
+
+    fn shape(&self) -> Vec<usize> {
+        vec![self.k, self.n]
+    }
+
+    fn l2(&self) -> f64 {
+        self.l2
+    }
+
+    /// ℓᵢ(W) = log Σₖ exp(sₖ) − s_{yᵢ}.
+    fn sample_loss(&self, w: &[T], i: usize) -> T {
+        let mut buf = [T::zero(); STACK_CLASSES];
+        let mut heap = Vec::new();
+        let s = scratch(self.k, &mut buf, &mut heap);
+        self.scores(w, i, s);
+        log_sum_exp(s) - s[self.y[i]]
+    }
+
+    /// ∇ℓᵢ(W) = (p − e_{yᵢ}) aᵢᵀ.
+    fn add_sample_grad(&self, w: &[T], i: usize, wt: T, g: &mut [T]) {
+        let mut buf = [T::zero(); STACK_CLASSES];
+        let mut heap = Vec::new();
+        let s = scratch(self.k, &mut buf, &mut heap);
+        self.scores(w, i, s);
+        let lse = log_sum_exp(s);
+        let a = &self.a[i * self.n..(i + 1) * self.n];
+        for (k, &sk) in s.iter().enumerate() {
+            let p = (sk - lse).exp();
+            let c = wt * (if k == self.y[i] { p - T::one() } else { p });
+            for (g, &a) in g[k * self.n..(k + 1) * self.n].iter_mut().zip(a) {
+                *g = *g + c * a;
+            }
+        }
+    }
+
+    fn constants(&self) -> &Constants {
+        &self.constants
+    }
+}
+
+fn scratch<'a, T: Scalar>(
+    k: usize,
+    buf: &'a mut [T; STACK_CLASSES],
+    heap: &'a mut Vec<T>,
+) -> &'a mut [T] {
+    if k <= STACK_CLASSES {
+        &mut buf[..k]
+    } else {
+        heap.resize(k, T::zero());
+        heap.as_mut_slice()
+    }
+}
+
+/// Class probabilities of every sample (m × K) and the objective at W.
+fn probs_and_objective(
+    a: &[f64],
+    y: &[usize],
+    m: usize,
+    n: usize,
+    k: usize,
+    l2: f64,
+    w: &[f64],
+) -> (Vec<f64>, f64) {
+    let mut p = vec![0.0; m * k];
+    let mut total = 0.0;
+    for i in 0..m {
+        let ai = &a[i * n..(i + 1) * n];
+        let s: Vec<f64> = (0..k)
+            .map(|c| {
+                w[c * n..(c + 1) * n]
+                    .iter()
+                    .zip(ai)
+                    .map(|(w, a)| w * a)
+                    .sum()
+            })
+            .collect();
+        let lse = log_sum_exp(&s);
+        total += lse - s[y[i]];
+        for c in 0..k {
+            p[i * k + c] = (s[c] - lse).exp();
+        }
+    }
+    let f = total / m as f64 + 0.5 * l2 * w.iter().map(|v| v * v).sum::<f64>();
+    (p, f)
+}
+
+/// Damped Newton's method on the full objective; returns (W*, f*).
+fn newton(
+    a: &[f64],
+    y: &[usize],
+    m: usize,
+    n: usize,
+    k: usize,
+    l2: f64,
+) -> Result<(Vec<f64>, f64), String> {
+    let d = k * n;
+    let am = linalg::mat(a, m, n);
+    let mut w = vec![0.0; d];
+    let (mut p, mut f) = probs_and_objective(a, y, m, n, k, l2, &w);
+    let mut prev: Option<f64> = None;
+    for _ in 0..200 {
+        let inv_m = 1.0 / m as f64;
+        let mut g: Vec<f64> = w.iter().map(|v| l2 * v).collect();
+        for i in 0..m {
+            for c in 0..k {
+                let r = (p[i * k + c] - if c == y[i] { 1.0 } else { 0.0 }) * inv_m;
+                for j in 0..n {
+                    g[c * n + j] += r * a[i * n + j];
+                }
+            }
+        }
+        let mut h = faer::Mat::<f64>::zeros(d, d);
+        for c in 0..k {
+            for e in 0..=c {
+                let scaled = faer::Mat::from_fn(m, n, |i, j| {
+                    let pc = p[i * k + c];
+                    let coef = if c == e {
+                        pc - pc * pc
+                    } else {
+                        -pc * p[i * k + e]
+                    };
+                    coef * inv_m * a[i * n + j]
+                });
+                let block = scaled.transpose() * &am;
+                for r in 0..n {
+                    for s in 0..n {
+                        h[(c * n + r, e * n + s)] = block[(r, s)];
+                        h[(e * n + s, c * n + r)] = block[(r, s)];
+                    }
+                }
+            }
+        }
+        for j in 0..d {
+            h[(j, j)] += l2;
+        }
+        let step = linalg::solve_spd(&h, &g).ok_or("Newton system could not be solved")?;
+        let decrement: f64 = g.iter().zip(&step).map(|(g, s)| g * s).sum();
+        if decrement <= 1e-28 {
+            return Ok((w, f));
+        }
+        if decrement < 1e-8 {
+            // quadratic-convergence region: full steps until the decrement stops shrinking
+            if prev.is_some_and(|q: f64| decrement >= 0.25 * q) {
+                return Ok((w, f));
+            }
+            prev = Some(decrement);
+            w.iter_mut().zip(&step).for_each(|(w, s)| *w -= s);
+            (p, f) = probs_and_objective(a, y, m, n, k, l2, &w);
+            continue;
+        }
+        let mut t = 1.0;
+        let mut moved = false;
+        while t >= 1e-12 {
+            let trial: Vec<f64> = w.iter().zip(&step).map(|(w, s)| w - t * s).collect();
+            let (pt, ft) = probs_and_objective(a, y, m, n, k, l2, &trial);
+            if ft <= f - 0.25 * t * decrement {
+                w = trial;
+                p = pt;
+                f = ft;
+                moved = true;
+                break;
+            }
+            t *= 0.5;
+        }
+        if !moved {
+            return Ok((w, f));
+        }
+    }
+    Err("Newton's method did not converge in 200 iterations".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::check;
+
+    #[test]
+    fn gradients_and_newton_optimum() {
+        let p = SoftmaxSpec {
+            m: 60,
+            n: 4,
+            ..Default::default()
+        }
+        .build::<f64>()
+        .unwrap();
+        assert_eq!(p.shape(), vec![3, 4]);
+        let x: Vec<f64> = (0..12).map(|j| (j as f64 * 0.9).cos()).collect();
+        check::all_gradients(&p, &x, 1e-7);
+        let c = p.constants();
+        let ws = c.x_star.clone().unwrap();
+        let mut g = vec![0.0; 12];
+        p.grad(&ws, &mut g);
+        assert!(crate::kernels::norm2(&g) < 1e-12, "{g:?}");
+        // long GD with 1/L reaches the same value
+        let l = c.l_smooth.unwrap();
+        let mut w = vec![0.0; 12];
+        for _ in 0..20_000 {
+            p.grad(&w, &mut g);
+            for (w, g) in w.iter_mut().zip(&g) {
+                *w -= g / l;
+            }
+        }
+        assert!((p.loss(&w) - c.f_star.unwrap()).abs() < 1e-10);
+    }
+
+    #[test]
+    fn digits_loads_ten_classes() {
+        let p = SoftmaxSpec {
+            data: Some("digits.csv.gz".into()),
+            standardize: true,
+            l2: 0.01,
+            ..Default::default()
+        }
+        .build::<f32>()
+        .unwrap();
+        assert_eq!(p.shape(), vec![10, 64]);
+        assert_eq!(p.num_samples(), 1797);
+        let f_star = p.constants().f_star.unwrap();
+        assert!(f_star > 0.0 && f_star < 10f64.ln());
+    }
+}
