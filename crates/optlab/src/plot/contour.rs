@@ -109,6 +109,7 @@ pub fn marching_squares(z: &[f64], xs: &[f64], ys: &[f64], level: f64) -> Vec<Se
 }
 
 /// Draws contour lines of `f` and the `trajectories` (label, points) to `path` (`.png`/`.svg`).
+/// Trajectories are clipped to the plot window (a diverging path is drawn up to where it leaves).
 pub fn contour_plot(
     path: &Path,
     f: &dyn Fn(f64, f64) -> f64,
@@ -118,11 +119,90 @@ pub fn contour_plot(
     ensure_font()?;
     let file = path.display().to_string();
     let kind = kind_of(path)?;
+    let (bounds, levels, lines) = level_sets(&file, f, trajectories, opts)?;
+    let be = |e: String| PlotError::Backend {
+        file: file.clone(),
+        message: e,
+    };
+    let scene = Scene {
+        bounds,
+        lines: &lines,
+        levels,
+        trajectories,
+        opts,
+    };
+    match kind {
+        Kind::Png => {
+            let root = BitMapBackend::new(path, opts.size).into_drawing_area();
+            scene.draw(&root).map_err(be)?;
+            root.present().map_err(|e| be(e.to_string()))
+        }
+        Kind::Svg => {
+            let root = SVGBackend::new(path, opts.size).into_drawing_area();
+            scene.draw(&root).map_err(be)?;
+            root.present().map_err(|e| be(e.to_string()))
+        }
+    }
+}
+
+/// An animated GIF of the `trajectories` being drawn over the contour lines of `f`: `frames`
+/// frames (at least 2) of `delay_ms` each; frame j shows every path up to the fraction
+/// j/(frames − 1) of its points, the last frame the whole paths (then the animation loops).
+pub fn contour_gif(
+    path: &Path,
+    f: &dyn Fn(f64, f64) -> f64,
+    trajectories: &[(String, Vec<(f64, f64)>)],
+    opts: &ContourOptions,
+    frames: usize,
+    delay_ms: u32,
+) -> Result<(), PlotError> {
+    ensure_font()?;
+    let file = path.display().to_string();
+    let (bounds, levels, lines) = level_sets(&file, f, trajectories, opts)?;
+    let be = |e: String| PlotError::Backend {
+        file: file.clone(),
+        message: e,
+    };
+    let root = BitMapBackend::gif(path, opts.size, delay_ms)
+        .map_err(|e| be(e.to_string()))?
+        .into_drawing_area();
+    let frames = frames.max(2);
+    for j in 0..frames {
+        let t = j as f64 / (frames - 1) as f64;
+        let partial: Vec<(String, Vec<(f64, f64)>)> = trajectories
+            .iter()
+            .map(|(label, pts)| {
+                let n = ((pts.len() as f64 - 1.0) * t).round() as usize + 1;
+                (label.clone(), pts[..n.min(pts.len())].to_vec())
+            })
+            .collect();
+        let scene = Scene {
+            bounds,
+            lines: &lines,
+            levels,
+            trajectories: &partial,
+            opts,
+        };
+        scene.draw(&root).map_err(be)?;
+        root.present().map_err(|e| be(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The plot window and the contour segments of each level.
+type LevelSets = ([f64; 4], usize, Vec<(usize, Vec<Segment>)>);
+
+fn level_sets(
+    file: &str,
+    f: &dyn Fn(f64, f64) -> f64,
+    trajectories: &[(String, Vec<(f64, f64)>)],
+    opts: &ContourOptions,
+) -> Result<LevelSets, PlotError> {
     let bounds = opts
         .bounds
         .or_else(|| auto_bounds(trajectories, opts.optimum))
         .ok_or_else(|| PlotError::Empty {
-            file: file.clone(),
+            file: file.to_string(),
             message: "no finite trajectory points and no bounds".into(),
         })?;
     let n = opts.grid.clamp(8, 1000);
@@ -142,29 +222,87 @@ pub fn contour_plot(
         .enumerate()
         .map(|(k, &c)| (k, marching_squares(&z, &xs, &ys, c)))
         .collect();
-    let be = |e: String| PlotError::Backend {
-        file: file.clone(),
-        message: e,
-    };
-    let scene = Scene {
-        bounds,
-        lines: &lines,
-        levels: levels.len(),
-        trajectories,
-        opts,
-    };
-    match kind {
-        Kind::Png => {
-            let root = BitMapBackend::new(path, opts.size).into_drawing_area();
-            scene.draw(&root).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-        Kind::Svg => {
-            let root = SVGBackend::new(path, opts.size).into_drawing_area();
-            scene.draw(&root).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
+    Ok((bounds, levels.len(), lines))
+}
+
+/// The parts of a polyline inside the window `[x_min, x_max, y_min, y_max]`: each segment is
+/// clipped (Liang–Barsky); consecutive visible pieces are joined. Non-finite points break the
+/// line.
+pub fn clip_polyline(points: &[(f64, f64)], b: [f64; 4]) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    let inside = |(x, y): (f64, f64)| x >= b[0] && x <= b[1] && y >= b[2] && y <= b[3];
+    if points.len() == 1 && inside(points[0]) {
+        return vec![points.to_vec()];
+    }
+    for w in points.windows(2) {
+        let (p, q) = (w[0], w[1]);
+        let seg = if [p.0, p.1, q.0, q.1].iter().all(|v| v.is_finite()) {
+            clip_segment(p, q, b)
+        } else {
+            None
+        };
+        match seg {
+            Some((a, c)) => {
+                if cur.last() != Some(&a) {
+                    if cur.len() > 1 {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                    cur.clear();
+                    cur.push(a);
+                }
+                cur.push(c);
+            }
+            None => {
+                if cur.len() > 1 {
+                    out.push(std::mem::take(&mut cur));
+                }
+                cur.clear();
+            }
         }
     }
+    if cur.len() > 1 {
+        out.push(cur);
+    }
+    out
+}
+
+/// Liang–Barsky clipping of the segment p→q to the window.
+fn clip_segment(p: (f64, f64), q: (f64, f64), b: [f64; 4]) -> Option<((f64, f64), (f64, f64))> {
+    let (dx, dy) = (q.0 - p.0, q.1 - p.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (pk, qk) in [
+        (-dx, p.0 - b[0]),
+        (dx, b[1] - p.0),
+        (-dy, p.1 - b[2]),
+        (dy, b[3] - p.1),
+    ] {
+        if pk == 0.0 {
+            if qk < 0.0 {
+                return None;
+            }
+        } else {
+            let r = qk / pk;
+            if pk < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    if t0 > t1 {
+        return None;
+    }
+    let at = |t: f64| {
+        if t == 0.0 {
+            p
+        } else if t == 1.0 {
+            q
+        } else {
+            (p.0 + t * dx, p.1 + t * dy)
+        }
+    };
+    Some((at(t0), at(t1)))
 }
 
 /// Window around the finite trajectory points (|v| < 1e6) and the optimum, 15% margin.
@@ -259,17 +397,21 @@ impl Scene<'_> {
                 )
                 .map_err(s)?;
         }
-        let inside = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
+        let inside = |&(x, y): &(f64, f64)| x >= b[0] && x <= b[1] && y >= b[2] && y <= b[3];
         for (i, (label, pts)) in self.trajectories.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            let pts: Vec<(f64, f64)> = pts.iter().copied().filter(inside).collect();
             let style = color.stroke_width(2);
+            let pieces = clip_polyline(pts, b);
             chart
-                .draw_series(LineSeries::new(pts.clone(), style))
+                .draw_series(pieces.into_iter().map(|p| PathElement::new(p, style)))
                 .map_err(s)?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
-            if let (Some(&first), Some(&last)) = (pts.first(), pts.last()) {
+            let ends = (
+                pts.first().filter(|p| inside(p)),
+                pts.last().filter(|p| inside(p)),
+            );
+            if let (Some(&first), Some(&last)) = ends {
                 chart
                     .draw_series([
                         Circle::new(first, 5, color.filled()),
@@ -325,6 +467,25 @@ mod tests {
     }
 
     #[test]
+    fn polylines_are_clipped_to_the_window() {
+        let b = [0.0, 1.0, 0.0, 1.0];
+        let pts = [
+            (0.5, 0.5),
+            (1.5, 0.5),
+            (0.5, 0.25),
+            (0.25, 0.25),
+            (f64::NAN, 0.0),
+        ];
+        let parts = clip_polyline(&pts, b);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert_eq!(parts[0], vec![(0.5, 0.5), (1.0, 0.5)]);
+        assert_eq!(parts[1][0], (1.0, 0.375));
+        assert_eq!(parts[1][1..], [(0.5, 0.25), (0.25, 0.25)]);
+        assert!(clip_polyline(&[(2.0, 2.0), (3.0, 3.0)], b).is_empty());
+        assert_eq!(clip_polyline(&[(0.5, 0.5)], b).len(), 1);
+    }
+
+    #[test]
     fn levels_are_increasing_and_plot_writes() {
         let z: Vec<f64> = (0..100).map(|i| (i * i) as f64).collect();
         let l = log_levels(&z, 10);
@@ -345,6 +506,18 @@ mod tests {
         contour_plot(&dir.join("c.svg"), &f, &traj, &opts).unwrap();
         let svg = std::fs::read_to_string(dir.join("c.svg")).unwrap();
         assert!(svg.contains("minimizer") && svg.contains("GD"));
+        let small = ContourOptions {
+            size: (200, 160),
+            ..opts.clone()
+        };
+        contour_gif(&dir.join("c.gif"), &f, &traj, &small, 3, 50).unwrap();
+        let gif = std::fs::read(dir.join("c.gif")).unwrap();
+        assert_eq!(&gif[..6], b"GIF89a");
+        assert!(
+            gif.windows(11).any(|w| w == b"NETSCAPE2.0"),
+            "looping animation"
+        );
+        assert_eq!(gif.last(), Some(&0x3B), "GIF trailer");
         assert!(contour_plot(&dir.join("c.png"), &f, &[], &ContourOptions::default()).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

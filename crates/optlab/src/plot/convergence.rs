@@ -1,6 +1,6 @@
 //! Convergence curves: for each band, the mean over seeds as a line and the 10–90% quantile range
 //! as a shaded area; log-scale y by default (values ≤ 0 are clipped to the smallest positive
-//! value shown).
+//! value shown), optionally log-scale x (points at x ≤ 0 are then left out).
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, tick};
-use crate::record::Band;
+use crate::record::{Band, BandPoint};
 
 /// Labels and layout of a convergence plot.
 #[derive(Clone, Debug)]
@@ -21,6 +21,8 @@ pub struct ConvergenceOptions {
     pub y_label: String,
     /// Logarithmic y-axis (default true).
     pub log_y: bool,
+    /// Logarithmic x-axis (default false); points with x ≤ 0 (iteration 0) are not drawn.
+    pub log_x: bool,
     /// Size in pixels.
     pub size: (u32, u32),
 }
@@ -32,6 +34,7 @@ impl Default for ConvergenceOptions {
             x_label: "iteration".into(),
             y_label: "f(x) − f*".into(),
             log_y: true,
+            log_x: false,
             size: (1000, 640),
         }
     }
@@ -50,7 +53,7 @@ pub fn convergence_plot(
         message: e,
     };
     let kind = kind_of(path)?;
-    let ranges = ranges(bands, opts.log_y).ok_or_else(|| PlotError::Empty {
+    let ranges = ranges(bands, opts.log_x, opts.log_y).ok_or_else(|| PlotError::Empty {
         file: file.clone(),
         message: "no finite values to plot".into(),
     })?;
@@ -73,11 +76,14 @@ struct Ranges {
     y: (f64, f64),
 }
 
-fn ranges(bands: &[Band], log_y: bool) -> Option<Ranges> {
+fn ranges(bands: &[Band], log_x: bool, log_y: bool) -> Option<Ranges> {
     let mut xs = (f64::INFINITY, f64::NEG_INFINITY);
     let mut ys = (f64::INFINITY, f64::NEG_INFINITY);
     for b in bands {
         for p in &b.points {
+            if log_x && !(p.x > 0.0) {
+                continue;
+            }
             xs = (xs.0.min(p.x), xs.1.max(p.x));
             for v in [p.stats.q10, p.stats.mean, p.stats.q90] {
                 if v.is_finite() && (!log_y || v > 0.0) {
@@ -89,7 +95,11 @@ fn ranges(bands: &[Band], log_y: bool) -> Option<Ranges> {
     if !(xs.0.is_finite() && ys.0.is_finite()) {
         return None;
     }
-    if xs.1 <= xs.0 {
+    if log_x {
+        let (lo, hi) = (xs.0.log10().floor(), xs.1.log10());
+        let hi = if hi <= lo { lo + 1.0 } else { hi };
+        xs = (10f64.powf(lo), 10f64.powf(hi));
+    } else if xs.1 <= xs.0 {
         xs.1 = xs.0 + 1.0;
     }
     if log_y {
@@ -138,13 +148,18 @@ fn draw<DB: DrawingBackend>(
                 .map_err(s)?;
             for (i, b) in bands.iter().enumerate() {
                 let color = PALETTE[method_slot(bands, i) % PALETTE.len()];
-                if b.points.is_empty() {
+                let points: Vec<&BandPoint> = b
+                    .points
+                    .iter()
+                    .filter(|p| !opts.log_x || p.x > 0.0)
+                    .collect();
+                if points.is_empty() {
                     continue;
                 }
-                if !b.dashed && b.points.len() > 1 {
+                if !b.dashed && points.len() > 1 {
                     let mut poly: Vec<(f64, f64)> =
-                        b.points.iter().map(|p| (p.x, clip(p.stats.q90))).collect();
-                    poly.extend(b.points.iter().rev().map(|p| (p.x, clip(p.stats.q10))));
+                        points.iter().map(|p| (p.x, clip(p.stats.q90))).collect();
+                    poly.extend(points.iter().rev().map(|p| (p.x, clip(p.stats.q10))));
                     $chart
                         .draw_series(std::iter::once(Polygon::new(
                             poly,
@@ -153,7 +168,7 @@ fn draw<DB: DrawingBackend>(
                         .map_err(s)?;
                 }
                 let line: Vec<(f64, f64)> =
-                    b.points.iter().map(|p| (p.x, clip(p.stats.mean))).collect();
+                    points.iter().map(|p| (p.x, clip(p.stats.mean))).collect();
                 let style = ShapeStyle::from(&color).stroke_width(if b.dashed { 2 } else { 3 });
                 if b.dashed {
                     $chart
@@ -171,7 +186,7 @@ fn draw<DB: DrawingBackend>(
             }
             $chart
                 .configure_series_labels()
-                .position(legend_position(bands, &r, opts.log_y))
+                .position(legend_position(bands, &r, opts.log_x, opts.log_y))
                 .background_style(WHITE.mix(0.9))
                 .border_style(RGBColor(180, 180, 180))
                 .label_font((FAMILY, 15))
@@ -180,7 +195,17 @@ fn draw<DB: DrawingBackend>(
                 .map_err(s)?;
         }};
     }
-    if opts.log_y {
+    if opts.log_x && opts.log_y {
+        let mut chart = builder
+            .build_cartesian_2d((r.x.0..r.x.1).log_scale(), (r.y.0..r.y.1).log_scale())
+            .map_err(s)?;
+        body!(chart);
+    } else if opts.log_x {
+        let mut chart = builder
+            .build_cartesian_2d((r.x.0..r.x.1).log_scale(), r.y.0..r.y.1)
+            .map_err(s)?;
+        body!(chart);
+    } else if opts.log_y {
         let mut chart = builder
             .build_cartesian_2d(r.x.0..r.x.1, (r.y.0..r.y.1).log_scale())
             .map_err(s)?;
@@ -197,7 +222,7 @@ fn draw<DB: DrawingBackend>(
 /// The legend goes where the fewest curve points are: each of nine candidate boxes (corners,
 /// edge middles, centre; about 45% of the width, a line per band high) is scored by the number of
 /// mean/quantile points inside it, in axis-normalized coordinates.
-fn legend_position(bands: &[Band], r: &Ranges, log_y: bool) -> SeriesLabelPosition {
+fn legend_position(bands: &[Band], r: &Ranges, log_x: bool, log_y: bool) -> SeriesLabelPosition {
     let ny = |v: f64| {
         if log_y {
             let v = v.max(r.y.0);
@@ -206,7 +231,13 @@ fn legend_position(bands: &[Band], r: &Ranges, log_y: bool) -> SeriesLabelPositi
             (v - r.y.0) / (r.y.1 - r.y.0)
         }
     };
-    let nx = |v: f64| (v - r.x.0) / (r.x.1 - r.x.0);
+    let nx = |v: f64| {
+        if log_x {
+            (v.log10() - r.x.0.log10()) / (r.x.1.log10() - r.x.0.log10())
+        } else {
+            (v - r.x.0) / (r.x.1 - r.x.0)
+        }
+    };
     let h = (0.06 * bands.len() as f64 + 0.05).min(0.9);
     let w = 0.45;
     let pts: Vec<(f64, f64)> = bands
@@ -297,6 +328,13 @@ mod tests {
         convergence_plot(&png, &bands, &opts).unwrap();
         let bytes = std::fs::read(&png).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
+        let loglog = ConvergenceOptions {
+            log_x: true,
+            ..opts.clone()
+        };
+        convergence_plot(&dir.join("loglog.png"), &bands, &loglog).unwrap();
+        let r = ranges(&bands, true, true).unwrap();
+        assert_eq!(r.x.0, 1.0, "x = 0 is left out on a log axis");
         let svg = dir.join("c.svg");
         convergence_plot(&svg, &bands, &opts).unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();

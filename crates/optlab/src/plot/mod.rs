@@ -1,14 +1,17 @@
-//! Plots (plotters): convergence curves from records, and trajectories over contour lines.
+//! Plots (plotters): convergence curves from records, trajectories over contour lines, iterates
+//! on the graph of a scalar function; the last two also as animated GIFs.
 //!
-//! The output format follows the file extension: `.png` (bitmap backend) or `.svg`. Text is drawn
+//! The output format follows the file extension: `.png` (bitmap backend) or `.svg`; animations
+//! are written by the `*_gif` functions (bitmap backend, one frame per `present`). Text is drawn
 //! with the DejaVu Sans font embedded in the crate (`assets/fonts`, Bitstream Vera licence), so
 //! PNGs render identically on machines without any system font.
 //!
-//! This module takes [`Band`]s (built from [`Records`]) and, for contours, a plain
-//! `Fn(x, y) -> f64` with trajectories: it never sees a problem.
+//! This module takes [`Band`]s (built from [`Records`]) and, for contours and function graphs, a
+//! plain `Fn(x, y) -> f64` or `Fn(x) -> f64` with trajectories: it never sees a problem.
 
 pub mod contour;
 pub mod convergence;
+pub mod function;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -18,8 +21,9 @@ use thiserror::Error;
 
 use crate::record::{Band, Records, XAxis};
 
-pub use contour::{ContourOptions, contour_plot, marching_squares};
+pub use contour::{ContourOptions, clip_polyline, contour_gif, contour_plot, marching_squares};
 pub use convergence::{ConvergenceOptions, convergence_plot};
+pub use function::{FunctionOptions, FunctionPath, function_gif, function_plot};
 
 /// The embedded font.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");

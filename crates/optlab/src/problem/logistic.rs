@@ -12,8 +12,9 @@
 //! solves of the Hessian μI + (1/m) Σ σ(zᵢ)σ(−zᵢ) aᵢaᵢᵀ, Armijo backtracking, stopped when the
 //! Newton decrement λ² = ∇fᵀH⁻¹∇f falls below 1e-28 or, in the region of quadratic convergence
 //! (λ² < 1e-8, full steps), stops shrinking — the rounding floor — so f* is accurate to the
-//! rounding of f). With μ = 0 the minimizer need not exist (separable data), so f*, x*, μ are
-//! left unknown.
+//! rounding of f). With μ = 0 (convex, not strongly convex: μ is left unknown) the minimizer
+//! exists only if the data are not separable; Newton's point x̂ is kept as x* only with a
+//! certificate of that (see [`minimizer_certified`]), else f* and x* are left unknown.
 //!
 //! **Synthetic generator** (the lecture's setting: m = 200, n = 10, μ = 1): with a ChaCha8 stream
 //! seeded by `seed`, draw the features aᵢ ~ N(0, Iₙ) (row by row), then a ground truth
@@ -168,7 +169,7 @@ impl<T: Scalar> LogisticRegression<T> {
             message,
         };
         let gram = linalg::gram_over_m(a, m, n);
-        let (_, lam_max) = linalg::eig_extremes(&gram)
+        let (lam_min, lam_max) = linalg::eig_extremes(&gram)
             .ok_or_else(|| num("eigenvalues of AᵀA/m did not converge".into()))?;
         let l_max = (0..m)
             .map(|i| a[i * n..(i + 1) * n].iter().map(|v| v * v).sum::<f64>() / 4.0)
@@ -178,7 +179,10 @@ impl<T: Scalar> LogisticRegression<T> {
             let (x, f) = newton(a, y, m, n, mu).map_err(num)?;
             (Some(f), Some(x))
         } else {
-            (None, None)
+            match newton(a, y, m, n, 0.0) {
+                Ok((x, f)) if minimizer_certified(a, y, m, n, lam_min, &x) => (Some(f), Some(x)),
+                _ => (None, None),
+            }
         };
         Ok(LogisticRegression {
             a: a.iter().map(|&v| T::of(v)).collect(),
@@ -241,6 +245,35 @@ impl<T: Scalar> Problem<T> for LogisticRegression<T> {
     fn constants(&self) -> &Constants {
         &self.constants
     }
+}
+
+/// Whether `x` (Newton's output for μ = 0) certifies that the unregularized objective has a
+/// minimizer, i.e. that the data are not separable.
+///
+/// With λᵢ = σ(−yᵢ⟨aᵢ, x⟩) > 0, the gradient is r = −(1/m) Σ λᵢ yᵢ aᵢ. If some λ' > 0 (all
+/// entries) has Σ λ'ᵢ yᵢ aᵢ = 0 and the aᵢ span Rⁿ, no direction w ≠ 0 has yᵢ⟨aᵢ, w⟩ ≥ 0 for
+/// every i, so f is coercive and attains its minimum. λ' = λ + δ with δ = Bᵀ(BBᵀ)⁻¹ m r
+/// (B = [yᵢ aᵢ], BBᵀ = AᵀA, λ_min(AᵀA) = m λ_min(AᵀA/m)) works when ‖δ‖ ≤ √m ‖r‖ / √λ_min(AᵀA/m)
+/// is below minᵢ λᵢ; the test asks for a factor 2 of margin and adds to ‖r‖ a bound on its
+/// rounding error.
+fn minimizer_certified(a: &[f64], y: &[f64], m: usize, n: usize, lam_min: f64, x: &[f64]) -> bool {
+    if m < n || !(lam_min > 0.0) {
+        return false;
+    }
+    let mut r = vec![0.0; n];
+    let (mut min_lambda, mut scale) = (f64::INFINITY, 0.0);
+    for i in 0..m {
+        let ai = &a[i * n..(i + 1) * n];
+        let z: f64 = ai.iter().zip(x).map(|(a, x)| a * x).sum();
+        let l = sigmoid(-y[i] * z);
+        min_lambda = min_lambda.min(l);
+        scale += l * ai.iter().map(|v| v * v).sum::<f64>().sqrt();
+        for (r, a) in r.iter_mut().zip(ai) {
+            *r -= y[i] * l * a / m as f64;
+        }
+    }
+    let r_norm = r.iter().map(|v| v * v).sum::<f64>().sqrt() + 1e-14 * scale / m as f64;
+    2.0 * (m as f64).sqrt() * r_norm / lam_min.sqrt() < min_lambda
 }
 
 fn objective(a: &[f64], y: &[f64], m: usize, n: usize, mu: f64, x: &[f64]) -> f64 {
@@ -405,6 +438,39 @@ mod tests {
         .build::<f64>()
         .unwrap_err();
         assert!(e.to_string().contains("no_such_file.csv"), "{e}");
+    }
+
+    #[test]
+    fn unregularized_optimum_only_with_a_certificate() {
+        // non-separable (noisy labels, m ≫ n): f*, x* with ∇f(x*) = 0; μ unknown
+        let p = LogisticSpec {
+            mu: 0.0,
+            ..Default::default()
+        }
+        .build::<f64>()
+        .unwrap();
+        let c = p.constants().clone();
+        assert_eq!(c.mu, None);
+        let xs = c.x_star.unwrap();
+        let mut g = vec![0.0; 10];
+        p.grad(&xs, &mut g);
+        assert!(crate::kernels::norm2(&g) < 1e-12, "{g:?}");
+        assert!((p.loss(&xs) - c.f_star.unwrap()).abs() < 1e-15);
+        // separable: labels are the sign of a linear function; no minimizer, nothing claimed
+        let (a, _) = synthetic(60, 3, 1);
+        let y: Vec<f64> = (0..60)
+            .map(|i| {
+                if a[3 * i] + 0.5 * a[3 * i + 1] > 0.0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
+            .collect();
+        let s =
+            LogisticRegression::<f64>::from_data(&a, &y, 60, 3, 0.0, "separable".into()).unwrap();
+        assert_eq!(s.constants().f_star, None);
+        assert_eq!(s.constants().x_star, None);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //!
 //! Metrics (the records' schema): `loss` = f(x) and `grad_norm` = ‖∇f(x)‖ always; `subopt` =
 //! f(x) − f* when f* is known; `dist_to_opt` = ‖x − x*‖ when x* is known; `loss_avg` and
-//! `subopt_avg` (f at the averaged iterate) when some method averages. Metric evaluations use the
+//! `subopt_avg` (f at the averaged iterate) when some method averages; `grad_moment` =
+//! (1/m) Σᵢ ‖∇fᵢ(x)‖² (+ d σ² with gradient noise), the second moment of the single-sample
+//! stochastic gradient, when the experiment sets `grad_moment = true`. Metric evaluations use the
 //! full objective and are not counted in `grad_evals` nor in `time_s`.
 
 pub mod armijo;
@@ -263,8 +265,8 @@ pub fn log_schedule(total: u64, every: Option<u64>, points: Option<u64>) -> Vec<
     out
 }
 
-/// The metric columns for a problem with these constants.
-pub fn metric_schema(c: &Constants, averaging: bool) -> Vec<String> {
+/// The metric columns for a problem with these constants (`grad_moment` last when asked for).
+pub fn metric_schema(c: &Constants, averaging: bool, grad_moment: bool) -> Vec<String> {
     let mut s = vec!["loss".to_string()];
     if c.f_star.is_some() {
         s.push("subopt".into());
@@ -279,10 +281,14 @@ pub fn metric_schema(c: &Constants, averaging: bool) -> Vec<String> {
             s.push("subopt_avg".into());
         }
     }
+    if grad_moment {
+        s.push("grad_moment".into());
+    }
     s
 }
 
-/// The iterates of one run of a 2D problem (for trajectory plots).
+/// The iterates of one run of a 1D or 2D problem (for trajectory plots; the second coordinate
+/// is 0 for 1D problems).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trajectory {
     /// Method.
@@ -300,7 +306,7 @@ pub struct RunOutput {
     pub records: Records,
     /// Runs that stopped early.
     pub failures: Vec<Failure>,
-    /// Iterate paths (2D problems only).
+    /// Iterate paths (1D and 2D problems only).
     pub trajectories: Vec<Trajectory>,
     /// The resolved methods.
     pub plans: Vec<MethodPlan>,
@@ -389,7 +395,7 @@ pub fn run<T: Scalar>(
 ) -> Result<RunOutput, RunError> {
     let plans = plan(spec, problem)?;
     let averaging = plans.iter().any(|p| p.averaging != Averaging::None);
-    let schema = metric_schema(problem.constants(), averaging);
+    let schema = metric_schema(problem.constants(), averaging, spec.grad_moment);
     let tasks: Vec<(usize, u64)> = (0..plans.len())
         .flat_map(|mi| (0..spec.seeds).map(move |s| (mi, spec.seed + s)))
         .collect();
@@ -464,6 +470,7 @@ fn run_one<T: Scalar>(
         col("dist_to_opt"),
         col("loss_avg"),
         col("subopt_avg"),
+        col("grad_moment"),
     ];
     let mut scratch = vec![T::zero(); dim];
     let mut xbar = vec![T::zero(); dim];
@@ -475,8 +482,9 @@ fn run_one<T: Scalar>(
     for k in 0..=plan.iterations {
         stepper.prepare(k);
         let x = &params[0].data;
-        if dim == 2 && (k % stride == 0 || k == plan.iterations) {
-            path.push((x[0].as_f64(), x[1].as_f64()));
+        if dim <= 2 && (k % stride == 0 || k == plan.iterations) {
+            let y = if dim == 2 { x[1].as_f64() } else { 0.0 };
+            path.push((x[0].as_f64(), y));
         }
         if plan.log_at.get(next_log) == Some(&k) {
             next_log += 1;
@@ -518,6 +526,9 @@ fn run_one<T: Scalar>(
                     put(cols[5], la - fs);
                 }
             }
+            if let Some(j) = cols[6] {
+                values[j] = grad_moment(problem, x, &mut scratch);
+            }
             out.records.push(Record {
                 method: plan.label.clone(),
                 seed,
@@ -556,7 +567,7 @@ fn run_one<T: Scalar>(
             break;
         }
     }
-    if dim == 2 {
+    if dim <= 2 {
         out.trajectory = Some(Trajectory {
             method: plan.label.clone(),
             seed,
@@ -564,6 +575,18 @@ fn run_one<T: Scalar>(
         });
     }
     out
+}
+
+/// E‖g‖² of the single-sample oracle at x: (1/m) Σᵢ ‖∇fᵢ(x)‖² + d σ² (σ: gradient noise).
+fn grad_moment<T: Scalar>(problem: &dyn Problem<T>, x: &[T], scratch: &mut [T]) -> f64 {
+    let m = problem.num_samples();
+    let mut s = 0.0;
+    for i in 0..m {
+        problem.sample_grad(x, i, scratch);
+        s += crate::kernels::norm2_sq(scratch).as_f64();
+    }
+    let sigma = problem.grad_noise();
+    s / m.max(1) as f64 + problem.dim() as f64 * sigma * sigma
 }
 
 /// The summary written next to the records: the problem's constants and, per method, the final
@@ -768,6 +791,64 @@ lr = "4/L"
             let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&x.values), bits(&y.values));
         }
+    }
+
+    #[test]
+    fn grad_moment_is_the_mean_squared_sample_gradient() {
+        let (spec, p) = setup(TOML, &[("grad_moment", "true"), ("seeds", "1")]);
+        let out = run(&spec, p.as_ref(), &|_, _| {}).unwrap();
+        let j = out.records.metric_index("grad_moment").unwrap();
+        assert_eq!(j + 1, out.records.metrics.len());
+        // at x₀ = 0 every method logs the same value: (1/m) Σᵢ ‖∇fᵢ(0)‖²
+        let x0 = vec![0.0; 4];
+        let mut g = vec![0.0; 4];
+        let m = p.num_samples();
+        let direct = (0..m)
+            .map(|i| {
+                p.sample_grad(&x0, i, &mut g);
+                g.iter().map(|v| v * v).sum::<f64>()
+            })
+            .sum::<f64>()
+            / m as f64;
+        let firsts: Vec<f64> = out
+            .records
+            .rows
+            .iter()
+            .filter(|r| r.iteration == 0)
+            .map(|r| r.values[j])
+            .collect();
+        assert_eq!(firsts.len(), 4);
+        assert!(firsts.iter().all(|v| (v - direct).abs() <= 1e-14 * direct));
+        // E‖g‖² = ‖∇f‖² + Var ≥ ‖∇f‖² at every logged point
+        let gn = out.records.metric_index("grad_norm").unwrap();
+        assert!(
+            out.records
+                .rows
+                .iter()
+                .all(|r| r.values[j] >= r.values[gn].powi(2) * (1.0 - 1e-12))
+        );
+    }
+
+    #[test]
+    fn one_dimensional_problems_have_trajectories() {
+        let text = r#"
+seeds = 1
+iterations = 30
+[problem]
+kind = "least_squares"
+m = 20
+n = 1
+[[methods]]
+optimizer = "SGD"
+lr = "1/L"
+"#;
+        let (spec, p) = setup(text, &[]);
+        let out = run(&spec, p.as_ref(), &|_, _| {}).unwrap();
+        let t = &out.trajectories[0];
+        assert_eq!(t.points.len(), 31);
+        assert!(t.points.iter().all(|&(_, y)| y == 0.0));
+        let xs = p.constants().x_star.clone().unwrap();
+        assert!((t.points[30].0 - xs[0]).abs() < 1e-10);
     }
 
     #[test]

@@ -129,6 +129,10 @@ pub struct ExperimentSpec {
     pub log_every: Option<u64>,
     /// Log at about this many log-spaced iterations (default 200).
     pub log_points: Option<u64>,
+    /// Also log `grad_moment` = E‖g‖² of the single-sample oracle at x_k, i.e.
+    /// (1/m) Σᵢ ‖∇fᵢ(x_k)‖² (+ d σ² with gradient noise σ): the σ² of the SGD theorems
+    /// (default false; costs m per-sample gradients per logged point, not counted).
+    pub grad_moment: bool,
     /// The problem.
     pub problem: ProblemSpec,
     /// The methods.
@@ -148,6 +152,7 @@ impl Default for ExperimentSpec {
             epochs: None,
             log_every: None,
             log_points: None,
+            grad_moment: false,
             problem: ProblemSpec::default(),
             methods: Vec::new(),
             plot: PlotSpec::default(),
