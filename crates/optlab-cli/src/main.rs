@@ -20,6 +20,8 @@ enum Command {
     List(commands::list::Args),
     /// Run an experiment (problem × methods × seeds): records, summary and plots.
     Run(commands::run::Args),
+    /// Reproduce the lecture's SGD figures, check their claims, write an HTML report.
+    Reproduce(commands::reproduce::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,5 +29,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::List(args) => commands::list::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Reproduce(args) => commands::reproduce::run(args),
     }
 }

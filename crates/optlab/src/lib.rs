@@ -15,7 +15,9 @@
 //! - [`oracle`]: full, mini-batch and single-sample gradient oracles with seeded streams;
 //! - [`runner`]: experiments (problem × methods × seeds), Armijo line search, iterate averaging;
 //! - [`record`]: records (fixed columns + named metrics), CSV, summaries, time-to-target;
-//! - [`plot`]: convergence curves and contour/trajectory plots (PNG, SVG).
+//! - [`plot`]: convergence curves, contour/trajectory and function plots (PNG, SVG, GIF);
+//! - [`reproduce`]: the lecture's SGD figures with their theorems checked numerically, and the
+//!   HTML report (`optlab reproduce`).
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
@@ -41,6 +43,7 @@ pub mod param;
 pub mod plot;
 pub mod problem;
 pub mod record;
+pub mod reproduce;
 pub mod runner;
 pub mod scalar;
 pub mod schedule;
