@@ -49,7 +49,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, true) => FIGURES.iter().collect(),
         (None, false) => bail!(
             "name a figure or use --all; figures: {}",
-            FIGURES.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+            FIGURES
+                .iter()
+                .map(|f| f.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let size = if args.quick { Size::Quick } else { Size::Full };
@@ -60,9 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix} {msg:<20} [{bar:30}] {pos}/{len} runs, {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {prefix} {msg:<20} [{bar:30}] {pos}/{len} runs, {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let mut reports = Vec::new();
     for (i, fig) in figures.iter().enumerate() {

@@ -267,6 +267,28 @@ pub fn clip_polyline(points: &[(f64, f64)], b: [f64; 4]) -> Vec<Vec<(f64, f64)>>
     out
 }
 
+/// The points of a polyline that are at least `min_step` (in x or in y) away from the previous
+/// point kept; the last point is always kept (replacing a too-close predecessor).
+fn thin_polyline(points: &[(f64, f64)], min_step: (f64, f64)) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(points.len());
+    for (i, &p) in points.iter().enumerate() {
+        let far =
+            |q: &(f64, f64)| (p.0 - q.0).abs() >= min_step.0 || (p.1 - q.1).abs() >= min_step.1;
+        match out.last() {
+            None => out.push(p),
+            Some(q) if far(q) => out.push(p),
+            Some(_) if i + 1 == points.len() && out.len() > 1 => {
+                out.pop();
+                if out.last().is_some_and(far) {
+                    out.push(p);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
 /// Liang–Barsky clipping of the segment p→q to the window.
 fn clip_segment(p: (f64, f64), q: (f64, f64), b: [f64; 4]) -> Option<((f64, f64), (f64, f64))> {
     let (dx, dy) = (q.0 - p.0, q.1 - p.1);
@@ -401,9 +423,23 @@ impl Scene<'_> {
         for (i, (label, pts)) in self.trajectories.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let style = color.stroke_width(2);
-            let pieces = clip_polyline(pts, b);
+            // Each visible piece is thinned to points at least ~2 pixels apart and drawn
+            // segment by segment: plotters polygonizes a thick polyline with mitre joins, which
+            // spike far out at the sharp turns of an oscillating path (and at repeated points).
+            let (w, h) = self.opts.size;
+            let min_step = (
+                2.0 * (b[1] - b[0]) / f64::from(w.max(1)),
+                2.0 * (b[3] - b[2]) / f64::from(h.max(1)),
+            );
+            let segments: Vec<[(f64, f64); 2]> = clip_polyline(pts, b)
+                .iter()
+                .flat_map(|piece| {
+                    let thin = thin_polyline(piece, min_step);
+                    thin.windows(2).map(|w| [w[0], w[1]]).collect::<Vec<_>>()
+                })
+                .collect();
             chart
-                .draw_series(pieces.into_iter().map(|p| PathElement::new(p, style)))
+                .draw_series(segments.into_iter().map(|p| PathElement::new(p, style)))
                 .map_err(s)?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
@@ -483,6 +519,21 @@ mod tests {
         assert_eq!(parts[1][1..], [(0.5, 0.25), (0.25, 0.25)]);
         assert!(clip_polyline(&[(2.0, 2.0), (3.0, 3.0)], b).is_empty());
         assert_eq!(clip_polyline(&[(0.5, 0.5)], b).len(), 1);
+        let thin = thin_polyline(
+            &[
+                (0.0, 0.0),
+                (0.001, 0.0),
+                (0.5, 0.0),
+                (0.5, 0.0),
+                (0.501, 0.0),
+            ],
+            (0.01, 0.01),
+        );
+        assert_eq!(thin, vec![(0.0, 0.0), (0.501, 0.0)]);
+        assert_eq!(
+            thin_polyline(&[(0.0, 0.0), (0.001, 0.0)], (0.01, 0.01)),
+            vec![(0.0, 0.0)]
+        );
     }
 
     #[test]

@@ -40,8 +40,9 @@ impl Default for FunctionOptions {
     }
 }
 
-/// A path of iterates: legend label (empty: no legend entry), colour slot in the palette, and
-/// the iterates x₀, x₁, ...
+/// A path of iterates: legend label (empty: no legend entry), colour slot in the palette, the
+/// iterates x₀, x₁, ... and whether consecutive iterates are joined by chords (clear for a few
+/// large GD steps; for thousands of noisy SGD steps dots on the graph read better).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FunctionPath {
     /// Legend label; paths with an empty label are drawn without a legend entry.
@@ -50,6 +51,8 @@ pub struct FunctionPath {
     pub color: usize,
     /// Iterates in order.
     pub xs: Vec<f64>,
+    /// Join consecutive iterates with straight chords.
+    pub joined: bool,
 }
 
 /// Draws f over `opts.x_range` and the paths to `path` (`.png` or `.svg`).
@@ -222,8 +225,9 @@ impl<'a> Scene<'a> {
                     .filter(inside)
                     .collect();
             let style = color.mix(0.55).stroke_width(1);
+            let chords = if p.joined { pts.clone() } else { Vec::new() };
             let series = chart
-                .draw_series(LineSeries::new(pts.clone(), style))
+                .draw_series(LineSeries::new(chords, style))
                 .map_err(s)?;
             if !p.label.is_empty() {
                 let legend = color.stroke_width(3);
@@ -278,11 +282,13 @@ mod tests {
                 label: "GD".into(),
                 color: 0,
                 xs: vec![2.0, 1.5, 1.2, 1.0, 0.97],
+                joined: true,
             },
             FunctionPath {
                 label: String::new(),
                 color: 1,
                 xs: vec![-2.0, 5.0, -1.0],
+                joined: false,
             },
         ];
         let opts = FunctionOptions {

@@ -142,7 +142,11 @@ pub fn figure(name: &str) -> Result<&'static Figure, ReproError> {
         .find(|f| f.name == name)
         .ok_or_else(|| ReproError::UnknownFigure {
             name: name.to_string(),
-            valid: FIGURES.iter().map(|f| f.name).collect::<Vec<_>>().join(", "),
+            valid: FIGURES
+                .iter()
+                .map(|f| f.name)
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -465,7 +469,11 @@ pub fn write_index(dir: &Path, reports: &[FigureReport]) -> Result<PathBuf, Repr
             c = esc(&v.claim),
             verdict = holds_badge(v.holds),
             total = v.checks.len(),
-            size = if v.size == Size::Full { "full" } else { "quick" },
+            size = if v.size == Size::Full {
+                "full"
+            } else {
+                "quick"
+            },
             t = r.seconds,
         );
     }
@@ -683,7 +691,10 @@ mod tests {
     fn unknown_figures_list_the_valid_ones() {
         let e = figure("sgd-strongly").err().map(|e| e.to_string());
         let e = e.unwrap_or_default();
-        assert!(e.contains("sgd-strongly") && e.contains("scalar-stories"), "{e}");
+        assert!(
+            e.contains("sgd-strongly") && e.contains("scalar-stories"),
+            "{e}"
+        );
         assert!(figure("minibatch").is_ok());
         let names: Vec<&str> = FIGURES.iter().map(|f| f.name).collect();
         let mut dedup = names.clone();

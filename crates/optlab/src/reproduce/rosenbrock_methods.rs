@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 use super::{Check, Figure, Image, Output, Progress, ReproError, Size, convergence, write_csv};
 use crate::optim::registry::{self, HyperMap};
 use crate::plot::{self, ContourOptions, ConvergenceOptions};
-use crate::problem::testfn::RosenbrockSpec;
 use crate::problem::ProblemSpec;
+use crate::problem::testfn::RosenbrockSpec;
 use crate::record::{Band, XAxis};
 use crate::runner::{self, ExperimentSpec, LrValue, MethodSpec, RunOutput};
 
@@ -133,7 +133,8 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         })
         .collect();
     let idx = |label: &str| methods.iter().position(|m| m.0 == label);
-    let slide = |label: &str| idx(label).map(|i| final_loss(&out, &run_label(methods[i].0, SLIDE_LR)));
+    let slide =
+        |label: &str| idx(label).map(|i| final_loss(&out, &run_label(methods[i].0, SLIDE_LR)));
     let sgd_slide = slide("SGD").unwrap_or(f64::NAN);
     let mut checks = Vec::new();
     for adam in ["Adam", "AdamW"] {
@@ -169,10 +170,11 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         reach.iter().all(|(_, f)| *f < TARGET),
     ));
     let sgd_tuned = idx("SGD").map_or(f64::NAN, |i| tuned[i].1);
-    let (best_i, best) = tuned
-        .iter()
-        .enumerate()
-        .fold((0, f64::INFINITY), |b, (i, t)| if t.1 < b.1 { (i, t.1) } else { b });
+    let (best_i, best) =
+        tuned.iter().enumerate().fold(
+            (0, f64::INFINITY),
+            |b, (i, t)| if t.1 < b.1 { (i, t.1) } else { b },
+        );
     checks.push(Check::new(
         "tuned methods beat tuned SGD",
         "the smallest tuned f(x_K) over all methods is below plain SGD's tuned f(x_K)",
@@ -211,8 +213,16 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let mut files = vec![csv];
     let mut images = Vec::new();
     for (stem, what, lrs) in [
-        ("slide", format!("lr = {SLIDE_LR}"), vec![SLIDE_LR; methods.len()]),
-        ("tuned", "tuned lr".to_string(), tuned.iter().map(|t| t.0).collect()),
+        (
+            "slide",
+            format!("lr = {SLIDE_LR}"),
+            vec![SLIDE_LR; methods.len()],
+        ),
+        (
+            "tuned",
+            "tuned lr".to_string(),
+            tuned.iter().map(|t| t.0).collect(),
+        ),
     ] {
         let mut bands: Vec<Band> = Vec::new();
         let mut paths: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
@@ -260,11 +270,11 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         }
         let gif = format!("paths_{stem}.gif");
         let gopts = ContourOptions {
-            size: size.pick((620, 600), (300, 290)),
+            size: size.pick((540, 520), (300, 290)),
             grid: size.pick(120, 50),
             ..copts
         };
-        plot::contour_gif(&dir.join(&gif), &f2, &paths, &gopts, size.pick(50, 6), 100)?;
+        plot::contour_gif(&dir.join(&gif), &f2, &paths, &gopts, size.pick(40, 6), 120)?;
         files.push(gif.clone());
         images.push(Image {
             file: format!("contours_{stem}.png"),

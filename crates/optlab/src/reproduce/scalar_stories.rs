@@ -95,7 +95,10 @@ impl DoubleWell {
 
 impl Problem<f64> for DoubleWell {
     fn describe(&self) -> String {
-        format!("double well (x² − 1)² + {TILT}x as ½Σ (f(x) ± {NOISE}x), x₀ = {}", self.x0)
+        format!(
+            "double well (x² − 1)² + {TILT}x as ½Σ (f(x) ± {NOISE}x), x₀ = {}",
+            self.x0
+        )
     }
 
     fn num_samples(&self) -> usize {
@@ -210,17 +213,17 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let checks = vec![
         Check::new(
             "1. GD converges to the global minimum",
-            format!("|x_K − x_g| ≤ 1e-6 after K = {gd_iterations} steps of α = {GD_LR} from x₀ = −{START}"),
-            [
-                ("x_K", x1),
-                ("x_g", xg),
-                ("|x_K − x_g|", (x1 - xg).abs()),
-            ],
+            format!(
+                "|x_K − x_g| ≤ 1e-6 after K = {gd_iterations} steps of α = {GD_LR} from x₀ = −{START}"
+            ),
+            [("x_K", x1), ("x_g", xg), ("|x_K − x_g|", (x1 - xg).abs())],
             (x1 - xg).abs() <= 1e-6,
         ),
         Check::new(
             "2. GD is stuck in the local minimum",
-            format!("|x_K − x_l| ≤ 1e-6 after K = {gd_iterations} steps of α = {GD_LR} from x₀ = +{START}"),
+            format!(
+                "|x_K − x_l| ≤ 1e-6 after K = {gd_iterations} steps of α = {GD_LR} from x₀ = +{START}"
+            ),
             [
                 ("x_K", x2),
                 ("x_l", xl),
@@ -249,13 +252,14 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let path = |label: &str, color: usize, o: &RunOutput, seed_index: usize| FunctionPath {
         label: label.into(),
         color,
+        joined: o.trajectories.len() == 1,
         xs: o
             .trajectories
             .get(seed_index)
             .map(|t| t.points.iter().map(|p| p.0).collect())
             .unwrap_or_default(),
     };
-    let sgd_paths: Vec<FunctionPath> = (0..size.pick(5, 3))
+    let sgd_paths: Vec<FunctionPath> = (0..3)
         .map(|i| {
             path(
                 if i == 0 { "SGD (several seeds)" } else { "" },

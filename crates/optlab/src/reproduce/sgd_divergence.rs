@@ -120,9 +120,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         if f < 2.0 {
             checks.push(Check::new(
                 format!("α = {f}/L < 2/L converges"),
-                format!(
-                    "(f(x_K) − f*) / (f(x₀) − f*) ≤ 1e-6 after K = {iterations} steps"
-                ),
+                format!("(f(x_K) − f*) / (f(x₀) − f*) ≤ 1e-6 after K = {iterations} steps"),
                 [
                     ("(f(x_K) − f*) / (f(x₀) − f*)", r),
                     ("contraction max(|1 − αL|, |1 − αμ|)", rate(f)),
@@ -166,7 +164,8 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let radius = 1.4 * ((x0[0] - x_star[0]).powi(2) + (x0[1] - x_star[1]).powi(2)).sqrt();
     let f2 = |x: f64, y: f64| problem.loss(&[x, y]);
     let copts = ContourOptions {
-        title: "iterates over the contours of f (x₀ = 0; the diverging path leaves the window)".into(),
+        title: "iterates over the contours of f (x₀ = 0; the diverging path leaves the window)"
+            .into(),
         optimum: Some((x_star[0], x_star[1])),
         bounds: Some([
             x_star[0] - radius,
@@ -184,7 +183,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     }
     let gif = "contours.gif";
     let gopts = ContourOptions {
-        size: size.pick((640, 600), (320, 300)),
+        size: size.pick((520, 480), (320, 300)),
         grid: size.pick(120, 60),
         ..copts.clone()
     };
@@ -193,7 +192,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         &f2,
         &trajectories,
         &gopts,
-        size.pick(iterations as usize / 2 + 1, 8),
+        size.pick(36, 8),
         120,
     )?;
     files.push(gif.into());
