@@ -254,3 +254,77 @@ fn list_shows_optimizers_and_problems() {
         assert!(out.contains(s), "{s} missing from:\n{out}");
     }
 }
+
+#[test]
+fn reproduce_lists_figures_and_rejects_unknown_ones() {
+    let dir = tempdir("reproduce-list");
+    let o = optlab(&["reproduce", "--list"], &dir);
+    assert!(o.status.success());
+    let out = text(&o.stdout);
+    for f in optlab::reproduce::FIGURES {
+        assert!(out.contains(f.name), "{} missing from:\n{out}", f.name);
+    }
+    let o = optlab(&["reproduce", "sgd-convx"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("unknown figure `sgd-convx`") && e.contains("sgd-convex, minibatch"),
+        "{e}"
+    );
+    let o = optlab(&["reproduce"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("name a figure or use --all"));
+    let o = optlab(&["reproduce", "minibatch", "--all"], &dir);
+    assert!(!o.status.success());
+    assert!(!dir.join("reports").exists(), "nothing written on errors");
+}
+
+#[test]
+fn reproduce_one_figure_writes_its_directory_and_the_index() {
+    let dir = tempdir("reproduce-one");
+    let o = optlab(
+        &["reproduce", "sgd-divergence", "--quick", "--out", "rep"],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("sgd-divergence") && out.contains("holds"),
+        "{out}"
+    );
+    assert!(out.contains("rep/index.html"), "{out}");
+    for f in [
+        "curves.png",
+        "curves.svg",
+        "contours.png",
+        "contours.gif",
+        "metrics.csv",
+        "verdict.json",
+    ] {
+        assert!(dir.join("rep/sgd-divergence").join(f).is_file(), "{f}");
+    }
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("rep/sgd-divergence/verdict.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["holds"], true);
+    assert!(dir.join("rep/index.html").is_file());
+    let o = optlab(
+        &[
+            "reproduce",
+            "scalar-stories",
+            "--quick",
+            "--quiet",
+            "--out",
+            "q",
+        ],
+        &dir,
+    );
+    assert!(o.status.success());
+    assert!(
+        o.stdout.is_empty() && o.stderr.is_empty(),
+        "{}",
+        text(&o.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
