@@ -274,7 +274,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
             grid: size.pick(120, 50),
             ..copts
         };
-        plot::contour_gif(&dir.join(&gif), &f2, &paths, &gopts, size.pick(40, 6), 120)?;
+        plot::contour_gif(&dir.join(&gif), &f2, &paths, &gopts, size.pick(30, 6), 150)?;
         files.push(gif.clone());
         images.push(Image {
             file: format!("contours_{stem}.png"),

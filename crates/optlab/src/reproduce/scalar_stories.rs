@@ -293,7 +293,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
             size: size.pick((600, 380), (300, 200)),
             ..opts
         };
-        plot::function_gif(&dir.join(&gif), &f, paths, &gopts, size.pick(40, 5), 100)?;
+        plot::function_gif(&dir.join(&gif), &f, paths, &gopts, size.pick(30, 5), 120)?;
         files.push(gif.clone());
         images.push(Image {
             file: gif,

@@ -192,7 +192,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         &f2,
         &trajectories,
         &gopts,
-        size.pick(36, 8),
+        size.pick(30, 8),
         120,
     )?;
     files.push(gif.into());
