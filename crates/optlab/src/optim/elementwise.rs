@@ -7,6 +7,10 @@
 //! arrays and the compiler vectorizes the loop. Tensors of at least
 //! [`PAR_MIN`](crate::kernels::PAR_MIN) elements are split into fixed chunks processed by rayon;
 //! smaller ones run on the calling thread without allocating.
+//!
+//! A rule may also carry per-parameter *scalar* state advanced once per step
+//! ([`Rule::SCALARS`], [`Rule::advance`]), as PyTorch keeps NAdam's `mu_product`; most rules have
+//! none, and their [`Rule::coeffs`] depends only on the config, the learning rate and the step.
 
 use std::marker::PhantomData;
 
@@ -39,14 +43,38 @@ pub trait Rule<T: Scalar, const N: usize>: Send + Sync + 'static {
     /// Per-step scalars for step `t` (1-based) at learning rate `lr`.
     fn coeffs(config: &Self::Config, lr: f64, t: u64) -> Self::Coeffs;
 
+    /// Names of the per-parameter scalar state carried from step to step besides the step count
+    /// (PyTorch's keys, e.g. NAdam's `["mu_product"]`). Empty for most rules.
+    const SCALARS: &'static [&'static str] = &[];
+
+    /// Initial values of the scalar state, one per name in [`SCALARS`](Rule::SCALARS).
+    fn init_scalars(_config: &Self::Config) -> Vec<T> {
+        Vec::new()
+    }
+
+    /// Per-step scalars of a rule with scalar state: advances `scalars` (one value per name in
+    /// [`SCALARS`](Rule::SCALARS)) from step `t − 1` to step `t`, then returns the coefficients.
+    /// Called once per step and parameter. The default (rules without scalar state) is
+    /// [`coeffs`](Rule::coeffs).
+    fn advance(config: &Self::Config, lr: f64, t: u64, _scalars: &mut [T]) -> Self::Coeffs {
+        Self::coeffs(config, lr, t)
+    }
+
     /// Updates one coordinate `x` with gradient `g` and state `s`.
     fn update(c: &Self::Coeffs, x: &mut T, g: T, s: &mut [T; N]);
+}
+
+/// The state of one parameter: `N` interleaved values per coordinate and the rule's scalars.
+#[derive(Clone, Debug)]
+struct RuleState<T, const N: usize> {
+    coords: Vec<[T; N]>,
+    scalars: Vec<T>,
 }
 
 /// An elementwise optimizer: a [`Rule`] with parameter groups, state and the fused driver.
 pub struct Elementwise<T: Scalar, R: Rule<T, N>, const N: usize> {
     groups: Groups<R::Config>,
-    slots: Vec<Slot<Vec<[T; N]>>>,
+    slots: Vec<Slot<RuleState<T, N>>>,
     step: u64,
     policy: NonFinitePolicy,
     _rule: PhantomData<R>,
@@ -152,7 +180,10 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
         subset: Subset<'_>,
     ) -> Result<StepOutcome, OptimError> {
         sync_slots(&mut self.slots, &self.groups, params, subset, |p, cfg| {
-            vec![R::init(cfg); p.numel()]
+            RuleState {
+                coords: vec![R::init(cfg); p.numel()],
+                scalars: R::init_scalars(cfg),
+            }
         })?;
         if let Some(skipped) = screen_gradients(self.policy, params, subset, self.step + 1)? {
             return Ok(skipped);
@@ -161,8 +192,14 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
         for (j, slot) in self.slots.iter_mut().enumerate() {
             let p = &mut params[subset.index(j)];
             let g = slot.group;
-            let c = R::coeffs(self.groups.config(g), self.groups.lr(g), self.step);
-            run_rule::<T, R, N>(&c, &mut p.data, &p.grad, &mut slot.state);
+            let state = &mut slot.state;
+            let c = R::advance(
+                self.groups.config(g),
+                self.groups.lr(g),
+                self.step,
+                &mut state.scalars,
+            );
+            run_rule::<T, R, N>(&c, &mut p.data, &p.grad, &mut state.coords);
         }
         Ok(StepOutcome::Applied)
     }
@@ -178,8 +215,21 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
                     .map(|k| Buffer {
                         name: R::STATE[k].to_string(),
                         shape: slot.shape.clone(),
-                        data: slot.state.iter().map(|s| s[k]).collect(),
+                        data: slot.state.coords.iter().map(|s| s[k]).collect(),
                     })
+                    .chain(
+                        R::SCALARS
+                            .iter()
+                            .zip(&slot.state.scalars)
+                            .map(|(name, &v)| {
+                                // A 0-d tensor, as PyTorch stores NAdam's `mu_product`.
+                                Buffer {
+                                    name: name.to_string(),
+                                    shape: Vec::new(),
+                                    data: vec![v],
+                                }
+                            }),
+                    )
                     .collect(),
             })
             .collect();
@@ -203,15 +253,16 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
         for ps in &state.params {
             let numel: usize = ps.shape.iter().product();
             let names: Vec<&str> = ps.buffers.iter().map(|b| b.name.as_str()).collect();
-            if names != R::STATE {
+            let expected: Vec<&str> = R::STATE.iter().chain(R::SCALARS).copied().collect();
+            if names != expected {
                 return Err(OptimError::StateMismatch(format!(
-                    "parameter `{}` has buffers {names:?}, {} expects {:?}",
+                    "parameter `{}` has buffers {names:?}, {} expects {expected:?}",
                     ps.name,
                     self.name(),
-                    R::STATE
                 )));
             }
-            if let Some(b) = ps.buffers.iter().find(|b| b.data.len() != numel) {
+            let (coord_buffers, scalar_buffers) = ps.buffers.split_at(N);
+            if let Some(b) = coord_buffers.iter().find(|b| b.data.len() != numel) {
                 return Err(OptimError::StateMismatch(format!(
                     "buffer `{}` of `{}` has {} values, shape {:?} needs {numel}",
                     b.name,
@@ -220,14 +271,25 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
                     ps.shape
                 )));
             }
-            let data: Vec<[T; N]> = (0..numel)
-                .map(|i| std::array::from_fn(|k| ps.buffers[k].data[i]))
+            if let Some(b) = scalar_buffers.iter().find(|b| b.data.len() != 1) {
+                return Err(OptimError::StateMismatch(format!(
+                    "scalar state `{}` of `{}` has {} values, expected 1",
+                    b.name,
+                    ps.name,
+                    b.data.len()
+                )));
+            }
+            let coords: Vec<[T; N]> = (0..numel)
+                .map(|i| std::array::from_fn(|k| coord_buffers[k].data[i]))
                 .collect();
             slots.push(Slot {
                 name: ps.name.clone(),
                 shape: ps.shape.clone(),
                 group: self.groups.group_of(&ps.name, &ps.shape),
-                state: data,
+                state: RuleState {
+                    coords,
+                    scalars: scalar_buffers.iter().map(|b| b.data[0]).collect(),
+                },
             });
         }
         self.groups.load_lrs(&state.lrs)?;
