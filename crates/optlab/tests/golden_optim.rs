@@ -1,6 +1,9 @@
 //! Golden tests: every case of `../shared/fixtures/optim_traces.json` (PyTorch 2.15, float64),
 //! replayed through optlab's optimizer of that name in f64 and in f32.
 
+// Test helpers may panic on what the test itself set up.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use optlab::verify::{CaseReport, TraceFile, TraceProblem, replay};
