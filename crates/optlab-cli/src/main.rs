@@ -18,11 +18,17 @@ struct Cli {
 enum Command {
     /// List optimizers, schedules and problems with their hyperparameters and defaults.
     List(commands::list::Args),
+    /// Replay reference traces (PyTorch) through optlab; non-zero exit if a case is off.
+    Verify(commands::verify::Args),
+    /// Micro-benchmarks (`optlab bench optim ...`).
+    Bench(commands::bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::List(args) => commands::list::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     }
 }

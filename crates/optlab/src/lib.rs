@@ -9,7 +9,8 @@
 //! - [`optim`]: every optimizer of the lecture as a fused kernel with PyTorch semantics, parameter
 //!   groups, non-finite gradient policy and serializable state;
 //! - [`kernels`]: deterministic vector reductions shared by optimizers and problems;
-//! - [`verify`]: replay of PyTorch reference traces.
+//! - [`verify`]: replay of PyTorch reference traces;
+//! - [`bench`]: timing utilities and the optimizer step benchmark (`optlab bench`).
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
@@ -26,6 +27,7 @@
 //! # Ok::<(), optlab::OptimError>(())
 //! ```
 
+pub mod bench;
 pub mod error;
 pub mod kernels;
 pub mod optim;
