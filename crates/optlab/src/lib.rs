@@ -16,6 +16,7 @@
 //! - [`runner`]: experiments (problem × methods × seeds), Armijo line search, iterate averaging;
 //! - [`record`]: records (fixed columns + named metrics), CSV, summaries, time-to-target;
 //! - [`plot`]: convergence curves and contour/trajectory plots (PNG, SVG).
+//! - [`bench`]: timing utilities and the optimizer step benchmark (`optlab bench`).
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
@@ -33,6 +34,7 @@
 //! # Ok::<(), optlab::OptimError>(())
 //! ```
 
+pub mod bench;
 pub mod error;
 pub mod kernels;
 pub mod optim;
