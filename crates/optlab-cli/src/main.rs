@@ -20,6 +20,10 @@ enum Command {
     List(commands::list::Args),
     /// Run an experiment (problem × methods × seeds): records, summary and plots.
     Run(commands::run::Args),
+    /// Replay reference traces (PyTorch) through optlab; non-zero exit if a case is off.
+    Verify(commands::verify::Args),
+    /// Micro-benchmarks (`optlab bench optim ...`).
+    Bench(commands::bench::Args),
     /// Reproduce the lecture's SGD figures, check their claims, write an HTML report.
     Reproduce(commands::reproduce::Args),
 }
@@ -29,6 +33,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::List(args) => commands::list::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Reproduce(args) => commands::reproduce::run(args),
     }
 }

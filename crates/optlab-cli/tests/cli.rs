@@ -26,31 +26,10 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Until the schedules branch provides `StronglyConvex`, the default's third method is run with a
-/// constant step instead (the embedded default itself always names StronglyConvex).
-fn schedule_workaround() -> Vec<&'static str> {
-    let v = serde_json::json!({"kind": "StronglyConvex", "mu": 1.0});
-    if serde_json::from_value::<optlab::schedule::ScheduleSpec>(v).is_ok() {
-        vec![]
-    } else {
-        eprintln!(
-            "NOTE: ScheduleSpec has no StronglyConvex yet; default run with a constant schedule"
-        );
-        vec![
-            "--set",
-            "methods.2.schedule={ kind = \"Constant\" }",
-            "--set",
-            "methods.2.lr=0.1",
-        ]
-    }
-}
-
 #[test]
 fn default_run_writes_the_four_files_with_documented_columns() {
     let dir = tempdir("default");
-    let mut args = vec!["run", "--out", "out"];
-    args.extend(schedule_workaround());
-    let o = optlab(&args, &dir);
+    let o = optlab(&["run", "--out", "out"], &dir);
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     for f in [
         "metrics.csv",

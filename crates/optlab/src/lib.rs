@@ -17,7 +17,8 @@
 //! - [`record`]: records (fixed columns + named metrics), CSV, summaries, time-to-target;
 //! - [`plot`]: convergence curves, contour/trajectory and function plots (PNG, SVG, GIF);
 //! - [`reproduce`]: the lecture's SGD figures with their theorems checked numerically, and the
-//!   HTML report (`optlab reproduce`).
+//!   HTML report (`optlab reproduce`);
+//! - [`bench`]: timing utilities and the optimizer step benchmark (`optlab bench`).
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
@@ -35,6 +36,7 @@
 //! # Ok::<(), optlab::OptimError>(())
 //! ```
 
+pub mod bench;
 pub mod error;
 pub mod kernels;
 pub mod optim;

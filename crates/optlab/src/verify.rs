@@ -206,7 +206,7 @@ pub fn replay_case<T: Scalar>(
         flatten(&params, &mut x);
         let xf: Vec<f64> = x.iter().map(|v| v.as_f64()).collect();
         let e = rel_err(&xf, reference);
-        if e > max_rel_err || e.is_nan() {
+        if worst_step == 0 || e > max_rel_err || e.is_nan() {
             max_rel_err = e;
             worst_step = k + 1;
         }

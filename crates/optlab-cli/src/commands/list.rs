@@ -15,8 +15,8 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
         } else {
             format!(" (also: {})", info.aliases.join(", "))
         };
-        println!("  {:<10} {}{aliases}", info.name, info.summary);
-        println!("  {:<10} {}", "", (info.defaults)());
+        println!("  {:<12} {}{aliases}", info.name, info.summary);
+        println!("  {:<12} {}", "", (info.defaults)());
     }
     println!();
     println!(

@@ -2,10 +2,12 @@
 //! serializable state.
 //!
 //! Each method family lives in its own file whose update reads like the lecture's per-coordinate
-//! formula. Elementwise methods (SGD, Adagrad, RMSProp, Adadelta, the Adam family) are a
-//! [`Rule`](elementwise::Rule) — the formula for one coordinate — run by the shared fused driver
-//! [`Elementwise`](elementwise::Elementwise): one pass over `(param, grad, state)` per step,
-//! split across threads for large tensors, allocation-free for small ones.
+//! formula. Elementwise methods (SGD, Adagrad, RMSProp, Adadelta, the Adam family, sign descent)
+//! are a [`Rule`](elementwise::Rule) — the formula for one coordinate — run by the shared fused
+//! driver [`Elementwise`](elementwise::Elementwise): one pass over `(param, grad, state)` per
+//! step, split across threads for large tensors, allocation-free for small ones. Methods that need
+//! a global quantity (normalized gradient descent: ‖g‖₂ over all parameters) implement
+//! [`Optimizer`] themselves with the same [`Groups`], [`sync_slots`] and [`screen_gradients`].
 //!
 //! ```
 //! use optlab::optim::{Optimizer, adam::{AdamW, AdamWConfig}};
@@ -24,9 +26,16 @@
 //! # Ok::<(), optlab::OptimError>(())
 //! ```
 
+pub mod adadelta;
+pub mod adagrad;
 pub mod adam;
+pub mod adamax;
 pub mod elementwise;
+pub mod nadam;
+pub mod normalized;
+pub mod radam;
 pub mod registry;
+pub mod rmsprop;
 pub mod sgd;
 
 use serde::de::DeserializeOwned;

@@ -14,7 +14,14 @@
 
 use serde_json::{Map, Value};
 
+use super::adadelta::{Adadelta, AdadeltaConfig};
+use super::adagrad::{Adagrad, AdagradConfig};
 use super::adam::{Adam, AdamConfig, AdamW, AdamWConfig};
+use super::adamax::{Adamax, AdamaxConfig};
+use super::nadam::{Nadam, NadamConfig};
+use super::normalized::{NormalizedGd, NormalizedGdConfig, SignGd, SignGdConfig};
+use super::radam::{Radam, RadamConfig};
+use super::rmsprop::{Rmsprop, RmspropConfig};
 use super::sgd::{Sgd, SgdConfig};
 use super::{Config, Optimizer};
 use crate::error::OptimError;
@@ -33,31 +40,32 @@ pub trait Buildable: Config {
     ) -> Result<Box<dyn Optimizer<T>>, OptimError>;
 }
 
-impl Buildable for SgdConfig {
-    fn build<T: Scalar>(
-        default: Self,
-        groups: Vec<(ParamFilter, Self)>,
-    ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
-        Ok(Box::new(Sgd::<T>::with_groups(default, groups)?))
-    }
+/// `impl Buildable for Config { Optimizer::<T>::with_groups(default, groups) }`.
+macro_rules! buildable {
+    ($($cfg:ty => $opt:ident),* $(,)?) => {
+        $( impl Buildable for $cfg {
+            fn build<T: Scalar>(
+                default: Self,
+                groups: Vec<(ParamFilter, Self)>,
+            ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+                Ok(Box::new($opt::<T>::with_groups(default, groups)?))
+            }
+        } )*
+    };
 }
 
-impl Buildable for AdamConfig {
-    fn build<T: Scalar>(
-        default: Self,
-        groups: Vec<(ParamFilter, Self)>,
-    ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
-        Ok(Box::new(Adam::<T>::with_groups(default, groups)?))
-    }
-}
-
-impl Buildable for AdamWConfig {
-    fn build<T: Scalar>(
-        default: Self,
-        groups: Vec<(ParamFilter, Self)>,
-    ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
-        Ok(Box::new(AdamW::<T>::with_groups(default, groups)?))
-    }
+buildable! {
+    SgdConfig => Sgd,
+    AdamConfig => Adam,
+    AdamWConfig => AdamW,
+    AdagradConfig => Adagrad,
+    RmspropConfig => Rmsprop,
+    AdadeltaConfig => Adadelta,
+    NadamConfig => Nadam,
+    RadamConfig => Radam,
+    AdamaxConfig => Adamax,
+    NormalizedGdConfig => NormalizedGd,
+    SignGdConfig => SignGd,
 }
 
 /// What `optlab list` shows about an optimizer.
@@ -105,6 +113,22 @@ registry! {
         summary: "Adam with L2 weight decay (amsgrad = true for AMSGrad)" },
     AdamWConfig { aliases: ["adamw"],
         summary: "Adam with decoupled weight decay" },
+    AdagradConfig { aliases: ["adagrad"],
+        summary: "Adagrad: per-coordinate steps α/√(Σ g²); lr_decay, initial accumulator, eps_root" },
+    RmspropConfig { aliases: ["rmsprop"],
+        summary: "RMSprop: steps normalized by an EMA of g²; centered, momentum, eps_root" },
+    AdadeltaConfig { aliases: ["adadelta"],
+        summary: "Adadelta: RMS of past steps over RMS of gradients" },
+    NadamConfig { aliases: ["nadam"],
+        summary: "Adam with Nesterov momentum (momentum_decay schedule; decoupled_weight_decay)" },
+    RadamConfig { aliases: ["radam"],
+        summary: "Rectified Adam: momentum steps until the variance estimate is reliable" },
+    AdamaxConfig { aliases: ["adamax"],
+        summary: "Adam with the infinity norm: steps α m / max(β₂ u, |g|)" },
+    NormalizedGdConfig { aliases: ["normalizedgd", "normalized_gd", "ngd"],
+        summary: "Normalized gradient descent x ← x − α g/‖g‖₂ (norm over all parameters)" },
+    SignGdConfig { aliases: ["signgd", "sign_gd", "signsgd", "sign"],
+        summary: "Sign descent x ← x − α sign(g) (normalized ℓ∞ steepest descent)" },
 }
 
 fn unknown(name: &str) -> OptimError {

@@ -1,0 +1,126 @@
+//! `optlab bench ...`: micro-benchmarks. Each kind of benchmark is a sub-subcommand.
+//!
+//! - `optlab bench optim`: optimizer steps on N parameters (see [`optlab::bench::optim`]).
+
+use anyhow::{Context, bail};
+use optlab::NonFinitePolicy;
+use optlab::bench::optim::{OptimBench, OptimBenchReport, run as run_optim};
+use optlab::optim::registry::HyperMap;
+use serde_json::Value;
+
+use super::Precision;
+
+/// Arguments of `optlab bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub kind: Kind,
+}
+
+/// What to benchmark.
+#[derive(clap::Subcommand)]
+pub enum Kind {
+    /// Time optimizer steps on N parameters; the last line is `ms/step, Mparam/s, GB/s`.
+    Optim(OptimArgs),
+}
+
+/// Arguments of `optlab bench optim`.
+#[derive(clap::Args)]
+pub struct OptimArgs {
+    /// Optimizer name or alias (`optlab list`), e.g. AdamW, momentum, Adagrad.
+    #[arg(long)]
+    pub optimizer: String,
+    /// Number of parameters N (one tensor).
+    #[arg(long)]
+    pub params: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed warm-up steps (at least 1: the first step allocates the state).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Precision of parameters, gradients and state.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
+    /// Hyperparameters as a JSON object with PyTorch's names, e.g. '{"lr": 1e-3}'.
+    #[arg(long, default_value = "{}")]
+    pub hyper: String,
+    /// Non-finite gradient policy: error (default; screens g first), skip, or ignore (no screen).
+    #[arg(long, value_enum, default_value_t = Policy::Error)]
+    pub nonfinite: Policy,
+}
+
+/// [`NonFinitePolicy`] on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Policy {
+    /// Refuse a step with a non-finite gradient.
+    Error,
+    /// Skip such a step.
+    Skip,
+    /// Do not check.
+    Ignore,
+}
+
+impl From<Policy> for NonFinitePolicy {
+    fn from(p: Policy) -> Self {
+        match p {
+            Policy::Error => NonFinitePolicy::Error,
+            Policy::Skip => NonFinitePolicy::Skip,
+            Policy::Ignore => NonFinitePolicy::Ignore,
+        }
+    }
+}
+
+/// Runs `optlab bench`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.kind {
+        Kind::Optim(a) => optim(a),
+    }
+}
+
+fn optim(a: OptimArgs) -> anyhow::Result<()> {
+    if a.params == 0 {
+        bail!("--params must be ≥ 1");
+    }
+    if a.steps == 0 {
+        bail!("--steps must be ≥ 1");
+    }
+    let hyper: HyperMap = match serde_json::from_str::<Value>(&a.hyper)
+        .with_context(|| format!("--hyper is not JSON: {}", a.hyper))?
+    {
+        Value::Object(m) => m,
+        other => bail!("--hyper must be a JSON object, got {other}"),
+    };
+    let b = OptimBench {
+        optimizer: a.optimizer,
+        hyper,
+        params: a.params,
+        steps: a.steps,
+        warmup: a.warmup,
+        policy: a.nonfinite.into(),
+    };
+    let r: OptimBenchReport = match a.precision {
+        Precision::F32 => run_optim::<f32>(&b)?,
+        Precision::F64 => run_optim::<f64>(&b)?,
+    };
+    println!(
+        "{} {}: N = {} parameters, {} state values per parameter, {} threads, non-finite policy {:?}",
+        r.optimizer, r.precision, r.params, r.state_per_param, r.threads, r.policy
+    );
+    println!(
+        "{} warm-up + {} timed steps; bytes per step {:.1} MB = N·{}·(3 + 2·{}) (x, g, state read; x, state written)",
+        b.warmup.max(1),
+        r.steps,
+        r.bytes_per_step / 1e6,
+        r.element_bytes,
+        r.state_per_param
+    );
+    println!(
+        "median {:.3} ms/step (min {:.3}), {:.1} Mparam/s, {:.2} GB/s",
+        r.ms_per_step(),
+        r.min_s * 1e3,
+        r.mparams_per_s(),
+        r.gb_per_s()
+    );
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! `optlab verify FILE`: replay reference traces (PyTorch) through optlab and compare.
+//!
+//! The file's format is recognised from its contents ([`Format::detect`]); each format has its
+//! own replay function. Today: optimizer traces in the format of `optim_traces.json`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use optlab::verify::{self, CaseReport, TraceFile};
+use serde_json::Value;
+
+use super::Precision;
+
+/// Arguments of `optlab verify`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Reference trace file (JSON), e.g. ../shared/fixtures/optim_traces.json.
+    pub file: PathBuf,
+    /// Largest accepted max-over-steps relative error ‖x_k − x_k^ref‖∞ / ‖x_k^ref‖∞ (and the
+    /// same for the losses) [default: 1e-9 for f64, 1e-4 for f32].
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// Precision of the replay.
+    #[arg(long, value_enum, default_value_t = Precision::F64)]
+    pub precision: Precision,
+}
+
+/// The trace formats `optlab verify` understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `{problem, cases}`: optimizer runs on the deterministic trace problem
+    /// (`optim_traces.json`, `muon_traces.json`).
+    OptimTraces,
+}
+
+impl Format {
+    /// Recognises a file's format from its JSON structure.
+    pub fn detect(v: &Value) -> Option<Format> {
+        if verify::looks_like_trace(v) {
+            Some(Format::OptimTraces)
+        } else {
+            None
+        }
+    }
+}
+
+/// Default tolerance for a precision.
+fn default_tolerance(p: Precision) -> f64 {
+    match p {
+        Precision::F64 => 1e-9,
+        Precision::F32 => 1e-4,
+    }
+}
+
+/// Runs `optlab verify`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", args.file.display()))?;
+    let tolerance = args
+        .tolerance
+        .unwrap_or_else(|| default_tolerance(args.precision));
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        bail!("--tolerance must be finite and ≥ 0, got {tolerance}");
+    }
+    let (passed, failed) = match Format::detect(&value) {
+        Some(Format::OptimTraces) => optim_traces(&text, args.precision, tolerance)?,
+        None => bail!(
+            "{}: unrecognised trace format (expected an object with `problem` and `cases`, \
+             as in optim_traces.json)",
+            args.file.display()
+        ),
+    };
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!(
+            "{failed} of {} cases exceed the tolerance {tolerance:e} or could not be replayed",
+            passed + failed
+        );
+    }
+    Ok(())
+}
+
+/// Replays an optimizer trace file; returns `(passed, failed)`.
+fn optim_traces(
+    text: &str,
+    precision: Precision,
+    tolerance: f64,
+) -> anyhow::Result<(usize, usize)> {
+    let file = TraceFile::from_json(text)?;
+    let reports = match precision {
+        Precision::F32 => verify::replay::<f32>(&file),
+        Precision::F64 => verify::replay::<f64>(&file),
+    };
+    println!(
+        "{} cases, {} parameters, precision {}, tolerance {tolerance:e} (max over steps of ‖x − x_ref‖∞/‖x_ref‖∞)",
+        file.cases.len(),
+        file.problem.x0.len(),
+        precision.name()
+    );
+    let (mut passed, mut failed) = (0, 0);
+    for r in reports {
+        match r {
+            Ok(rep) => {
+                let ok = passes(&rep, tolerance);
+                println!(
+                    "{:<4} {:<28} {:<12} {:>3} steps  max rel err {:.3e} at step {:<3}  loss rel err {:.3e}",
+                    if ok { "ok" } else { "FAIL" },
+                    rep.name,
+                    rep.optimizer,
+                    rep.steps,
+                    rep.max_rel_err,
+                    rep.worst_step,
+                    rep.loss_rel_err,
+                );
+                if !rep.ignored_flags.is_empty() {
+                    println!(
+                        "     note: PyTorch implementation flags without effect here were dropped: {}",
+                        rep.ignored_flags.join(", ")
+                    );
+                }
+                if ok {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            Err(e) => {
+                println!("FAIL {e}");
+                failed += 1;
+            }
+        }
+    }
+    Ok((passed, failed))
+}
+
+/// Both errors within tolerance (NaN fails).
+fn passes(rep: &CaseReport, tolerance: f64) -> bool {
+    rep.max_rel_err <= tolerance && rep.loss_rel_err <= tolerance
+}

@@ -1,0 +1,527 @@
+//! Property tests of the optimizers: Adam's step bound (Kingma & Ba §2.1), lr = 0 is a no-op,
+//! state round-trips through JSON bit-identically, the non-finite gradient policy, and typed
+//! errors for invalid hyperparameters. Every optimizer of the registry's catalog is covered in
+//! f32 and f64.
+
+// Test helpers may panic on what the test itself set up.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use optlab::optim::registry::{self, CATALOG, HyperMap};
+use optlab::{NonFinitePolicy, OptimError, Optimizer, OptimizerState, Param, Scalar, StepOutcome};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn map(v: Value) -> HyperMap {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("not a JSON object: {other}"),
+    }
+}
+
+fn build<T: Scalar>(name: &str, hyper: &Value) -> Box<dyn Optimizer<T>> {
+    registry::build::<T>(name, &map(hyper.clone()))
+        .unwrap_or_else(|e| panic!("building {name} with {hyper}: {e}"))
+}
+
+/// Hyperparameters that switch on every state buffer an optimizer has (momentum, centering,
+/// AMSGrad, ...) so that round-trips exercise the full state; defaults for the others.
+fn full_state_hyper(name: &str) -> Value {
+    match name {
+        "SGD" => json!({"lr": 0.01, "momentum": 0.9, "nesterov": true, "weight_decay": 0.01}),
+        "Adam" | "AdamW" => json!({"lr": 0.01, "amsgrad": true, "weight_decay": 0.01}),
+        "RMSprop" => json!({"centered": true, "momentum": 0.5, "eps_root": 1e-8}),
+        "Adagrad" => json!({"lr_decay": 0.01, "initial_accumulator_value": 0.1}),
+        "NAdam" | "RAdam" => json!({"decoupled_weight_decay": true, "weight_decay": 0.01}),
+        _ => json!({}),
+    }
+}
+
+/// Parameters a 4×3 matrix and a 2×5 matrix (matrices so that matrix methods apply too).
+fn params<T: Scalar>(x0: &[f64]) -> Vec<Param<T>> {
+    let mut it = x0.iter().map(|&v| T::of(v));
+    let a: Vec<T> = it.by_ref().take(12).collect();
+    let b: Vec<T> = it.take(10).collect();
+    vec![
+        Param::new("layer.weight", [4, 3], a).expect("12 values"),
+        Param::new("head.weight", [2, 5], b).expect("10 values"),
+    ]
+}
+
+/// A deterministic gradient that changes with the step: g = x − c + 0.3 sin(k + i).
+fn set_grads<T: Scalar>(ps: &mut [Param<T>], c: &[f64], k: usize) {
+    let mut i = 0;
+    for p in ps.iter_mut() {
+        for (g, x) in p.grad.iter_mut().zip(&p.data) {
+            *g = T::of(x.as_f64() - c[i] + 0.3 * ((k + i) as f64).sin());
+            i += 1;
+        }
+    }
+}
+
+fn bits<T: Scalar>(ps: &[Param<T>]) -> Vec<u64> {
+    ps.iter()
+        .flat_map(|p| p.data.iter().map(|x| x.as_f64().to_bits()))
+        .collect()
+}
+
+fn state_bits<T: Scalar>(s: &OptimizerState<T>) -> Vec<u64> {
+    s.params
+        .iter()
+        .flat_map(|p| p.buffers.iter())
+        .flat_map(|b| b.data.iter().map(|x| x.as_f64().to_bits()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adam's step bound.
+// ---------------------------------------------------------------------------------------------
+
+/// Kingma & Ba (2015), §2.1: |Δ_t| ≤ α (1 − β₁)/√(1 − β₂) if (1 − β₁) > √(1 − β₂), else ≤ α.
+fn kingma_ba_bound(b1: f64, b2: f64) -> f64 {
+    if 1.0 - b1 > (1.0 - b2).sqrt() {
+        (1.0 - b1) / (1.0 - b2).sqrt()
+    } else {
+        1.0
+    }
+}
+
+/// The bound that holds for every gradient sequence (ε = 0; ε > 0 only shrinks the step). With
+/// m_t = (1 − β₁) Σ β₁^(t−i) g_i and v_t = (1 − β₂) Σ β₂^(t−i) g_i², Cauchy–Schwarz on
+/// Σ (β₁/√β₂)^(t−i) · √β₂^(t−i) g_i gives
+///
+/// ```text
+/// |Δ_t| / α = |m_t|/(1 − β₁ᵗ) / √(v_t/(1 − β₂ᵗ))
+///           ≤ (1 − β₁)/(1 − β₁ᵗ) · √( (1 − β₂ᵗ)/(1 − β₂) · Σ_{k<t} (β₁²/β₂)^k ).
+/// ```
+///
+/// It equals 1 at t = 1 and tends to K&B's (1 − β₁)/√(1 − β₂) · 1/√(1 − β₁²/β₂): K&B's bound is
+/// exact for the cases §2.1 discusses (constant gradient magnitude: ≤ α; a gradient that was
+/// zero until now: α(1 − β₁)/√(1 − β₂)), but a gradient growing by β₂/β₁ per step exceeds it by
+/// up to 1/√(1 − β₁²/β₂) (≈ 2.3 for the default betas); see `kingma_ba_bound_is_not_universal`.
+fn cauchy_schwarz_bound(b1: f64, b2: f64, t: i32) -> f64 {
+    let r = b1 * b1 / b2;
+    let s: f64 = (0..t).map(|k| r.powi(k)).sum();
+    (1.0 - b1) / (1.0 - b1.powi(t)) * ((1.0 - b2.powi(t)) / (1.0 - b2) * s).sqrt()
+}
+
+/// Runs Adam (f64) on one coordinate per gradient sequence and returns, for each step t, the
+/// largest |Δ_t| over coordinates and the largest |x| (for the rounding slack).
+fn adam_steps(lr: f64, b1: f64, b2: f64, eps: f64, seqs: &[Vec<f64>]) -> Vec<(f64, f64)> {
+    let n = seqs.len();
+    let steps = seqs.iter().map(Vec::len).max().unwrap_or(0);
+    let mut p = vec![Param::<f64>::vector("x", vec![0.0; n])];
+    let mut opt = build::<f64>("Adam", &json!({"lr": lr, "betas": [b1, b2], "eps": eps}));
+    let mut out = Vec::with_capacity(steps);
+    for t in 0..steps {
+        for (g, s) in p[0].grad.iter_mut().zip(seqs) {
+            *g = s.get(t).copied().unwrap_or(0.0);
+        }
+        let before = p[0].data.clone();
+        opt.step(&mut p).expect("finite gradients");
+        let step = p[0]
+            .data
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let xmax = p[0].data.iter().map(|x| x.abs()).fold(0.0, f64::max);
+        out.push((step, xmax));
+    }
+    out
+}
+
+/// Gradient entries spanning many magnitudes, both signs, and exact zeros.
+fn grad_value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        1 => Just(0.0),
+        8 => (-6.0f64..6.0, any::<bool>())
+            .prop_map(|(e, neg)| if neg { -(10f64.powf(e)) } else { 10f64.powf(e) }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Every gradient sequence: |Δ_t| ≤ α · cauchy_schwarz_bound(β₁, β₂, t) (ε only helps).
+    #[test]
+    fn adam_step_is_bounded_for_every_gradient_sequence(
+        lr in 1e-3f64..1.0,
+        b1 in 0.0f64..0.99,
+        b2 in 0.5f64..0.9999,
+        eps in prop_oneof![Just(1e-8), Just(1e-12), Just(1e-3)],
+        seqs in prop::collection::vec(prop::collection::vec(grad_value(), 1..40), 1..6),
+    ) {
+        for (t, (step, xmax)) in adam_steps(lr, b1, b2, eps, &seqs).into_iter().enumerate() {
+            let bound = lr * cauchy_schwarz_bound(b1, b2, t as i32 + 1);
+            let slack = 1e-12 * (1.0 + xmax);
+            prop_assert!(step <= bound * (1.0 + 1e-9) + slack,
+                "step {} of size {step} > {bound} (lr {lr}, betas ({b1}, {b2}))", t + 1);
+        }
+    }
+
+    /// Gradients of constant magnitude G (any signs), K&B's typical case: m̂ is an average of
+    /// ±G and v̂ = G² exactly, so |Δ_t| ≤ α ≤ α · kingma_ba_bound.
+    #[test]
+    fn adam_step_obeys_kingma_ba_for_constant_magnitude_gradients(
+        lr in 1e-3f64..1.0,
+        b1 in 0.0f64..0.99,
+        b2 in 0.5f64..0.9999,
+        magnitude in 1e-4f64..1e4,
+        signs in (1usize..60).prop_flat_map(|len| {
+            // Sequences of one length: a shorter one would be padded with zero gradients.
+            prop::collection::vec(prop::collection::vec(any::<bool>(), len), 1..6)
+        }),
+    ) {
+        let seqs: Vec<Vec<f64>> = signs
+            .iter()
+            .map(|s| s.iter().map(|&neg| if neg { -magnitude } else { magnitude }).collect())
+            .collect();
+        for (t, (step, xmax)) in adam_steps(lr, b1, b2, 0.0, &seqs).into_iter().enumerate() {
+            let slack = 1e-12 * (1.0 + xmax);
+            prop_assert!(step <= lr * (1.0 + 1e-12) + slack, "step {}: {step} > {lr}", t + 1);
+            prop_assert!(step <= lr * kingma_ba_bound(b1, b2) * (1.0 + 1e-12) + slack);
+        }
+    }
+}
+
+#[test]
+fn kingma_ba_bound_is_reached_by_a_sparse_gradient() {
+    // Zero gradient for 20000 steps, then one nonzero: Δ = α(1 − β₁)/√(1 − β₂) (bias
+    // corrections → 1), K&B's first case, with equality. (ε > 0 keeps the zero steps 0/ε = 0
+    // instead of 0/0; at the last step it is negligible next to √v̂ ≈ 0.08.)
+    let (lr, b1, b2) = (0.1, 0.9, 0.999);
+    let mut seq = vec![0.0; 20_000];
+    seq.push(2.5);
+    let steps = adam_steps(lr, b1, b2, 1e-12, &[seq]);
+    let last = steps.last().map(|s| s.0).unwrap_or(0.0);
+    let kb = lr * kingma_ba_bound(b1, b2);
+    assert!((last - kb).abs() <= 1e-6 * kb, "{last} vs {kb}");
+}
+
+#[test]
+fn kingma_ba_bound_is_not_universal() {
+    // A flat history, then a gradient growing by β₂/β₁ per step (the Cauchy–Schwarz extremal
+    // sequence): the step exceeds K&B's α(1 − β₁)/√(1 − β₂) ≈ 3.16α but stays within the
+    // universal bound (→ 7.27α).
+    let (lr, b1, b2): (f64, f64, f64) = (1.0, 0.9, 0.999);
+    let mut seq = vec![1e-3; 3000];
+    seq.extend((0..80).map(|k| (b2 / b1).powi(k)));
+    let steps = adam_steps(lr, b1, b2, 1e-8, std::slice::from_ref(&seq));
+    let worst = steps.iter().map(|s| s.0).fold(0.0, f64::max);
+    let kb = lr * kingma_ba_bound(b1, b2);
+    let cs = lr * cauchy_schwarz_bound(b1, b2, seq.len() as i32);
+    println!("largest step {worst:.4}, K&B bound {kb:.4}, Cauchy–Schwarz bound {cs:.4}");
+    assert!(worst > 2.0 * kb, "{worst} vs {kb}");
+    assert!(worst <= cs * (1.0 + 1e-9), "{worst} vs {cs}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// lr = 0 and state round-trips, for every optimizer of the catalog.
+// ---------------------------------------------------------------------------------------------
+
+fn lr_zero_is_a_no_op<T: Scalar>(x0: &[f64], c: &[f64], steps: usize) {
+    for info in CATALOG {
+        let mut hyper = full_state_hyper(info.name);
+        hyper["lr"] = json!(0.0);
+        let mut opt = build::<T>(info.name, &hyper);
+        let mut ps = params::<T>(x0);
+        let before = bits(&ps);
+        for k in 0..steps {
+            set_grads(&mut ps, c, k);
+            opt.step(&mut ps).expect("finite gradients");
+        }
+        assert_eq!(
+            bits(&ps),
+            before,
+            "{} ({}) moved with lr = 0",
+            info.name,
+            T::NAME
+        );
+    }
+}
+
+fn state_round_trip<T: Scalar>(x0: &[f64], c: &[f64], k: usize, m: usize) {
+    for info in CATALOG {
+        let hyper = full_state_hyper(info.name);
+        let mut a = build::<T>(info.name, &hyper);
+        let mut pa = params::<T>(x0);
+        for s in 0..k {
+            set_grads(&mut pa, c, s);
+            a.step(&mut pa).expect("finite gradients");
+        }
+        let json = serde_json::to_string(&a.state()).expect("state serializes");
+        let loaded: OptimizerState<T> = serde_json::from_str(&json).expect("state parses");
+        assert_eq!(state_bits(&loaded), state_bits(&a.state()), "{}", info.name);
+        let mut b = build::<T>(info.name, &hyper);
+        b.load_state(&loaded).expect("state loads");
+        assert_eq!(b.steps(), a.steps());
+        let mut pb = pa.clone();
+        for s in k..k + m {
+            set_grads(&mut pa, c, s);
+            set_grads(&mut pb, c, s);
+            a.step(&mut pa).expect("finite gradients");
+            b.step(&mut pb).expect("finite gradients");
+            assert_eq!(
+                bits(&pa),
+                bits(&pb),
+                "{} ({}): step {} differs after reload",
+                info.name,
+                T::NAME,
+                s + 1
+            );
+        }
+        assert_eq!(
+            state_bits(&a.state()),
+            state_bits(&b.state()),
+            "{}",
+            info.name
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn lr_zero_leaves_parameters_unchanged(
+        x0 in prop::collection::vec(-3.0f64..3.0, 22),
+        c in prop::collection::vec(-3.0f64..3.0, 22),
+        steps in 1usize..6,
+    ) {
+        lr_zero_is_a_no_op::<f32>(&x0, &c, steps);
+        lr_zero_is_a_no_op::<f64>(&x0, &c, steps);
+    }
+
+    #[test]
+    fn state_round_trips_through_json_bit_identically(
+        x0 in prop::collection::vec(-3.0f64..3.0, 22),
+        c in prop::collection::vec(-3.0f64..3.0, 22),
+        k in 1usize..8,
+        m in 1usize..5,
+    ) {
+        state_round_trip::<f32>(&x0, &c, k, m);
+        state_round_trip::<f64>(&x0, &c, k, m);
+    }
+}
+
+#[test]
+fn state_of_another_optimizer_is_refused() {
+    let x0: Vec<f64> = (0..22).map(|i| i as f64 * 0.1).collect();
+    let mut a = build::<f64>("Adagrad", &json!({}));
+    let mut ps = params::<f64>(&x0);
+    set_grads(&mut ps, &x0, 0);
+    a.step(&mut ps).expect("finite gradients");
+    let mut b = build::<f64>("RMSprop", &json!({}));
+    let e = b
+        .load_state(&a.state())
+        .expect_err("Adagrad state into RMSprop");
+    assert!(e.to_string().contains("Adagrad"), "{e}");
+    // Same optimizer, different layout (centered RMSprop has `grad_avg`).
+    let mut c = build::<f64>("RMSprop", &json!({"centered": true}));
+    c.step(&mut ps).expect("finite gradients");
+    let e = b
+        .load_state(&c.state())
+        .expect_err("centered state into plain RMSprop");
+    assert!(e.to_string().contains("grad_avg"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Non-finite gradients.
+// ---------------------------------------------------------------------------------------------
+
+fn nonfinite_policies<T: Scalar>(bad: f64) {
+    let x0: Vec<f64> = (0..22).map(|i| (i as f64 * 0.7).sin()).collect();
+    let c: Vec<f64> = (0..22).map(|i| (i as f64 * 0.3).cos()).collect();
+    for info in CATALOG {
+        let hyper = full_state_hyper(info.name);
+        let setup = |policy| {
+            let mut opt = build::<T>(info.name, &hyper);
+            opt.set_nonfinite_policy(policy);
+            let mut ps = params::<T>(&x0);
+            set_grads(&mut ps, &c, 0);
+            opt.step(&mut ps).expect("finite gradients");
+            set_grads(&mut ps, &c, 1);
+            ps[1].grad[7] = T::of(bad);
+            (opt, ps)
+        };
+
+        // Error: names parameter, index and step; changes nothing.
+        let (mut opt, mut ps) = setup(NonFinitePolicy::Error);
+        let (before, state_before) = (bits(&ps), state_bits(&opt.state()));
+        match opt.step(&mut ps) {
+            Err(OptimError::NonFiniteGradient {
+                param, index, step, ..
+            }) => {
+                assert_eq!(
+                    (param.as_str(), index, step),
+                    ("head.weight", 7, 2),
+                    "{}",
+                    info.name
+                );
+            }
+            other => panic!("{}: expected NonFiniteGradient, got {other:?}", info.name),
+        }
+        assert_eq!(bits(&ps), before, "{}", info.name);
+        assert_eq!(state_bits(&opt.state()), state_before, "{}", info.name);
+        assert_eq!(opt.steps(), 1);
+
+        // Skip: reports, changes nothing, the next finite step proceeds as step 2.
+        let (mut opt, mut ps) = setup(NonFinitePolicy::Skip);
+        let (before, state_before) = (bits(&ps), state_bits(&opt.state()));
+        let outcome = opt.step(&mut ps).expect("skipped, not an error");
+        assert_eq!(
+            outcome,
+            StepOutcome::Skipped {
+                param: "head.weight".into(),
+                index: 7
+            },
+            "{}",
+            info.name
+        );
+        assert_eq!(bits(&ps), before, "{}", info.name);
+        assert_eq!(state_bits(&opt.state()), state_before, "{}", info.name);
+        assert_eq!(opt.steps(), 1);
+        set_grads(&mut ps, &c, 1);
+        assert_eq!(opt.step(&mut ps), Ok(StepOutcome::Applied));
+        assert_eq!(opt.steps(), 2);
+
+        // Ignore: no check, the step is applied; a NaN reaches the parameter (±∞ may not:
+        // sign descent turns it into a finite step).
+        let (mut opt, mut ps) = setup(NonFinitePolicy::Ignore);
+        let before = bits(&ps);
+        assert_eq!(opt.step(&mut ps), Ok(StepOutcome::Applied), "{}", info.name);
+        assert_eq!(opt.steps(), 2);
+        assert_ne!(bits(&ps), before, "{}", info.name);
+        if bad.is_nan() {
+            assert!(
+                ps[1].data.iter().any(|x| x.is_nan()),
+                "{}: NaN did not reach the parameter",
+                info.name
+            );
+        }
+    }
+}
+
+#[test]
+fn nonfinite_gradient_policies() {
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        nonfinite_policies::<f32>(bad);
+        nonfinite_policies::<f64>(bad);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invalid hyperparameters.
+// ---------------------------------------------------------------------------------------------
+
+/// `(optimizer, hyperparameters, field named in the error, allowed range named in the error)`.
+const INVALID: &[(&str, &str, &str, &str)] = &[
+    ("SGD", r#"{"momentum": 1.5}"#, "momentum", "[0, 1]"),
+    ("SGD", r#"{"dampening": -0.1}"#, "dampening", "[0, 1]"),
+    ("SGD", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("Adam", r#"{"betas": [1.0, 0.999]}"#, "betas[0]", "[0, 1)"),
+    ("Adam", r#"{"betas": [0.9, -0.1]}"#, "betas[1]", "[0, 1)"),
+    ("Adam", r#"{"eps": -1e-8}"#, "eps", "≥ 0"),
+    ("AdamW", r#"{"weight_decay": -0.01}"#, "weight_decay", "≥ 0"),
+    ("Adagrad", r#"{"lr_decay": -1}"#, "lr_decay", "≥ 0"),
+    ("Adagrad", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    (
+        "Adagrad",
+        r#"{"initial_accumulator_value": -0.1}"#,
+        "initial_accumulator_value",
+        "≥ 0",
+    ),
+    ("Adagrad", r#"{"eps": -1}"#, "eps", "≥ 0"),
+    ("Adagrad", r#"{"eps_root": -1}"#, "eps_root", "≥ 0"),
+    ("RMSprop", r#"{"alpha": 1.01}"#, "alpha", "[0, 1]"),
+    ("RMSprop", r#"{"eps": -1}"#, "eps", "≥ 0"),
+    ("RMSprop", r#"{"eps_root": -1}"#, "eps_root", "≥ 0"),
+    ("RMSprop", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("RMSprop", r#"{"momentum": -0.5}"#, "momentum", "[0, 1]"),
+    ("Adadelta", r#"{"rho": 1.5}"#, "rho", "[0, 1]"),
+    ("Adadelta", r#"{"eps": -1}"#, "eps", "≥ 0"),
+    ("Adadelta", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("NAdam", r#"{"betas": [0.9, 1.0]}"#, "betas[1]", "[0, 1)"),
+    ("NAdam", r#"{"eps": -1}"#, "eps", "≥ 0"),
+    ("NAdam", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    (
+        "NAdam",
+        r#"{"momentum_decay": -1}"#,
+        "momentum_decay",
+        "≥ 0",
+    ),
+    ("RAdam", r#"{"betas": [-0.1, 0.999]}"#, "betas[0]", "[0, 1)"),
+    ("RAdam", r#"{"eps": -1}"#, "eps", "≥ 0"),
+    ("RAdam", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("Adamax", r#"{"betas": [0.9, 2.0]}"#, "betas[1]", "[0, 1)"),
+    ("Adamax", r#"{"eps": -1}"#, "eps", "≥ 0"),
+    ("Adamax", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+];
+
+fn invalid_field(name: &str, hyper: &Value) -> Option<(String, String)> {
+    match registry::build::<f64>(name, &map(hyper.clone())) {
+        Err(OptimError::InvalidHyperparameter { field, allowed, .. }) => Some((field, allowed)),
+        _ => None,
+    }
+}
+
+#[test]
+fn invalid_hyperparameters_name_field_and_range() {
+    for (name, hyper, field, allowed) in INVALID {
+        let hyper: Value = serde_json::from_str(hyper).expect("valid JSON in the table");
+        let got = invalid_field(name, &hyper);
+        assert!(
+            got.as_ref()
+                .is_some_and(|(f, a)| f == field && a.contains(allowed)),
+            "{name} {hyper}: expected `{field}` with range {allowed}, got {got:?}"
+        );
+        // The same check through parameter groups: a group inherits and overrides fields.
+        let mut grouped = json!({"groups": [{"params": "*.bias"}]});
+        for (k, v) in hyper.as_object().into_iter().flatten() {
+            grouped["groups"][0][k] = v.clone();
+        }
+        let got = invalid_field(name, &grouped);
+        assert!(
+            got.is_some_and(|(f, _)| &f == field),
+            "{name}: group override not validated"
+        );
+    }
+    // Every optimizer checks its learning rate (also NaN, which JSON cannot carry, via the
+    // typed config).
+    for info in CATALOG {
+        assert_eq!(
+            invalid_field(info.name, &json!({"lr": -0.1})).map(|(f, _)| f),
+            Some("lr".to_string()),
+            "{}",
+            info.name
+        );
+    }
+    let nan = optlab::optim::adagrad::Adagrad::<f32>::new(optlab::optim::adagrad::AdagradConfig {
+        lr: f64::NAN,
+        ..Default::default()
+    });
+    assert!(matches!(nan, Err(OptimError::InvalidHyperparameter { field, .. }) if field == "lr"));
+    // Unknown fields are listed with the valid ones.
+    let e = registry::build::<f64>("RAdam", &map(json!({"momentum": 0.9})))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("momentum") && e.contains("decoupled_weight_decay"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_optimizer_builds_by_name_and_alias_with_its_defaults() {
+    for info in CATALOG {
+        for name in std::iter::once(&info.name).chain(info.aliases) {
+            let opt = build::<f32>(name, &json!({}));
+            assert_eq!(opt.name(), info.name, "{name}");
+        }
+        let defaults = (info.defaults)();
+        assert!(defaults.get("lr").is_some(), "{}: {defaults}", info.name);
+        let opt = build::<f64>(info.name, &defaults);
+        assert_eq!(opt.lr(), defaults["lr"].as_f64().unwrap_or(f64::NAN));
+    }
+}
