@@ -81,7 +81,7 @@ fn ranges(bands: &[Band], log_x: bool, log_y: bool) -> Option<Ranges> {
     let mut ys = (f64::INFINITY, f64::NEG_INFINITY);
     for b in bands {
         for p in &b.points {
-            if log_x && !(p.x > 0.0) {
+            if log_x && (p.x <= 0.0 || p.x.is_nan()) {
                 continue;
             }
             xs = (xs.0.min(p.x), xs.1.max(p.x));

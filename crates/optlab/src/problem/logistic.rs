@@ -257,7 +257,7 @@ impl<T: Scalar> Problem<T> for LogisticRegression<T> {
 /// is below minᵢ λᵢ; the test asks for a factor 2 of margin and adds to ‖r‖ a bound on its
 /// rounding error.
 fn minimizer_certified(a: &[f64], y: &[f64], m: usize, n: usize, lam_min: f64, x: &[f64]) -> bool {
-    if m < n || !(lam_min > 0.0) {
+    if m < n || lam_min.is_nan() || lam_min <= 0.0 {
         return false;
     }
     let mut r = vec![0.0; n];

@@ -395,7 +395,7 @@ fn below_bound(band: &Band, from: f64, bound: impl Fn(f64) -> f64) -> BelowBound
         let b = bound(p.x);
         let ratio = p.stats.mean / b;
         out.points += 1;
-        if !(p.stats.mean <= b) {
+        if p.stats.mean > b || p.stats.mean.is_nan() || b.is_nan() {
             out.holds = false;
         }
         if ratio > out.worst_ratio || ratio.is_nan() {

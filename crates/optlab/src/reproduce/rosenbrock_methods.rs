@@ -132,6 +132,14 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
                 })
         })
         .collect();
+    for ((label, _, _), t) in methods.iter().zip(&tuned) {
+        if t.0 == GRID[0] || t.0 == GRID[GRID.len() - 1] {
+            notes.push(format!(
+                "{label}: the tuned lr {:e} is at the edge of the grid (a lr outside it may do better)",
+                t.0
+            ));
+        }
+    }
     let idx = |label: &str| methods.iter().position(|m| m.0 == label);
     let slide =
         |label: &str| idx(label).map(|i| final_loss(&out, &run_label(methods[i].0, SLIDE_LR)));

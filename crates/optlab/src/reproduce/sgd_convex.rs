@@ -7,9 +7,9 @@
 //! method. Start x₀ = 0, so R² = ‖x₀ − x*‖² = ‖x*‖².
 //!
 //! With σ² ≥ E‖∇f_i(x_t)‖² along the run, expanding ‖x_{t+1} − x*‖² and using convexity,
-//! ⟨∇f(x_t), x_t − x*⟩ ≥ f(x_t) − f*, gives 2α_t E[f(x_t) − f*] ≤ E‖x_t − x*‖² − E‖x_{t+1} − x*‖²
-//! + α_t²σ². Summing over t < k and applying Jensen's inequality to the weighted average
-//! x̄_k = Σ_{t<k} α_t x_t / Σ_{t<k} α_t:
+//! ⟨∇f(x_t), x_t − x*⟩ ≥ f(x_t) − f*, gives
+//! 2α_t E[f(x_t) − f*] ≤ E‖x_t − x*‖² − E‖x_{t+1} − x*‖² + α_t²σ². Summing over t < k and
+//! applying Jensen's inequality to the weighted average x̄_k = Σ_{t<k} α_t x_t / Σ_{t<k} α_t:
 //!
 //! ```text
 //! E f(x̄_k) − f* ≤ (R² + σ² Σ_{t<k} α_t²) / (2 Σ_{t<k} α_t)
@@ -19,7 +19,7 @@
 //!
 //! (the classical analysis of the stochastic subgradient method, e.g. Nemirovski, Juditsky, Lan
 //! & Shapiro, "Robust stochastic approximation approach to stochastic programming", SIAM J.
-//! Optim. 19(4), 2009, §2.2). The second line uses Σ_{t<k} 1/(t+1) ≤ 1 + ln k and
+//! Optim. 19(4), 2009, §2.2). The last line uses Σ_{t<k} 1/(t+1) ≤ 1 + ln k and
 //! Σ_{t<k} 1/√(t+1) ≥ 2(√(k+1) − 1); the check uses the exact sums (the first line), which are
 //! smaller. σ² is estimated per method as the largest (1/m) Σᵢ ‖∇fᵢ(x_k)‖² over every logged
 //! iterate of every seed.

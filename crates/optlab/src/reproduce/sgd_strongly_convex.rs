@@ -17,7 +17,7 @@
 //!
 //! σ² is estimated per method: the largest value, over every logged iterate of every seed, of
 //! the full average (1/m) Σᵢ ‖∇fᵢ(x_k)‖² (the runner's `grad_moment` column). The log is dense
-//! at the start (every iterate up to k ≈ 100, then log-spaced), where the second moment is
+//! at the start (log-spaced: every iterate up to k = 49 at the full size), where the second moment is
 //! largest.
 
 use std::path::Path;
