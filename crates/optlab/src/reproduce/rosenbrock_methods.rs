@@ -213,6 +213,13 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
             slide(label).unwrap_or(f64::NAN),
         ));
     }
+    // ∇²f(1, 1) = [[802, −400], [−400, 200]]: gradient steps are stable near x* only below 2/λ_max
+    let (h11, h12, h22) = (802.0f64, -400.0f64, 200.0f64);
+    let lam_max = 0.5 * (h11 + h22 + ((h11 - h22).powi(2) + 4.0 * h12 * h12).sqrt());
+    table.insert(
+        0,
+        ("2/λ_max(∇²f(x*)), x* = (1, 1)".to_string(), 2.0 / lam_max),
+    );
     let measured = super::quantities(table);
 
     // plots: curves and contours for both settings, GIF animations
