@@ -9,6 +9,8 @@
 //! - [`optim`]: every optimizer of the lecture as a fused kernel with PyTorch semantics, parameter
 //!   groups, non-finite gradient policy and serializable state;
 //! - [`kernels`]: deterministic vector reductions shared by optimizers and problems;
+//! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse roots on faer
+//!   (Muon, Shampoo, spectral steepest descent);
 //! - [`verify`]: replay of PyTorch reference traces.
 //!
 //! ```
@@ -28,6 +30,7 @@
 
 pub mod error;
 pub mod kernels;
+pub mod linalg;
 pub mod optim;
 pub mod param;
 pub mod scalar;
