@@ -108,7 +108,11 @@ mod tests {
         for i in 0..n {
             for j in 0..n {
                 let want = if i == j { 1.0 } else { 0.0 };
-                assert!((rra[(i, j)] - want).abs() < 1e-10, "{i},{j}: {}", rra[(i, j)]);
+                assert!(
+                    (rra[(i, j)] - want).abs() < 1e-10,
+                    "{i},{j}: {}",
+                    rra[(i, j)]
+                );
             }
         }
         // fourth root: r4⁴ = r²

@@ -33,7 +33,9 @@ pub enum LinalgError {
     #[error("{0} did not converge (non-finite input?)")]
     NoConvergence(&'static str),
     /// A matrix that must be positive definite is not, after damping.
-    #[error("matrix is not positive definite after damping {damping} (smallest eigenvalue {min_eigenvalue}); use a damping > 0")]
+    #[error(
+        "matrix is not positive definite after damping {damping} (smallest eigenvalue {min_eigenvalue}); use a damping > 0"
+    )]
     NotPositiveDefinite {
         /// The damping that was added.
         damping: f64,
@@ -186,8 +188,7 @@ pub const PAR_MIN_MADDS: usize = 1 << 18;
 /// Sequential or rayon parallelism for an `m×k · k×n` product.
 #[inline]
 pub fn par_for(m: usize, n: usize, k: usize) -> Par {
-    if m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MADDS && rayon::current_num_threads() > 1
-    {
+    if m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MADDS && rayon::current_num_threads() > 1 {
         Par::rayon(0)
     } else {
         Par::Seq

@@ -317,7 +317,9 @@ mod tests {
 
     /// Deterministic test matrix with entries in (−1, 1).
     fn matrix(rows: usize, cols: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..rows * cols)
             .map(|_| {
                 s = s

@@ -15,6 +15,7 @@
 use serde_json::{Map, Value};
 
 use super::adam::{Adam, AdamConfig, AdamW, AdamWConfig};
+use super::muon::{Muon, MuonConfig};
 use super::sgd::{Sgd, SgdConfig};
 use super::{Config, Optimizer};
 use crate::error::OptimError;
@@ -57,6 +58,15 @@ impl Buildable for AdamWConfig {
         groups: Vec<(ParamFilter, Self)>,
     ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
         Ok(Box::new(AdamW::<T>::with_groups(default, groups)?))
+    }
+}
+
+impl Buildable for MuonConfig {
+    fn build<T: Scalar>(
+        default: Self,
+        groups: Vec<(ParamFilter, Self)>,
+    ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+        Ok(Box::new(Muon::<T>::with_groups(default, groups)?))
     }
 }
 
@@ -105,6 +115,8 @@ registry! {
         summary: "Adam with L2 weight decay (amsgrad = true for AMSGrad)" },
     AdamWConfig { aliases: ["adamw"],
         summary: "Adam with decoupled weight decay" },
+    MuonConfig { aliases: ["muon"],
+        summary: "Muon: Nesterov momentum orthogonalized by Newton–Schulz (matrices only)" },
 }
 
 fn unknown(name: &str) -> OptimError {
