@@ -22,7 +22,7 @@ use faer::Par;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use newton_schulz::{NS_COEFFICIENTS, NS_STEPS, OrthoWorkspace};
+pub use newton_schulz::{NS_COEFFICIENTS, NS_STEPS, OrthoWorkspace, WorkspaceCache};
 pub use polar_express::{PE_COEFFICIENTS, PE_STEPS};
 
 /// Why a matrix computation failed.

@@ -274,6 +274,38 @@ impl<T: Scalar> OrthoWorkspace<T> {
     }
 }
 
+/// Workspaces for several shapes (one per distinct `rows × cols`), for optimizers that
+/// orthogonalize every matrix parameter each step.
+#[derive(Clone, Debug, Default)]
+pub struct WorkspaceCache<T: Scalar> {
+    workspaces: Vec<OrthoWorkspace<T>>,
+}
+
+impl<T: Scalar> WorkspaceCache<T> {
+    /// An empty cache.
+    pub fn new() -> Self {
+        WorkspaceCache {
+            workspaces: Vec::new(),
+        }
+    }
+
+    /// The workspace for `rows × cols`, created on first use.
+    pub fn get(&mut self, rows: usize, cols: usize) -> &mut OrthoWorkspace<T> {
+        let pos = match self
+            .workspaces
+            .iter()
+            .position(|w| w.shape() == (rows, cols))
+        {
+            Some(i) => i,
+            None => {
+                self.workspaces.push(OrthoWorkspace::new(rows, cols));
+                self.workspaces.len() - 1
+            }
+        };
+        &mut self.workspaces[pos]
+    }
+}
+
 /// Copies the strict lower triangle onto the upper one.
 fn mirror_lower<T: Scalar>(mut m: MatMut<'_, T>) {
     let n = m.nrows();

@@ -25,6 +25,7 @@
 
 pub mod adam;
 pub mod elementwise;
+pub mod lmo;
 pub mod muon;
 pub mod registry;
 pub mod sgd;

@@ -43,8 +43,9 @@ use super::{
     StepOutcome, Subset, screen_gradients, sync_slots,
 };
 use crate::error::{OptimError, check};
-use crate::linalg::Orthogonalizer;
-use crate::linalg::{NS_COEFFICIENTS, NS_STEPS, Normalization, OrthoMethod, OrthoWorkspace};
+use crate::linalg::{
+    NS_COEFFICIENTS, NS_STEPS, Normalization, OrthoMethod, Orthogonalizer, WorkspaceCache,
+};
 use crate::param::{Param, ParamFilter};
 use crate::scalar::Scalar;
 
@@ -179,7 +180,7 @@ pub struct Muon<T: Scalar> {
     step: u64,
     policy: NonFinitePolicy,
     /// One workspace per distinct matrix shape.
-    workspaces: Vec<OrthoWorkspace<T>>,
+    workspaces: WorkspaceCache<T>,
     /// The Nesterov update before orthogonalization.
     scratch: Vec<T>,
 }
@@ -200,7 +201,7 @@ impl<T: Scalar> Muon<T> {
             slots: Vec::new(),
             step: 0,
             policy: NonFinitePolicy::default(),
-            workspaces: Vec::new(),
+            workspaces: WorkspaceCache::new(),
             scratch: Vec::new(),
         })
     }
@@ -224,22 +225,6 @@ pub(crate) fn require_matrix<T>(
                  to another optimizer with a Partition (e.g. MuonAdamW)"
             .to_string(),
     })
-}
-
-/// The workspace for `rows × cols` from a small per-shape cache.
-pub(crate) fn workspace_for<T: Scalar>(
-    cache: &mut Vec<OrthoWorkspace<T>>,
-    rows: usize,
-    cols: usize,
-) -> &mut OrthoWorkspace<T> {
-    let pos = match cache.iter().position(|w| w.shape() == (rows, cols)) {
-        Some(i) => i,
-        None => {
-            cache.push(OrthoWorkspace::new(rows, cols));
-            cache.len() - 1
-        }
-    };
-    &mut cache[pos]
 }
 
 impl<T: Scalar> Optimizer<T> for Muon<T> {
@@ -312,7 +297,7 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
             } else {
                 &st.momentum_buffer
             };
-            let ws = workspace_for(&mut self.workspaces, rows, cols);
+            let ws = self.workspaces.get(rows, cols);
             let o = ws
                 .orthogonalize(update, rows, cols, &cfg.orthogonalizer())
                 .map_err(|e| OptimError::Numerical {

@@ -15,6 +15,7 @@
 use serde_json::{Map, Value};
 
 use super::adam::{Adam, AdamConfig, AdamW, AdamWConfig};
+use super::lmo::{SteepestDescent, SteepestDescentConfig};
 use super::muon::{Muon, MuonConfig};
 use super::sgd::{Sgd, SgdConfig};
 use super::{Config, Optimizer};
@@ -70,6 +71,17 @@ impl Buildable for MuonConfig {
     }
 }
 
+impl Buildable for SteepestDescentConfig {
+    fn build<T: Scalar>(
+        default: Self,
+        groups: Vec<(ParamFilter, Self)>,
+    ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+        Ok(Box::new(SteepestDescent::<T>::with_groups(
+            default, groups,
+        )?))
+    }
+}
+
 /// What `optlab list` shows about an optimizer.
 #[derive(Clone, Copy, Debug)]
 pub struct OptimizerInfo {
@@ -117,6 +129,8 @@ registry! {
         summary: "Adam with decoupled weight decay" },
     MuonConfig { aliases: ["muon"],
         summary: "Muon: Nesterov momentum orthogonalized by Newton–Schulz (matrices only)" },
+    SteepestDescentConfig { aliases: ["lmo", "steepest_descent", "signsgd"],
+        summary: "Steepest descent x + α·LMO(g) (or α‖g‖*·LMO(g)) under l2/frobenius/linf/l1/spectral norms" },
 }
 
 fn unknown(name: &str) -> OptimError {
@@ -143,8 +157,9 @@ pub fn lookup(name: &str) -> Result<&'static OptimizerInfo, OptimError> {
 
 /// Builds the optimizer `name` from a hyperparameter map (with optional `groups`).
 ///
-/// The aliases `amsgrad`, `momentum` and `nesterov` set the corresponding field when the map does
-/// not: `build("nesterov", {"lr": 0.1, "momentum": 0.9})` is SGD with Nesterov momentum.
+/// The aliases `amsgrad`, `momentum`, `nesterov` and `signsgd` set the corresponding field when
+/// the map does not: `build("nesterov", {"lr": 0.1, "momentum": 0.9})` is SGD with Nesterov
+/// momentum, `build("signsgd", {"lr": 0.01})` is steepest descent under ℓ∞ (sign descent).
 pub fn build<T: Scalar>(name: &str, hyper: &HyperMap) -> Result<Box<dyn Optimizer<T>>, OptimError> {
     let info = lookup(name)?;
     let mut hyper = hyper.clone();
@@ -155,6 +170,7 @@ pub fn build<T: Scalar>(name: &str, hyper: &HyperMap) -> Result<Box<dyn Optimize
             ("nesterov", Value::Bool(true)),
             ("momentum", Value::from(0.9)),
         ],
+        "signsgd" => &[("norm", Value::from("linf"))],
         _ => &[],
     };
     for (k, v) in implied {
