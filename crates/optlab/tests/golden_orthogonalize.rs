@@ -6,6 +6,7 @@ mod common;
 
 use optlab::linalg::reference::{OrthoFile, OrthoReport, replay};
 
+#[allow(clippy::expect_used)] // test helper: a broken fixture should fail the test
 fn load() -> Option<OrthoFile> {
     let text = common::fixture("orthogonalize.json")?;
     Some(OrthoFile::from_json(&text).expect("fixture parses"))

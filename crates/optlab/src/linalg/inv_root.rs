@@ -59,7 +59,7 @@ pub fn inv_root_into<T: Scalar>(
     for i in 0..n {
         let l = lambda[i];
         let l = if l > T::zero() { l } else { T::zero() } + damping_t;
-        if !(l > T::zero()) || !l.is_finite() {
+        if l <= T::zero() || !l.is_finite() {
             return Err(LinalgError::NotPositiveDefinite {
                 damping,
                 min_eigenvalue: l.as_f64(),

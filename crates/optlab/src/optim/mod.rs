@@ -27,6 +27,7 @@ pub mod adam;
 pub mod elementwise;
 pub mod lmo;
 pub mod muon;
+pub mod partition;
 pub mod registry;
 pub mod sgd;
 

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use super::adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 use super::lmo::{SteepestDescent, SteepestDescentConfig};
 use super::muon::{Muon, MuonConfig};
+use super::partition::{MuonAdamWConfig, PartitionConfig};
 use super::sgd::{Sgd, SgdConfig};
 use super::{Config, Optimizer};
 use crate::error::OptimError;
@@ -131,6 +132,10 @@ registry! {
         summary: "Muon: Nesterov momentum orthogonalized by Newton–Schulz (matrices only)" },
     SteepestDescentConfig { aliases: ["lmo", "steepest_descent", "signsgd"],
         summary: "Steepest descent x + α·LMO(g) (or α‖g‖*·LMO(g)) under l2/frobenius/linf/l1/spectral norms" },
+    PartitionConfig { aliases: ["partition", "multi_transform"],
+        summary: "Routes parameters to sub-optimizers by filter (first match wins); defaults: the Muon recipe" },
+    MuonAdamWConfig { aliases: ["muon_adamw", "muonwithauxadam"],
+        summary: "Muon for hidden weight matrices, AdamW for embeddings, head, biases and gains" },
 }
 
 fn unknown(name: &str) -> OptimError {
