@@ -30,6 +30,7 @@ pub mod muon;
 pub mod partition;
 pub mod registry;
 pub mod sgd;
+pub mod shampoo;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

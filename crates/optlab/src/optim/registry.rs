@@ -19,6 +19,7 @@ use super::lmo::{SteepestDescent, SteepestDescentConfig};
 use super::muon::{Muon, MuonConfig};
 use super::partition::{MuonAdamWConfig, PartitionConfig};
 use super::sgd::{Sgd, SgdConfig};
+use super::shampoo::{Shampoo, ShampooConfig};
 use super::{Config, Optimizer};
 use crate::error::OptimError;
 use crate::param::ParamFilter;
@@ -83,6 +84,15 @@ impl Buildable for SteepestDescentConfig {
     }
 }
 
+impl Buildable for ShampooConfig {
+    fn build<T: Scalar>(
+        default: Self,
+        groups: Vec<(ParamFilter, Self)>,
+    ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+        Ok(Box::new(Shampoo::<T>::with_groups(default, groups)?))
+    }
+}
+
 /// What `optlab list` shows about an optimizer.
 #[derive(Clone, Copy, Debug)]
 pub struct OptimizerInfo {
@@ -130,6 +140,8 @@ registry! {
         summary: "Adam with decoupled weight decay" },
     MuonConfig { aliases: ["muon"],
         summary: "Muon: Nesterov momentum orthogonalized by Newton–Schulz (matrices only)" },
+    ShampooConfig { aliases: ["shampoo"],
+        summary: "Shampoo: W − η (L+εI)^{-1/4} G (R+εI)^{-1/4}, diagonal fallback, grafting, momentum" },
     SteepestDescentConfig { aliases: ["lmo", "steepest_descent", "signsgd"],
         summary: "Steepest descent x + α·LMO(g) (or α‖g‖*·LMO(g)) under l2/frobenius/linf/l1/spectral norms" },
     PartitionConfig { aliases: ["partition", "multi_transform"],
