@@ -419,7 +419,7 @@ impl<T: Scalar> Optimizer<T> for Shampoo<T> {
             self.dir.resize(numel, T::zero());
             let start = cfg.start_preconditioning_step;
             if t >= start {
-                if (t - start) % cfg.precondition_frequency == 0 {
+                if (t - start).is_multiple_of(cfg.precondition_frequency) {
                     let order = if st.matrix { 4 } else { 2 };
                     let numerical = |e: crate::linalg::LinalgError| OptimError::Numerical {
                         optimizer: ShampooConfig::NAME.to_string(),
