@@ -18,11 +18,14 @@ struct Cli {
 enum Command {
     /// List optimizers, schedules and problems with their hyperparameters and defaults.
     List(commands::list::Args),
+    /// Benchmark kernels (`optlab bench orthogonalize --rows R --cols C`).
+    Bench(commands::bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::List(args) => commands::list::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     }
 }

@@ -11,7 +11,8 @@
 //! - [`kernels`]: deterministic vector reductions shared by optimizers and problems;
 //! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse roots on faer
 //!   (Muon, Shampoo, spectral steepest descent);
-//! - [`verify`]: replay of PyTorch reference traces.
+//! - [`verify`]: replay of PyTorch reference traces;
+//! - [`bench`]: benchmarks driven by `optlab bench`.
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
@@ -28,6 +29,7 @@
 //! # Ok::<(), optlab::OptimError>(())
 //! ```
 
+pub mod bench;
 pub mod error;
 pub mod kernels;
 pub mod linalg;

@@ -231,12 +231,11 @@ impl<T: Scalar> OrthoWorkspace<T> {
                 par_sq,
             );
             // B += b·A + a·I on the lower triangle, then mirror.
-            for j in 0..r {
-                for i in j..r {
-                    self.b[(i, j)] = self.b[(i, j)] + b * self.a[(i, j)];
-                }
-                self.b[(j, j)] = self.b[(j, j)] + a;
-            }
+            faer::zip!(self.b.as_mut(), self.a.as_ref()).for_each_triangular_lower(
+                faer::linalg::zip::Diag::Include,
+                |faer::unzip!(bij, aij)| *bij = *bij + b * *aij,
+            );
+            add_to_diagonal(self.b.as_mut(), a);
             mirror_lower(self.b.as_mut());
         } else {
             matmul(
@@ -257,9 +256,7 @@ impl<T: Scalar> OrthoWorkspace<T> {
             );
             faer::zip!(self.b.as_mut(), self.a.as_ref())
                 .for_each(|faer::unzip!(bij, aij)| *bij = *bij + b * *aij);
-            for j in 0..r {
-                self.b[(j, j)] = self.b[(j, j)] + a;
-            }
+            add_to_diagonal(self.b.as_mut(), a);
         }
         // Y_next = Y·B.
         matmul(
@@ -306,16 +303,44 @@ impl<T: Scalar> WorkspaceCache<T> {
     }
 }
 
-/// Copies the strict lower triangle onto the upper one.
+/// `M ← M + a·I`.
+fn add_to_diagonal<T: Scalar>(m: MatMut<'_, T>, a: T) {
+    faer::zip!(m.diagonal_mut().column_vector_mut()).for_each(|faer::unzip!(d)| *d = *d + a);
+}
+
+/// Copies the strict lower triangle onto the upper one: recursively, `A₁₂ ← A₂₁ᵀ` in cache-sized
+/// tiles, then the two diagonal blocks.
 fn mirror_lower<T: Scalar>(mut m: MatMut<'_, T>) {
     let n = m.nrows();
-    for j in 0..n {
-        for i in j + 1..n {
-            let v = m[(i, j)];
-            m[(j, i)] = v;
+    if n <= MIRROR_LEAF {
+        for j in 0..n {
+            for i in j + 1..n {
+                let v = m[(i, j)];
+                m[(j, i)] = v;
+            }
+        }
+        return;
+    }
+    let h = n / 2;
+    let (tl, mut tr, bl, br) = m.split_at_mut(h, h);
+    let (p, q) = (tr.nrows(), tr.ncols());
+    for j0 in (0..q).step_by(MIRROR_TILE) {
+        let w = MIRROR_TILE.min(q - j0);
+        for i0 in (0..p).step_by(MIRROR_TILE) {
+            let hh = MIRROR_TILE.min(p - i0);
+            tr.as_mut()
+                .submatrix_mut(i0, j0, hh, w)
+                .copy_from(bl.as_ref().submatrix(j0, i0, w, hh).transpose());
         }
     }
+    mirror_lower(tl);
+    mirror_lower(br);
 }
+
+/// Below this size [`mirror_lower`] copies element by element.
+const MIRROR_LEAF: usize = 64;
+/// Tile edge of the transposed copies in [`mirror_lower`].
+const MIRROR_TILE: usize = 32;
 
 /// `steps` Newton–Schulz steps with `coefficients` on the row-major `rows × cols` matrix `g`,
 /// after `X ← G/(‖G‖_F + eps)`; returns the result row-major. Allocates a workspace: use
@@ -448,6 +473,24 @@ mod tests {
             .fold(0.0, f64::max);
         assert!(err < 1e-12, "{err}");
         Ok(())
+    }
+
+    #[test]
+    fn mirror_copies_the_lower_triangle_at_every_recursion_level() {
+        for n in [1, 5, 64, 65, 200] {
+            let mut m =
+                Mat::<f64>::from_fn(n, n, |i, j| if i >= j { (i * n + j) as f64 } else { -1.0 });
+            mirror_lower(m.as_mut());
+            for i in 0..n {
+                for j in 0..n {
+                    assert_eq!(
+                        m[(i, j)],
+                        (i.max(j) * n + i.min(j)) as f64,
+                        "{n}: ({i}, {j})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

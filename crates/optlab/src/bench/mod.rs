@@ -1,0 +1,55 @@
+//! Benchmarks as library code (driven by `optlab bench ...`): timing utilities and one module
+//! per benchmark family.
+//!
+//! Timings are wall-clock medians over repetitions after a warm-up run; rates are computed from
+//! flop counts stated next to each benchmark. Compare numbers only within one run (the machine's
+//! load changes between runs).
+
+pub mod orthogonalize;
+
+use std::time::{Duration, Instant};
+
+/// Repetitions of a timed closure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timing {
+    /// Median wall-clock seconds of one call.
+    pub median: f64,
+    /// Fastest call.
+    pub best: f64,
+    /// Number of timed calls.
+    pub reps: usize,
+}
+
+/// Times `f`: one warm-up call, then calls until `min_time` has elapsed and at least `min_reps`
+/// calls were made (at most 10 000).
+pub fn time<F: FnMut()>(mut f: F, min_time: Duration, min_reps: usize) -> Timing {
+    f();
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while (start.elapsed() < min_time || samples.len() < min_reps.max(1)) && samples.len() < 10_000
+    {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed().as_secs_f64());
+    }
+    samples.sort_by(f64::total_cmp);
+    Timing {
+        median: samples[samples.len() / 2],
+        best: samples[0],
+        reps: samples.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_reports_ordered_statistics() {
+        let mut calls = 0;
+        let t = time(|| calls += 1, Duration::from_millis(1), 5);
+        assert!(t.reps >= 5);
+        assert_eq!(calls, t.reps + 1);
+        assert!(t.best <= t.median);
+    }
+}
