@@ -32,6 +32,9 @@ pub struct OrthogonalizeArgs {
     /// Seconds spent timing each entry (at least 3 repetitions each).
     #[arg(long, default_value_t = 2.0)]
     min_time: f64,
+    /// Threads for the parallel products (0: all cores, or RAYON_NUM_THREADS).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 /// Runs the selected benchmark and prints its table.
@@ -59,6 +62,7 @@ fn run_orthogonalize(a: OrthogonalizeArgs) -> anyhow::Result<()> {
         rows: a.rows,
         cols: a.cols,
         min_time: Duration::from_secs_f64(a.min_time),
+        threads: a.threads,
     })
     .context("orthogonalization benchmark")?;
     println!(

@@ -35,6 +35,8 @@ pub struct OrthoBenchConfig {
     pub cols: usize,
     /// Minimum time spent timing each entry.
     pub min_time: Duration,
+    /// Rayon threads (0: the global pool, i.e. all cores or `RAYON_NUM_THREADS`).
+    pub threads: usize,
 }
 
 /// One measured entry.
@@ -108,8 +110,19 @@ pub fn test_matrix(rows: usize, cols: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Runs the benchmark.
+/// Runs the benchmark (on a pool of `cfg.threads` threads when that is not 0).
 pub fn run(cfg: &OrthoBenchConfig) -> Result<OrthoBenchReport, LinalgError> {
+    if cfg.threads == 0 {
+        return run_here(cfg);
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .map_err(|e| LinalgError::Shape(format!("cannot start {} threads: {e}", cfg.threads)))?
+        .install(|| run_here(cfg))
+}
+
+fn run_here(cfg: &OrthoBenchConfig) -> Result<OrthoBenchReport, LinalgError> {
     let (rows, cols) = (cfg.rows, cfg.cols);
     if rows == 0 || cols == 0 {
         return Err(LinalgError::Shape(format!(
@@ -233,7 +246,9 @@ mod tests {
             rows: 24,
             cols: 40,
             min_time: Duration::from_millis(1),
+            threads: 1,
         })?;
+        assert_eq!(rep.threads, 1);
         for name in [MATMUL, NS5, NS5_FULL, PE8, SVD] {
             let e = rep.entry(name).expect("entry present");
             assert!(e.timing.median > 0.0 && e.timing.reps >= 2, "{e:?}");
@@ -246,7 +261,8 @@ mod tests {
             run(&OrthoBenchConfig {
                 rows: 0,
                 cols: 3,
-                min_time: Duration::ZERO
+                min_time: Duration::ZERO,
+                threads: 0,
             })
             .is_err()
         );
