@@ -494,6 +494,41 @@ mod tests {
     }
 
     #[test]
+    fn result_does_not_depend_on_the_thread_count() -> Result<(), LinalgError> {
+        // Large enough for the parallel products (≥ PAR_MIN_MADDS multiply-adds).
+        let (rows, cols) = (96, 200);
+        let g = matrix(rows, cols, 11);
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| LinalgError::Shape(e.to_string()))?
+                .install(|| {
+                    let mut out = vec![0.0; rows * cols];
+                    OrthoWorkspace::new(rows, cols).orthogonalize_into(
+                        &g,
+                        rows,
+                        cols,
+                        &Orthogonalizer::newton_schulz5(),
+                        &mut out,
+                    )?;
+                    Ok::<_, LinalgError>(out)
+                })
+        };
+        let one = run(1)?;
+        for threads in [2, 3] {
+            let many = run(threads)?;
+            assert!(
+                one.iter()
+                    .zip(&many)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{threads}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn zero_and_empty_inputs_stay_zero() -> Result<(), LinalgError> {
         let out = newton_schulz(&[0.0f32; 6], 2, 3, NS_COEFFICIENTS, 5, 1e-7)?;
         assert!(out.iter().all(|v| *v == 0.0));

@@ -755,6 +755,12 @@ mod tests {
         let sgd: Box<dyn Optimizer<f64>> = Box::new(Sgd::new(SgdConfig::default())?);
         let mut p = Partition::new(Vec::new()).with_default(sgd);
         p.step(&mut ps)?;
+        assert_eq!(p.len(), 1);
+        assert_eq!(p.route_params(0).len(), ps.len());
+        assert!(
+            p.optimizer(0)
+                .is_some_and(|o| o.name() == "SGD" && o.steps() == 1)
+        );
         ps.swap(0, 1);
         assert!(p.step(&mut ps).is_err());
         Ok(())
