@@ -71,11 +71,12 @@ pub struct MuonConfig {
     pub momentum: f64,
     /// Nesterov momentum: orthogonalize lerp(G, B, μ) instead of B (default true).
     pub nesterov: bool,
-    /// Newton–Schulz coefficients (a, b, c) (default (3.4445, −4.7750, 2.0315)).
+    /// Newton–Schulz coefficients (a, b, c) (default (3.4445, −4.7750, 2.0315); not used by
+    /// the "polar_express" and "svd" orthogonalizers).
     pub ns_coefficients: [f64; 3],
     /// ε > 0: the input is divided by max(‖U‖_F, ε) (default 1e-7).
     pub eps: f64,
-    /// Number of orthogonalization steps, < 100 (default 5).
+    /// Number of orthogonalization steps (Newton–Schulz or Polar Express), < 100 (default 5).
     pub ns_steps: usize,
     /// Shape scaling of the learning rate: null (= "original"), "original" or
     /// "match_rms_adamw" (default null).
