@@ -22,7 +22,7 @@ enum Command {
     Run(commands::run::Args),
     /// Replay reference traces (PyTorch) through optlab; non-zero exit if a case is off.
     Verify(commands::verify::Args),
-    /// Micro-benchmarks (`optlab bench optim ...`).
+    /// Micro-benchmarks (`optlab bench optim ...`, `optlab bench orthogonalize ...`).
     Bench(commands::bench::Args),
 }
 

@@ -16,6 +16,8 @@
 //! - [`runner`]: experiments (problem × methods × seeds), Armijo line search, iterate averaging;
 //! - [`record`]: records (fixed columns + named metrics), CSV, summaries, time-to-target;
 //! - [`plot`]: convergence curves and contour/trajectory plots (PNG, SVG).
+//! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse roots on faer
+//!   (Muon, Shampoo, spectral steepest descent);
 //! - [`bench`]: timing utilities and the optimizer step benchmark (`optlab bench`).
 //!
 //! ```
@@ -37,6 +39,7 @@
 pub mod bench;
 pub mod error;
 pub mod kernels;
+pub mod linalg;
 pub mod optim;
 pub mod oracle;
 pub mod param;

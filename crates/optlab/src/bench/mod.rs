@@ -7,10 +7,12 @@
 //! is used by tests with timing assertions.
 //!
 //! - [`optim`]: one optimizer step on N parameters (ms/step, Mparam/s, effective GB/s).
+//! - [`orthogonalize`]: Newton–Schulz and Polar Express against faer's matmul and the SVD route.
 
 pub mod optim;
+pub mod orthogonalize;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Wall-clock times of timed repetitions, in seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +88,21 @@ pub fn measure<E>(
     Ok(Timings::new(samples))
 }
 
+/// Runs `f` once untimed, then times it repeatedly until `min_time` has elapsed and at least
+/// `min_reps` repetitions were made (at most 10 000).
+pub fn measure_for(min_time: Duration, min_reps: usize, mut f: impl FnMut()) -> Timings {
+    f();
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while (start.elapsed() < min_time || samples.len() < min_reps.max(1)) && samples.len() < 10_000
+    {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed().as_secs_f64());
+    }
+    Timings::new(samples)
+}
+
 /// `amount / seconds` (items or bytes per second).
 pub fn throughput(amount: f64, seconds: f64) -> f64 {
     amount / seconds
@@ -117,5 +134,14 @@ mod tests {
         assert_eq!(seen, [0, 1, 2, 3, 4]);
         let r = measure(1, 5, |i| if i == 2 { Err(i) } else { Ok(()) });
         assert_eq!(r, Err(2));
+    }
+
+    #[test]
+    fn measure_for_runs_until_enough_reps() {
+        let mut calls = 0;
+        let t = measure_for(Duration::from_millis(1), 5, || calls += 1);
+        assert!(t.len() >= 5);
+        assert_eq!(calls, t.len() + 1);
+        assert!(t.min() <= t.median());
     }
 }
