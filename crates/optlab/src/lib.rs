@@ -12,7 +12,7 @@
 //! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse roots on faer
 //!   (Muon, Shampoo, spectral steepest descent);
 //! - [`verify`]: replay of PyTorch reference traces;
-//! - [`bench`]: benchmarks driven by `optlab bench`.
+//! - [`bench`](mod@bench): benchmarks driven by `optlab bench`.
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
