@@ -15,15 +15,18 @@
 //! the matmul rate. The reference rate is
 //! faer's matmul on exactly the iteration's three product shapes (`r×c·c×r`, `r×r·r×r`,
 //! `c×r·r×r`), timed as one sequence with full (non-symmetric) products; the SVD row is faer's
-//! thin SVD followed by `U·Vᵀ`. Rates and speedups use each entry's fastest call (medians are
-//! printed too): on a shared machine the minimum is the least disturbed estimate.
+//! thin SVD followed by `U·Vᵀ`. The entries are timed in interleaved rounds
+//! ([`time_interleaved`]) and rates and speedups use each entry's fastest call (medians are
+//! printed too): on a shared machine every entry sees the same load, and the minimum is the least
+//! disturbed estimate.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 
-use super::{Timings, measure_for};
+use super::{Timings, time_interleaved};
 use crate::linalg::{LinalgError, OrthoWorkspace, Orthogonalizer, polar};
 
 /// What to measure.
@@ -136,15 +139,13 @@ fn run_here(cfg: &OrthoBenchConfig) -> Result<OrthoBenchReport, LinalgError> {
     } else {
         Par::Seq
     };
-    let mut entries = Vec::new();
-
     // faer's matmul on the three product shapes of one step.
     let y = Mat::<f32>::from_fn(c, r, |i, j| g[(i * r + j) % g.len()]);
     let mut a = Mat::<f32>::zeros(r, r);
     let mut b = Mat::<f32>::zeros(r, r);
     let mut y2 = Mat::<f32>::zeros(c, r);
     let step_flops = 4.0 * (r * r * c) as f64 + 2.0 * (r * r * r) as f64;
-    let timing = measure_for(cfg.min_time, 3, || {
+    let mut matmul_step = || {
         matmul(
             a.as_mut(),
             Accum::Replace,
@@ -169,53 +170,56 @@ fn run_here(cfg: &OrthoBenchConfig) -> Result<OrthoBenchReport, LinalgError> {
             1.0,
             par,
         );
-    });
-    entries.push(OrthoBenchRow {
-        name: MATMUL.into(),
-        timing,
-        flops: Some(step_flops),
-    });
+    };
 
-    let mut out = vec![0.0f32; rows * cols];
-    for (name, how, symmetric) in [
-        (NS5, Orthogonalizer::newton_schulz5(), true),
-        (NS5_FULL, Orthogonalizer::newton_schulz5(), false),
-        (PE8, Orthogonalizer::polar_express8(), true),
-    ] {
-        let mut ws = OrthoWorkspace::<f32>::new(rows, cols);
-        ws.set_symmetric(symmetric);
-        ws.orthogonalize_into(&g, rows, cols, &how, &mut out)?;
-        let mut err = None;
-        let timing = measure_for(cfg.min_time, 3, || {
-            if let Err(e) = ws.orthogonalize_into(&g, rows, cols, &how, &mut out) {
-                err = Some(e);
-            }
-        });
-        if let Some(e) = err {
-            return Err(e);
+    // The iterations, each with its own workspace and output. A failure (which would mean a
+    // non-finite test matrix) is kept and returned after timing.
+    let ns = Orthogonalizer::newton_schulz5();
+    let pe = Orthogonalizer::polar_express8();
+    let mut ws_ns = OrthoWorkspace::<f32>::new(rows, cols);
+    let mut ws_full = OrthoWorkspace::<f32>::new(rows, cols);
+    ws_full.set_symmetric(false);
+    let mut ws_pe = OrthoWorkspace::<f32>::new(rows, cols);
+    let [mut o1, mut o2, mut o3, mut o4] = [(); 4].map(|_| vec![0.0f32; rows * cols]);
+    let error: RefCell<Option<LinalgError>> = RefCell::new(None);
+    let keep = |r: Result<(), LinalgError>| {
+        if let Err(e) = r {
+            error.borrow_mut().get_or_insert(e);
         }
-        entries.push(OrthoBenchRow {
-            name: name.into(),
-            timing,
-            flops: how.nominal_flops(rows, cols),
-        });
-    }
-
-    let mut err = None;
-    let timing = measure_for(cfg.min_time, 2, || {
-        if let Err(e) = polar::polar_factor_row_major(&g, rows, cols) {
-            err = Some(e);
-        }
-    });
-    if let Some(e) = err {
+    };
+    let timings = time_interleaved(
+        &mut [
+            &mut matmul_step,
+            &mut || keep(ws_ns.orthogonalize_into(&g, rows, cols, &ns, &mut o1)),
+            &mut || keep(ws_full.orthogonalize_into(&g, rows, cols, &ns, &mut o2)),
+            &mut || keep(ws_pe.orthogonalize_into(&g, rows, cols, &pe, &mut o3)),
+            &mut || {
+                keep(polar::polar_factor_row_major(&g, rows, cols).map(|p| o4.copy_from_slice(&p)))
+            },
+        ],
+        cfg.min_time,
+        3,
+    );
+    if let Some(e) = error.into_inner() {
         return Err(e);
     }
-    entries.push(OrthoBenchRow {
-        name: SVD.into(),
-        timing,
-        flops: None,
-    });
-
+    let flops = [
+        Some(step_flops),
+        ns.nominal_flops(rows, cols),
+        ns.nominal_flops(rows, cols),
+        pe.nominal_flops(rows, cols),
+        None,
+    ];
+    let entries = [MATMUL, NS5, NS5_FULL, PE8, SVD]
+        .into_iter()
+        .zip(timings)
+        .zip(flops)
+        .map(|((name, timing), flops)| OrthoBenchRow {
+            name: name.into(),
+            timing,
+            flops,
+        })
+        .collect();
     Ok(OrthoBenchReport {
         rows,
         cols,

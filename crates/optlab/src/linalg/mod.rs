@@ -6,7 +6,7 @@
 //! - [`polar_express`]: the Polar Express iteration (per-step optimal coefficients);
 //! - [`polar`]: the exact polar factor from a thin SVD (reference and fallback);
 //! - [`inv_root`]: `(A + εI)^{-1/p}` of a symmetric positive semi-definite matrix (Shampoo);
-//! - [`reference`]: replay of `orthogonalize.json`-format reference files.
+//! - [`reference`](mod@reference): replay of `orthogonalize.json`-format reference files.
 //!
 //! Matrices handed in by optimizers are row-major slices (a [`Param`](crate::Param)'s data in its
 //! [`matrix_dims`](crate::Param::matrix_dims) view); results come back as faer views in the same
