@@ -120,43 +120,6 @@ pub fn throughput(amount: f64, seconds: f64) -> f64 {
     amount / seconds
 }
 
-/// Times several closures in interleaved rounds (each round calls every closure once, after one
-/// warm-up round) until `min_time` per closure has elapsed and at least `min_rounds` rounds ran:
-/// on a shared machine every entry then sees the same mix of quiet and busy moments, so their
-/// fastest calls are comparable.
-pub fn time_interleaved(
-    fs: &mut [&mut dyn FnMut()],
-    min_time: Duration,
-    min_rounds: usize,
-) -> Vec<Timing> {
-    for f in fs.iter_mut() {
-        f();
-    }
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); fs.len()];
-    let budget = min_time.mul_f64(fs.len() as f64);
-    let start = Instant::now();
-    let mut rounds = 0;
-    while (start.elapsed() < budget || rounds < min_rounds.max(1)) && rounds < 10_000 {
-        for (f, s) in fs.iter_mut().zip(samples.iter_mut()) {
-            let t = Instant::now();
-            f();
-            s.push(t.elapsed().as_secs_f64());
-        }
-        rounds += 1;
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(f64::total_cmp);
-            Timing {
-                median: s[s.len() / 2],
-                best: s[0],
-                reps: s.len(),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,19 +161,5 @@ mod tests {
         assert!(ts[0].len() >= 4);
         assert_eq!(a, b);
         assert!(ts[0].min() <= ts[0].median());
-    }
-
-    #[test]
-    fn interleaved_rounds_call_every_closure_equally() {
-        let (mut a, mut b) = (0, 0);
-        let ts = time_interleaved(
-            &mut [&mut || a += 1, &mut || b += 1],
-            Duration::from_millis(1),
-            4,
-        );
-        assert_eq!(ts.len(), 2);
-        assert_eq!(ts[0].reps, ts[1].reps);
-        assert!(ts[0].reps >= 4);
-        assert_eq!(a, b);
     }
 }
