@@ -18,11 +18,16 @@ struct Cli {
 enum Command {
     /// List optimizers, schedules and problems with their hyperparameters and defaults.
     List(commands::list::Args),
+    /// Train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
+    #[cfg(feature = "nn")]
+    Train(commands::train::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::List(args) => commands::list::run(args),
+        #[cfg(feature = "nn")]
+        Command::Train(args) => commands::train::run(args),
     }
 }

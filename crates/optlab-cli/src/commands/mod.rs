@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
 pub mod list;
+#[cfg(feature = "nn")]
+pub mod train;
