@@ -75,6 +75,11 @@ impl HostBridge {
         })
     }
 
+    /// The host parameters (names, shapes, last loaded values and gradients).
+    pub fn params(&self) -> &[Param<f32>] {
+        &self.params
+    }
+
     /// Writes the host values into `model`.
     fn write_back<B: Backend, M: burn::module::Module<B>>(&self, model: M) -> Result<M, NnError> {
         write_params(model, &self.params, Some(&self.ids))
@@ -158,7 +163,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
     }
 
     fn params(&self) -> &[Param<f32>] {
-        &self.params
+        HostBridge::params(self)
     }
 }
 

@@ -183,8 +183,7 @@ pub fn run<B: AutodiffBackend>(
     opts: RunOptions<'_>,
     device: &B::Device,
 ) -> Result<Outcome, NnError> {
-    config.validate()?;
-    let data = config.data.load(config.seed, context(config))?;
+    let data = load_data(config)?;
     let shape = data.shape();
     let (c, s) = (config, config.seed);
     match &config.model {
@@ -208,8 +207,7 @@ pub fn bench<B: AutodiffBackend>(
     steps: u64,
     device: &B::Device,
 ) -> Result<f64, NnError> {
-    config.validate()?;
-    let data = config.data.load(config.seed, context(config))?;
+    let data = load_data(config)?;
     let shape = data.shape();
     let (c, s) = (config, config.seed);
     match &config.model {
@@ -223,6 +221,20 @@ pub fn bench<B: AutodiffBackend>(
             Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.bench(warmup, steps)
         }
     }
+}
+
+/// Loads the data of `config` and checks that the model fits it.
+fn load_data(config: &TrainConfig) -> Result<TaskData, NnError> {
+    config.validate()?;
+    let data = config.data.load(config.seed, context(config))?;
+    if matches!(config.model, ModelSpec::Gpt(_)) && data.text().is_none() {
+        return Err(NnError::config(
+            "data.name",
+            format!("{:?}", config.data.name).to_lowercase(),
+            "shakespeare (text) for a gpt model",
+        ));
+    }
+    Ok(data)
 }
 
 fn context(config: &TrainConfig) -> Option<usize> {
