@@ -85,10 +85,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 p.loss, p.samples_per_s
             ));
             if let Some(e) = &p.eval {
-                bar.println(format!(
+                let line = format!(
                     "step {:>6}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4}",
                     p.step, e.train_loss, e.train_acc, e.val_loss, e.val_acc
-                ));
+                );
+                // indicatif draws nothing when stderr is not a terminal; keep the evaluations
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
             }
         }) as Box<dyn FnMut(&Progress)>
     });
