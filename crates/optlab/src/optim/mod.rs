@@ -14,7 +14,8 @@
 //! let mut params = vec![Param::<f64>::vector("x", vec![1.0, -2.0])];
 //! let mut opt = AdamW::new(AdamWConfig { lr: 0.1, ..Default::default() })?;
 //! for _ in 0..100 {
-//!     for (g, x) in params[0].grad.iter_mut().zip(&params[0].data) {
+//!     let p = &mut params[0];
+//!     for (g, x) in p.grad.iter_mut().zip(&p.data) {
 //!         *g = 2.0 * x; // ∇‖x‖²
 //!     }
 //!     opt.step(&mut params)?;
