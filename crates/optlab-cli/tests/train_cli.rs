@@ -1,5 +1,7 @@
 //! `optlab train` from the command line: errors are clear and exit non-zero; a tiny run writes
 //! its outputs.
+// Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
 #![cfg(feature = "nn")]
 
 use std::process::Command;

@@ -172,14 +172,14 @@ impl TrainConfig {
         if self.steps == Some(0) || self.epochs == Some(0) {
             return Err(NnError::config("steps/epochs", 0, "≥ 1"));
         }
-        if let Some(s) = &self.sample {
-            if !(s.temperature.is_finite() && s.temperature > 0.0) {
-                return Err(NnError::config(
-                    "sample.temperature",
-                    s.temperature,
-                    "finite and > 0",
-                ));
-            }
+        if let Some(s) = &self.sample
+            && !(s.temperature.is_finite() && s.temperature > 0.0)
+        {
+            return Err(NnError::config(
+                "sample.temperature",
+                s.temperature,
+                "finite and > 0",
+            ));
         }
         self.model.validate()?;
         self.data.validate()

@@ -41,6 +41,9 @@ pub struct Record {
     pub metrics: [Option<f64>; 6],
 }
 
+/// A plotted line: label, colour, points.
+type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
 /// Writes `records` as CSV.
 pub fn write_csv(path: &Path, records: &[Record]) -> Result<(), NnError> {
     let mut s = String::from("method,seed,iteration,epoch,samples,time_s,lr");
@@ -68,7 +71,7 @@ pub fn write_csv(path: &Path, records: &[Record]) -> Result<(), NnError> {
 
 /// An SVG line plot of the minibatch loss and the train/validation losses against the step.
 pub fn plot_losses(path: &Path, title: &str, records: &[Record]) -> Result<(), NnError> {
-    let series: Vec<(&str, &str, Vec<(f64, f64)>)> = [
+    let series: Vec<Series> = [
         (0, "minibatch loss", "#bbbbbb"),
         (2, "train loss", "#1f77b4"),
         (4, "validation loss", "#d62728"),

@@ -63,6 +63,9 @@ pub struct Progress {
     pub eval: Option<Eval>,
 }
 
+/// The progress callback.
+pub type ProgressFn<'a> = Box<dyn FnMut(&Progress) + 'a>;
+
 /// How to run an experiment (beyond its configuration).
 #[derive(Default)]
 pub struct RunOptions<'a> {
@@ -72,7 +75,7 @@ pub struct RunOptions<'a> {
     /// sample.txt); `None` writes nothing.
     pub out: Option<PathBuf>,
     /// Called after every step.
-    pub progress: Option<Box<dyn FnMut(&Progress) + 'a>>,
+    pub progress: Option<ProgressFn<'a>>,
 }
 
 /// Final figures of a run (`summary.json`).
@@ -512,11 +515,12 @@ where
             if eval.is_some() {
                 last_eval = eval;
             }
-            if let (Some(every), Some(d)) = (cfg.checkpoint_every, &dir) {
-                if step % every == 0 && step < total {
-                    self.checkpoint(step, time_s, &records)?
-                        .save(&d.join("checkpoint.json.gz"))?;
-                }
+            if let (Some(every), Some(d)) = (cfg.checkpoint_every, &dir)
+                && step % every == 0
+                && step < total
+            {
+                self.checkpoint(step, time_s, &records)?
+                    .save(&d.join("checkpoint.json.gz"))?;
             }
         }
         let wall = t0.elapsed().as_secs_f64();

@@ -1,4 +1,6 @@
 //! The bridge drives burn parameters exactly as optlab's optimizers drive plain `Param`s.
+// Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};

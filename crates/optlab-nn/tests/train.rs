@@ -1,4 +1,6 @@
 //! Training loop: resume continues identically, errors are clear, small runs learn.
+// Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
 
 use optlab_nn::train::{self, RunOptions};
 use optlab_nn::{Checkpoint, NnError, TrainConfig};

@@ -68,7 +68,7 @@ impl Default for GptConfig {
 impl GptConfig {
     /// Checks the fields.
     pub fn validate(&self) -> Result<(), NnError> {
-        if self.n_head == 0 || self.n_embd == 0 || self.n_embd % self.n_head != 0 {
+        if self.n_head == 0 || self.n_embd == 0 || !self.n_embd.is_multiple_of(self.n_head) {
             return Err(NnError::config(
                 "model.n_head",
                 self.n_head,
