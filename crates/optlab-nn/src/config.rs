@@ -285,6 +285,17 @@ mod tests {
     }
 
     #[test]
+    fn the_experiment_example_in_the_docs_parses() {
+        let doc = include_str!("../../../docs/nn.md");
+        let start = doc.find("```toml\n").unwrap() + 8;
+        let end = start + doc[start..].find("```").unwrap();
+        let c = TrainConfig::from_toml(&doc[start..end], &[]).unwrap();
+        assert!(matches!(c.model, ModelSpec::Gpt(_)));
+        assert!(c.schedule.unwrap().build().is_ok());
+        assert_eq!(c.sam.unwrap().rho, 0.05);
+    }
+
+    #[test]
     fn bad_names_and_fields_are_clear_errors() {
         let e = TrainConfig::load("mnist-mpl", &[]).unwrap_err().to_string();
         assert!(
