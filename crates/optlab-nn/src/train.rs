@@ -202,6 +202,11 @@ pub fn run<B: AutodiffBackend>(
     }
 }
 
+/// [`bench`] on the CPU backend.
+pub fn bench_cpu(config: &TrainConfig, warmup: u64, steps: u64) -> Result<f64, NnError> {
+    bench::<CpuBackend>(config, warmup, steps, &Default::default())
+}
+
 /// Milliseconds per training step (forward, backward, update), mean over `steps` steps after
 /// `warmup` steps, on any autodiff backend.
 pub fn bench<B: AutodiffBackend>(

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use optlab_nn::train::{self, Progress};
 use optlab_nn::{Checkpoint, RunOptions, TrainConfig};
@@ -133,12 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn bench(config: &TrainConfig, steps: u64, device: Device) -> anyhow::Result<f64> {
     match device {
-        Device::Cpu => Ok(train::bench::<train::CpuBackend>(
-            config,
-            3,
-            steps,
-            &Default::default(),
-        )?),
+        Device::Cpu => Ok(train::bench_cpu(config, 3, steps)?),
         Device::Cuda => cuda_bench(config, steps),
     }
 }
@@ -183,6 +177,7 @@ fn cuda_bench(_: &TrainConfig, _: u64) -> anyhow::Result<f64> {
 
 #[cfg(not(feature = "cuda"))]
 fn no_cuda<T>() -> anyhow::Result<T> {
+    use anyhow::Context;
     Err(anyhow::anyhow!(
         "this optlab was built without CUDA support"
     ))
