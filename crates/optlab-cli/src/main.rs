@@ -24,6 +24,9 @@ enum Command {
     Verify(commands::verify::Args),
     /// Micro-benchmarks (`optlab bench optim ...`, `optlab bench orthogonalize ...`).
     Bench(commands::bench::Args),
+    /// Train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
+    #[cfg(feature = "nn")]
+    Train(commands::train::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +36,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => commands::run::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        #[cfg(feature = "nn")]
+        Command::Train(args) => commands::train::run(args),
     }
 }
