@@ -22,10 +22,13 @@ enum Command {
     Run(commands::run::Args),
     /// Replay reference traces (PyTorch) through optlab; non-zero exit if a case is off.
     Verify(commands::verify::Args),
-    /// Micro-benchmarks (`optlab bench optim ...`).
+    /// Micro-benchmarks (`optlab bench optim ...`, `optlab bench orthogonalize ...`).
     Bench(commands::bench::Args),
     /// Reproduce the lecture's SGD figures, check their claims, write an HTML report.
     Reproduce(commands::reproduce::Args),
+    /// Train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
+    #[cfg(feature = "nn")]
+    Train(commands::train::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::Verify(args) => commands::verify::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Reproduce(args) => commands::reproduce::run(args),
+        #[cfg(feature = "nn")]
+        Command::Train(args) => commands::train::run(args),
     }
 }

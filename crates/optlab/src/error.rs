@@ -84,6 +84,33 @@ pub enum OptimError {
     /// A saved state that does not fit this optimizer or these parameters.
     #[error("optimizer state does not fit: {0}")]
     StateMismatch(String),
+
+    /// A parameter this optimizer cannot update (e.g. a vector handed to Muon, or a parameter
+    /// that no route of a partition selects).
+    #[error("{optimizer}: parameter `{param}` with shape {shape:?}: {reason}")]
+    UnsupportedParam {
+        /// Optimizer that refused it.
+        optimizer: String,
+        /// Parameter name.
+        param: String,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+
+    /// A matrix computation (SVD, eigendecomposition) failed on a parameter's data.
+    #[error("{optimizer}: parameter `{param}` at step {step}: {message}")]
+    Numerical {
+        /// Optimizer.
+        optimizer: String,
+        /// Parameter name.
+        param: String,
+        /// The 1-based step.
+        step: u64,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl OptimError {

@@ -18,6 +18,8 @@
 //! - [`plot`]: convergence curves, contour/trajectory and function plots (PNG, SVG, GIF);
 //! - [`reproduce`]: the lecture's SGD figures with their theorems checked numerically, and the
 //!   HTML report (`optlab reproduce`);
+//! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse roots on faer
+//!   (Muon, Shampoo, spectral steepest descent);
 //! - [`bench`]: timing utilities and the optimizer step benchmark (`optlab bench`).
 //!
 //! ```
@@ -39,6 +41,7 @@
 pub mod bench;
 pub mod error;
 pub mod kernels;
+pub mod linalg;
 pub mod optim;
 pub mod oracle;
 pub mod param;

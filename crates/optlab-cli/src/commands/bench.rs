@@ -1,10 +1,15 @@
 //! `optlab bench ...`: micro-benchmarks. Each kind of benchmark is a sub-subcommand.
 //!
 //! - `optlab bench optim`: optimizer steps on N parameters (see [`optlab::bench::optim`]).
+//! - `optlab bench orthogonalize`: Newton–Schulz / Polar Express vs matmul and the SVD route
+//!   (see [`optlab::bench::orthogonalize`]).
+
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use optlab::NonFinitePolicy;
 use optlab::bench::optim::{OptimBench, OptimBenchReport, run as run_optim};
+use optlab::bench::orthogonalize::{self, OrthoBenchConfig};
 use optlab::optim::registry::HyperMap;
 use serde_json::Value;
 
@@ -22,6 +27,9 @@ pub struct Args {
 pub enum Kind {
     /// Time optimizer steps on N parameters; the last line is `ms/step, Mparam/s, GB/s`.
     Optim(OptimArgs),
+    /// Newton–Schulz (5 steps) and Polar Express (8 steps) on a ROWS × COLS f32 matrix, next to
+    /// faer's matmul on the same product shapes and the thin-SVD polar factor.
+    Orthogonalize(OrthogonalizeArgs),
 }
 
 /// Arguments of `optlab bench optim`.
@@ -50,6 +58,23 @@ pub struct OptimArgs {
     pub nonfinite: Policy,
 }
 
+/// Arguments of `optlab bench orthogonalize`.
+#[derive(clap::Args)]
+pub struct OrthogonalizeArgs {
+    /// Rows of the matrix.
+    #[arg(long, default_value_t = 1024)]
+    rows: usize,
+    /// Columns of the matrix.
+    #[arg(long, default_value_t = 1024)]
+    cols: usize,
+    /// Seconds spent timing each entry (at least 3 repetitions each).
+    #[arg(long, default_value_t = 2.0)]
+    min_time: f64,
+    /// Threads for the parallel products (0: all cores, or RAYON_NUM_THREADS).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
 /// [`NonFinitePolicy`] on the command line.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Policy {
@@ -75,6 +100,7 @@ impl From<Policy> for NonFinitePolicy {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.kind {
         Kind::Optim(a) => optim(a),
+        Kind::Orthogonalize(a) => run_orthogonalize(a),
     }
 }
 
@@ -122,5 +148,59 @@ fn optim(a: OptimArgs) -> anyhow::Result<()> {
         r.mparams_per_s(),
         r.gb_per_s()
     );
+    Ok(())
+}
+
+fn run_orthogonalize(a: OrthogonalizeArgs) -> anyhow::Result<()> {
+    if a.rows == 0 || a.cols == 0 {
+        bail!(
+            "--rows and --cols must be ≥ 1 (got {} × {})",
+            a.rows,
+            a.cols
+        );
+    }
+    if !(a.min_time.is_finite() && a.min_time >= 0.0) {
+        bail!(
+            "--min-time must be a finite number of seconds ≥ 0 (got {})",
+            a.min_time
+        );
+    }
+    let report = orthogonalize::run(&OrthoBenchConfig {
+        rows: a.rows,
+        cols: a.cols,
+        min_time: Duration::from_secs_f64(a.min_time),
+        threads: a.threads,
+    })
+    .context("orthogonalization benchmark")?;
+    println!(
+        "orthogonalize {} × {} f32, {} rayon threads (nominal flops: 2mkn per product, \
+         4r²c + 2r³ per step, r = min, c = max)",
+        report.rows, report.cols, report.threads
+    );
+    println!(
+        "{:<32} {:>12} {:>12} {:>6} {:>10}",
+        "entry", "median ms", "best ms", "reps", "GFLOP/s"
+    );
+    for e in &report.entries {
+        let gf = e
+            .gflops()
+            .map_or_else(|| "-".to_string(), |g| format!("{g:.1}"));
+        println!(
+            "{:<32} {:>12.3} {:>12.3} {:>6} {:>10}",
+            e.name,
+            e.timing.median() * 1e3,
+            e.timing.min() * 1e3,
+            e.timing.len(),
+            gf
+        );
+    }
+    if let (Some(frac), Some(speedup)) =
+        (report.ns_fraction_of_matmul(), report.ns_speedup_over_svd())
+    {
+        println!(
+            "newton_schulz5: {:.0}% of the matmul rate (nominal), {speedup:.1}× faster than the SVD polar factor",
+            frac * 100.0
+        );
+    }
     Ok(())
 }

@@ -4,6 +4,8 @@ pub mod bench;
 pub mod list;
 pub mod reproduce;
 pub mod run;
+#[cfg(feature = "nn")]
+pub mod train;
 pub mod verify;
 
 /// Floating-point precision selected on the command line.

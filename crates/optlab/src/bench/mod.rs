@@ -7,10 +7,12 @@
 //! is used by tests with timing assertions.
 //!
 //! - [`optim`]: one optimizer step on N parameters (ms/step, Mparam/s, effective GB/s).
+//! - [`orthogonalize`]: Newton–Schulz and Polar Express against faer's matmul and the SVD route.
 
 pub mod optim;
+pub mod orthogonalize;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Wall-clock times of timed repetitions, in seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +88,33 @@ pub fn measure<E>(
     Ok(Timings::new(samples))
 }
 
+/// Times several closures in interleaved rounds (each round calls every closure once, after one
+/// warm-up round) until `min_time` per closure has elapsed and at least `min_rounds` rounds ran
+/// (at most 10 000): on a shared machine every entry then sees the same mix of quiet and busy
+/// moments, so their fastest calls are comparable.
+pub fn time_interleaved(
+    fs: &mut [&mut dyn FnMut()],
+    min_time: Duration,
+    min_rounds: usize,
+) -> Vec<Timings> {
+    for f in fs.iter_mut() {
+        f();
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); fs.len()];
+    let budget = min_time.mul_f64(fs.len() as f64);
+    let start = Instant::now();
+    let mut rounds = 0;
+    while (start.elapsed() < budget || rounds < min_rounds.max(1)) && rounds < 10_000 {
+        for (f, s) in fs.iter_mut().zip(samples.iter_mut()) {
+            let t = Instant::now();
+            f();
+            s.push(t.elapsed().as_secs_f64());
+        }
+        rounds += 1;
+    }
+    samples.into_iter().map(Timings::new).collect()
+}
+
 /// `amount / seconds` (items or bytes per second).
 pub fn throughput(amount: f64, seconds: f64) -> f64 {
     amount / seconds
@@ -117,5 +146,20 @@ mod tests {
         assert_eq!(seen, [0, 1, 2, 3, 4]);
         let r = measure(1, 5, |i| if i == 2 { Err(i) } else { Ok(()) });
         assert_eq!(r, Err(2));
+    }
+
+    #[test]
+    fn interleaved_rounds_call_every_closure_equally() {
+        let (mut a, mut b) = (0, 0);
+        let ts = time_interleaved(
+            &mut [&mut || a += 1, &mut || b += 1],
+            Duration::from_millis(1),
+            4,
+        );
+        assert_eq!(ts.len(), 2);
+        assert_eq!(ts[0].len(), ts[1].len());
+        assert!(ts[0].len() >= 4);
+        assert_eq!(a, b);
+        assert!(ts[0].min() <= ts[0].median());
     }
 }

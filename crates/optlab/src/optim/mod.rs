@@ -31,12 +31,16 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod elementwise;
+pub mod lmo;
+pub mod muon;
 pub mod nadam;
 pub mod normalized;
+pub mod partition;
 pub mod radam;
 pub mod registry;
 pub mod rmsprop;
 pub mod sgd;
+pub mod shampoo;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

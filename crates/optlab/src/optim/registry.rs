@@ -18,11 +18,15 @@ use super::adadelta::{Adadelta, AdadeltaConfig};
 use super::adagrad::{Adagrad, AdagradConfig};
 use super::adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 use super::adamax::{Adamax, AdamaxConfig};
+use super::lmo::{SteepestDescent, SteepestDescentConfig};
+use super::muon::{Muon, MuonConfig};
 use super::nadam::{Nadam, NadamConfig};
 use super::normalized::{NormalizedGd, NormalizedGdConfig, SignGd, SignGdConfig};
+use super::partition::{MuonAdamWConfig, PartitionConfig};
 use super::radam::{Radam, RadamConfig};
 use super::rmsprop::{Rmsprop, RmspropConfig};
 use super::sgd::{Sgd, SgdConfig};
+use super::shampoo::{Shampoo, ShampooConfig};
 use super::{Config, Optimizer};
 use crate::error::OptimError;
 use crate::param::ParamFilter;
@@ -66,6 +70,9 @@ buildable! {
     AdamaxConfig => Adamax,
     NormalizedGdConfig => NormalizedGd,
     SignGdConfig => SignGd,
+    MuonConfig => Muon,
+    SteepestDescentConfig => SteepestDescent,
+    ShampooConfig => Shampoo,
 }
 
 /// What `optlab list` shows about an optimizer.
@@ -129,6 +136,16 @@ registry! {
         summary: "Normalized gradient descent x ← x − α g/‖g‖₂ (norm over all parameters)" },
     SignGdConfig { aliases: ["signgd", "sign_gd", "signsgd", "sign"],
         summary: "Sign descent x ← x − α sign(g) (normalized ℓ∞ steepest descent)" },
+    MuonConfig { aliases: ["muon"],
+        summary: "Muon: Nesterov momentum orthogonalized by Newton–Schulz (matrices only)" },
+    ShampooConfig { aliases: ["shampoo"],
+        summary: "Shampoo: W − η (L+εI)^{-1/4} G (R+εI)^{-1/4}, diagonal fallback, grafting, momentum" },
+    SteepestDescentConfig { aliases: ["lmo", "steepest_descent"],
+        summary: "Steepest descent x + α·LMO(g) (or α‖g‖*·LMO(g)) under l2/frobenius/linf/l1/spectral norms" },
+    PartitionConfig { aliases: ["partition", "multi_transform"],
+        summary: "Routes parameters to sub-optimizers by filter (first match wins); defaults: the Muon recipe" },
+    MuonAdamWConfig { aliases: ["muon_adamw", "muonwithauxadam"],
+        summary: "Muon for hidden weight matrices, AdamW for embeddings, head, biases and gains" },
 }
 
 fn unknown(name: &str) -> OptimError {

@@ -62,8 +62,8 @@ pub enum RunError {
         index: usize,
         /// Method name.
         method: String,
-        /// The optimizer's error.
-        source: OptimError,
+        /// The optimizer's error (boxed: it is large and this path is cold).
+        source: Box<OptimError>,
     },
 }
 
@@ -182,7 +182,7 @@ pub fn plan<T: Scalar>(
                     return Err(RunError::Optimizer {
                         index: i,
                         method: label,
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }

@@ -1,0 +1,187 @@
+//! `optlab train`: train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
+
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use optlab_nn::train::{self, Progress};
+use optlab_nn::{Checkpoint, RunOptions, TrainConfig};
+
+/// Arguments of `optlab train`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A preset (mnist-mlp, mnist-cnn, digits-mlp, shakespeare-gpt) or an EXPERIMENT.toml.
+    #[arg(required_unless_present = "resume")]
+    experiment: Option<String>,
+    /// Override a field: `--set optimizer.lr=3e-4 --set model.width=256` (dotted keys, TOML
+    /// values).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Total training steps (overrides the experiment's steps/epochs).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Output folder; results go to OUT/<name>/.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// No progress bar or evaluation lines (the final summary is still printed).
+    #[arg(long)]
+    quiet: bool,
+    /// Continue the run saved in this checkpoint (e.g. runs/mnist-mlp/checkpoint.json.gz).
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with_all = ["experiment", "set"])]
+    resume: Option<PathBuf>,
+    /// Only time N training steps (forward, backward, update; after 3 warm-up steps) and print
+    /// milliseconds per step; writes nothing.
+    #[arg(long, value_name = "N")]
+    bench: Option<u64>,
+    /// Backend device.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+}
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Device {
+    /// burn's flex CPU backend.
+    Cpu,
+    /// burn's CUDA backend (build with `--features cuda`).
+    Cuda,
+}
+
+/// Runs `optlab train`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let checkpoint = match &args.resume {
+        Some(p) => Some(Checkpoint::load(p)?),
+        None => None,
+    };
+    let config = match (&checkpoint, &args.experiment) {
+        (Some(ck), _) => ck.config.clone(),
+        (None, Some(e)) => TrainConfig::load(e, &args.set)?,
+        (None, None) => anyhow::bail!("give a preset or EXPERIMENT.toml, or --resume CHECKPOINT"),
+    };
+    if let Some(n) = args.bench {
+        let ms = bench(&config, n, args.device)?;
+        println!(
+            "{}: {ms:.2} ms/step over {n} steps (forward + backward + {} update)",
+            config.name, config.optimizer.name
+        );
+        return Ok(());
+    }
+    let bar = (!args.quiet).then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let progress = bar.clone().map(|bar| {
+        Box::new(move |p: &Progress| {
+            bar.set_length(p.total);
+            bar.set_position(p.step);
+            bar.set_message(format!(
+                "loss {:.4} | {:.0} samples/s",
+                p.loss, p.samples_per_s
+            ));
+            if let Some(e) = &p.eval {
+                let line = format!(
+                    "step {:>6}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4}",
+                    p.step, e.train_loss, e.train_acc, e.val_loss, e.val_acc
+                );
+                // indicatif draws nothing when stderr is not a terminal; keep the evaluations
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
+        }) as Box<dyn FnMut(&Progress)>
+    });
+    let opts = RunOptions {
+        steps: args.steps,
+        out: Some(args.out.clone()),
+        progress,
+    };
+    let outcome = match args.device {
+        Device::Cpu => match checkpoint {
+            Some(ck) => train::resume(ck, opts)?,
+            None => train::train(&config, opts)?,
+        },
+        Device::Cuda => cuda_run(&config, checkpoint, opts)?,
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let s = &outcome.summary;
+    let e = &s.final_eval;
+    println!(
+        "{}: {} ({} parameters) with {}, {} steps ({:.1} epochs) in {:.1} s ({:.2} ms/step)",
+        s.name, s.model, s.parameters, s.optimizer, s.steps, s.epochs, s.wall_time_s, s.ms_per_step
+    );
+    println!(
+        "final: train loss {:.4} acc {:.4} | validation loss {:.4} acc {:.4} (best acc {:.4}, best loss {:.4})",
+        e.train_loss, e.train_acc, e.val_loss, e.val_acc, s.best_val_acc, s.best_val_loss
+    );
+    if let Some(text) = &outcome.sample {
+        println!("--- sample ---\n{text}\n--------------");
+    }
+    let dir = args.out.join(&s.name);
+    println!("outputs in {}", dir.display());
+    Ok(())
+}
+
+fn bench(config: &TrainConfig, steps: u64, device: Device) -> anyhow::Result<f64> {
+    match device {
+        Device::Cpu => Ok(train::bench_cpu(config, 3, steps)?),
+        Device::Cuda => cuda_bench(config, steps),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_run(
+    config: &TrainConfig,
+    checkpoint: Option<Checkpoint>,
+    opts: RunOptions<'_>,
+) -> anyhow::Result<optlab_nn::Outcome> {
+    Ok(train::run::<train::CudaBackend>(
+        config,
+        checkpoint,
+        opts,
+        &Default::default(),
+    )?)
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_bench(config: &TrainConfig, steps: u64) -> anyhow::Result<f64> {
+    Ok(train::bench::<train::CudaBackend>(
+        config,
+        3,
+        steps,
+        &Default::default(),
+    )?)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_run(
+    _: &TrainConfig,
+    _: Option<Checkpoint>,
+    _: RunOptions<'_>,
+) -> anyhow::Result<optlab_nn::Outcome> {
+    no_cuda()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_bench(_: &TrainConfig, _: u64) -> anyhow::Result<f64> {
+    no_cuda()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn no_cuda<T>() -> anyhow::Result<T> {
+    use anyhow::Context;
+    Err(anyhow::anyhow!(
+        "this optlab was built without CUDA support"
+    ))
+    .context(
+        "rebuild with `cargo build --release -p optlab-cli --features cuda` to use --device cuda",
+    )
+}

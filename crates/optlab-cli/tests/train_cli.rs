@@ -1,0 +1,86 @@
+//! `optlab train` from the command line: errors are clear and exit non-zero; a tiny run writes
+//! its outputs.
+// Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+#![cfg(feature = "nn")]
+
+use std::process::Command;
+
+fn optlab(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_optlab"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_preset_lists_the_valid_ones() {
+    let (ok, _, err) = optlab(&["train", "mnist-mpl"]);
+    assert!(!ok);
+    for name in [
+        "mnist-mpl",
+        "mnist-mlp",
+        "mnist-cnn",
+        "digits-mlp",
+        "shakespeare-gpt",
+    ] {
+        assert!(err.contains(name), "{name} not in {err}");
+    }
+}
+
+#[test]
+fn bad_field_names_the_valid_ones() {
+    let (ok, _, err) = optlab(&["train", "digits-mlp", "--set", "model.widht=8"]);
+    assert!(!ok);
+    assert!(err.contains("widht") && err.contains("width"), "{err}");
+    let (ok, _, err) = optlab(&["train", "digits-mlp", "--set", "optimizer.beta1=0.9"]);
+    assert!(!ok);
+    assert!(err.contains("beta1") && err.contains("betas"), "{err}");
+}
+
+#[test]
+fn tiny_run_writes_outputs_and_resumes() {
+    let out = std::env::temp_dir().join(format!("optlab-cli-train-{}", std::process::id()));
+    let out_s = out.to_str().unwrap();
+    let (ok, stdout, err) = optlab(&[
+        "train",
+        "digits-mlp",
+        "--set",
+        "model.width=16",
+        "--set",
+        "name=\"cli-digits\"",
+        "--steps",
+        "5",
+        "--out",
+        out_s,
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("5 steps") && stdout.contains("validation loss"),
+        "{stdout}"
+    );
+    let dir = out.join("cli-digits");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps"], 5);
+    let ck = dir.join("checkpoint.json.gz");
+    let (ok, stdout, err) = optlab(&[
+        "train",
+        "--resume",
+        ck.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--out",
+        out_s,
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("8 steps"), "{stdout}");
+    std::fs::remove_dir_all(&out).ok();
+}

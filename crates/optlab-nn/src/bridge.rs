@@ -1,0 +1,355 @@
+//! The bridge between a burn model and optlab's optimizers.
+//!
+//! Any [`Optimizer<f32>`] drives a burn model's parameters through a [`GradBridge`]: after
+//! `loss.backward()`, [`load_grads`](GradBridge::load_grads) hands each parameter's gradient to
+//! an optlab [`Param`] named by the parameter's module path (`"blocks.0.attn.qkv.weight"`) with
+//! burn's shape, so [`ParamFilter`](optlab::ParamFilter)s, parameter groups and matrix methods
+//! see names and shapes; [`step`](GradBridge::step) runs the optimizer and writes the new values
+//! back into the model through burn's `ModuleMapper`, keeping every `ParamId`.
+//!
+//! [`HostBridge`] is the implementation for backends whose tensors live in host memory (burn's
+//! flex CPU backend): it keeps one host copy of the values and gradients, allocated once and
+//! reused every step. A device-resident update path (GPU) implements the same trait without
+//! changing the training loop, gradient clipping or SAM, which only talk to the trait.
+//!
+//! Burn's `Linear` stores its weight as `[d_input, d_output]`; the bridge reports that shape as is.
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param as BurnParam, ParamId};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use optlab::{Optimizer, Param, StepOutcome};
+
+use crate::error::NnError;
+
+/// Moves gradients out of a model, lets optimizers and gradient transforms act on them, and
+/// writes updated parameters back.
+pub trait GradBridge<B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// Reads the current values and the gradients (from `grads` of a `backward()`) of every
+    /// parameter of `model`. A parameter without a gradient gets a zero gradient.
+    fn load_grads(&mut self, model: &M, grads: &B::Gradients) -> Result<(), NnError>;
+
+    /// Global Euclidean norm of all loaded gradients, ‖g‖₂ = (Σ_p ‖g_p‖₂²)^½.
+    fn grad_norm(&self) -> f64;
+
+    /// Multiplies every loaded gradient by `factor`.
+    fn scale_grads(&mut self, factor: f64);
+
+    /// Moves the model to `w + scale · g` (remembering `w`), for SAM's ascent step.
+    fn perturb(&mut self, model: M, scale: f64) -> Result<M, NnError>;
+
+    /// Puts back the values remembered by the last [`perturb`](GradBridge::perturb).
+    fn restore(&mut self, model: M) -> Result<M, NnError>;
+
+    /// One optimizer step with the loaded gradients; returns the updated model.
+    fn step(
+        &mut self,
+        model: M,
+        optimizer: &mut dyn Optimizer<f32>,
+    ) -> Result<(M, StepOutcome), NnError>;
+
+    /// The parameters as the optimizer sees them (names, shapes, last loaded values and
+    /// gradients).
+    fn params(&self) -> &[Param<f32>];
+}
+
+/// [`GradBridge`] through host memory: one `Param<f32>` per burn parameter, reused every step.
+pub struct HostBridge {
+    params: Vec<Param<f32>>,
+    ids: Vec<ParamId>,
+    /// Values saved by `perturb` (allocated at the first SAM step).
+    saved: Vec<Vec<f32>>,
+}
+
+impl HostBridge {
+    /// Builds the host buffers for `model`'s parameters (in module order) and reads their values.
+    pub fn new<B: Backend, M: burn::module::Module<B>>(model: &M) -> Result<Self, NnError> {
+        let mut collect = Collect::<B>::default();
+        model.visit(&mut collect);
+        if let Some(e) = collect.error {
+            return Err(e);
+        }
+        Ok(HostBridge {
+            params: collect.params,
+            ids: collect.ids,
+            saved: Vec::new(),
+        })
+    }
+
+    /// The host parameters (names, shapes, last loaded values and gradients).
+    pub fn params(&self) -> &[Param<f32>] {
+        &self.params
+    }
+
+    /// Writes the host values into `model`.
+    fn write_back<B: Backend, M: burn::module::Module<B>>(&self, model: M) -> Result<M, NnError> {
+        write_params(model, &self.params, Some(&self.ids))
+    }
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
+    fn load_grads(&mut self, model: &M, grads: &B::Gradients) -> Result<(), NnError> {
+        let expected = self.params.len();
+        let mut v = LoadGrads::<B> {
+            params: &mut self.params,
+            ids: &self.ids,
+            grads,
+            next: 0,
+            error: None,
+        };
+        model.visit(&mut v);
+        if let Some(e) = v.error {
+            return Err(e);
+        }
+        if v.next != expected {
+            return Err(NnError::ParamMismatch(format!(
+                "model has {} parameters, bridge was built for {expected}",
+                v.next
+            )));
+        }
+        Ok(())
+    }
+
+    fn grad_norm(&self) -> f64 {
+        self.params
+            .iter()
+            .map(|p| f64::from(optlab::kernels::norm2_sq(&p.grad)))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    fn scale_grads(&mut self, factor: f64) {
+        let c = factor as f32;
+        for p in &mut self.params {
+            p.grad.iter_mut().for_each(|g| *g = *g * c);
+        }
+    }
+
+    fn perturb(&mut self, model: M, scale: f64) -> Result<M, NnError> {
+        let c = scale as f32;
+        self.saved.resize_with(self.params.len(), Vec::new);
+        for (p, saved) in self.params.iter_mut().zip(&mut self.saved) {
+            saved.clear();
+            saved.extend_from_slice(&p.data);
+            for (x, g) in p.data.iter_mut().zip(&p.grad) {
+                *x = *x + c * g;
+            }
+        }
+        self.write_back(model)
+    }
+
+    fn restore(&mut self, model: M) -> Result<M, NnError> {
+        if self.saved.len() != self.params.len() {
+            return Err(NnError::ParamMismatch(
+                "restore without a preceding perturb".into(),
+            ));
+        }
+        for (p, saved) in self.params.iter_mut().zip(&self.saved) {
+            p.data.copy_from_slice(saved);
+        }
+        self.write_back(model)
+    }
+
+    fn step(
+        &mut self,
+        model: M,
+        optimizer: &mut dyn Optimizer<f32>,
+    ) -> Result<(M, StepOutcome), NnError> {
+        let outcome = optimizer.step(&mut self.params)?;
+        let model = match outcome {
+            StepOutcome::Applied => self.write_back(model)?,
+            StepOutcome::Skipped { .. } => model,
+        };
+        Ok((model, outcome))
+    }
+
+    fn params(&self) -> &[Param<f32>] {
+        HostBridge::params(self)
+    }
+}
+
+/// The parameters of `model` (names, shapes, values; zero gradients), in module order.
+pub fn read_params<B: Backend, M: burn::module::Module<B>>(
+    model: &M,
+) -> Result<Vec<Param<f32>>, NnError> {
+    Ok(HostBridge::new(model)?.params)
+}
+
+/// Replaces the values of `model`'s parameters by `params` (same order, names and shapes, as
+/// given by [`read_params`]); when `ids` is given, the parameter ids must match too.
+pub fn write_params<B: Backend, M: burn::module::Module<B>>(
+    model: M,
+    params: &[Param<f32>],
+    ids: Option<&[ParamId]>,
+) -> Result<M, NnError> {
+    let mut w = Write {
+        params,
+        ids,
+        path: Vec::new(),
+        next: 0,
+        error: None,
+    };
+    let model = model.map(&mut w);
+    if let Some(e) = w.error {
+        return Err(e);
+    }
+    if w.next != params.len() {
+        return Err(NnError::ParamMismatch(format!(
+            "model has {} parameters, {} values given",
+            w.next,
+            params.len()
+        )));
+    }
+    Ok(model)
+}
+
+/// Copies a tensor's values into `dst` (converting to `f32` if the backend's float differs).
+fn copy_into<B: Backend, const D: usize>(
+    tensor: Tensor<B, D>,
+    dst: &mut [f32],
+    name: &str,
+) -> Result<(), NnError> {
+    let bad = |message: String| NnError::TensorData {
+        param: name.to_string(),
+        message,
+    };
+    let data = tensor.into_data();
+    let data = if data.dtype == burn::tensor::DType::F32 {
+        data
+    } else {
+        data.convert::<f32>()
+    };
+    let src = data.as_slice::<f32>().map_err(|e| bad(format!("{e:?}")))?;
+    if src.len() != dst.len() {
+        return Err(bad(format!(
+            "{} values, buffer has {}",
+            src.len(),
+            dst.len()
+        )));
+    }
+    dst.copy_from_slice(src);
+    Ok(())
+}
+
+#[derive(Default)]
+struct Collect<B> {
+    path: Vec<String>,
+    params: Vec<Param<f32>>,
+    ids: Vec<ParamId>,
+    error: Option<NnError>,
+    _b: std::marker::PhantomData<B>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Collect<B> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &BurnParam<Tensor<B, D>>) {
+        if self.error.is_some() {
+            return;
+        }
+        let value = param.val();
+        let mut p = Param::zeros(self.path.join("."), value.shape().dims::<D>().to_vec());
+        match copy_into(value, &mut p.data, &p.name) {
+            Ok(()) => {
+                self.params.push(p);
+                self.ids.push(param.id);
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+struct LoadGrads<'a, B: AutodiffBackend> {
+    params: &'a mut [Param<f32>],
+    ids: &'a [ParamId],
+    grads: &'a B::Gradients,
+    next: usize,
+    error: Option<NnError>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for LoadGrads<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &BurnParam<Tensor<B, D>>) {
+        if self.error.is_some() {
+            return;
+        }
+        let i = self.next;
+        self.next += 1;
+        let (Some(p), Some(id)) = (self.params.get_mut(i), self.ids.get(i)) else {
+            return; // counted; reported after the visit
+        };
+        if *id != param.id {
+            self.error = Some(NnError::ParamMismatch(format!(
+                "parameter {i} (`{}`) has a different id than when the bridge was built",
+                p.name
+            )));
+            return;
+        }
+        let value = param.val();
+        let result = match value.grad(self.grads) {
+            Some(g) => copy_into(g, &mut p.grad, &p.name),
+            None => {
+                p.zero_grad();
+                Ok(())
+            }
+        }
+        .and_then(|()| copy_into(value.inner(), &mut p.data, &p.name));
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+}
+
+struct Write<'a> {
+    params: &'a [Param<f32>],
+    ids: Option<&'a [ParamId]>,
+    path: Vec<String>,
+    next: usize,
+    error: Option<NnError>,
+}
+
+impl<B: Backend> ModuleMapper<B> for Write<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(
+        &mut self,
+        param: BurnParam<Tensor<B, D>>,
+    ) -> BurnParam<Tensor<B, D>> {
+        let i = self.next;
+        self.next += 1;
+        if self.error.is_some() {
+            return param;
+        }
+        let Some(p) = self.params.get(i) else {
+            return param; // counted; reported after the map
+        };
+        let name = self.path.join(".");
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.shape().dims::<D>().to_vec();
+        let id_ok = self.ids.is_none_or(|ids| ids.get(i) == Some(&id));
+        if p.name != name || p.shape != shape || !id_ok {
+            self.error = Some(NnError::ParamMismatch(format!(
+                "parameter {i}: model has `{name}` {shape:?}, values are for `{}` {:?}",
+                p.name, p.shape
+            )));
+            return BurnParam::from_mapped_value(id, tensor, mapper);
+        }
+        let require_grad = tensor.is_require_grad();
+        let device = tensor.device();
+        let mut fresh = Tensor::<B, D>::from_data(TensorData::new(p.data.clone(), shape), &device);
+        if require_grad {
+            fresh = fresh.require_grad();
+        }
+        BurnParam::from_mapped_value(id, fresh, mapper)
+    }
+}

@@ -1,0 +1,487 @@
+//! Data: labelled image tables (MNIST-5k, UCI digits) and character text (Shakespeare), seeded
+//! train/validation splits, per-epoch shuffled batches and random context windows.
+//!
+//! A data set is described by a [`DataSpec`] (`[data]` table) and loaded into a [`TaskData`],
+//! which serves the batch of any training step k as a pure function of `(seed, k)` — resuming at
+//! step k needs no saved generator state.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::error::NnError;
+use crate::models::{Batch, DataShape, Inputs};
+use crate::rng::{Purpose, stream};
+use crate::text::TextData;
+
+/// Which data set (`[data] name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataName {
+    /// 5,000 MNIST digits (28×28, 0..255), `data/mnist_5k.csv.gz`.
+    Mnist,
+    /// 1,797 UCI optical digits (8×8, 0..16), `data/digits.csv.gz`.
+    Digits,
+    /// Eight Shakespeare tragedies as characters, `data/shakespeare_plays.txt`.
+    Shakespeare,
+}
+
+impl DataName {
+    /// Valid names, for error messages.
+    pub const VALID: &'static str = "mnist, digits, shakespeare";
+
+    /// The vendored file.
+    pub fn default_path(self) -> &'static str {
+        match self {
+            DataName::Mnist => "data/mnist_5k.csv.gz",
+            DataName::Digits => "data/digits.csv.gz",
+            DataName::Shakespeare => "data/shakespeare_plays.txt",
+        }
+    }
+
+    /// `(side, max pixel value)` of the square grayscale images.
+    fn image(self) -> Option<(usize, f32)> {
+        match self {
+            DataName::Mnist => Some((28, 255.0)),
+            DataName::Digits => Some((8, 16.0)),
+            DataName::Shakespeare => None,
+        }
+    }
+}
+
+/// The `[data]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataSpec {
+    /// Data set (default `mnist`).
+    pub name: DataName,
+    /// File to read; default the vendored file under `data/` (looked up in the current
+    /// directory, then in the optlab source tree).
+    pub path: Option<PathBuf>,
+    /// Held-out validation examples for image data (default 1000); for text, ignored.
+    pub validation: usize,
+    /// Fraction of the text (its end) held out for validation (default 0.1, as nanoGPT).
+    pub val_fraction: f64,
+    /// Examples (sequences for text) per step (default 128).
+    pub batch_size: usize,
+    /// Validation batches of random windows for text (default 20); image data evaluates the whole
+    /// validation set.
+    pub eval_batches: usize,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec {
+            name: DataName::Mnist,
+            path: None,
+            validation: 1000,
+            val_fraction: 0.1,
+            batch_size: 128,
+            eval_batches: 20,
+        }
+    }
+}
+
+impl DataSpec {
+    /// Checks the fields that do not depend on the file.
+    pub fn validate(&self) -> Result<(), NnError> {
+        if self.batch_size == 0 {
+            return Err(NnError::config("data.batch_size", 0, "≥ 1"));
+        }
+        if !(self.val_fraction > 0.0 && self.val_fraction < 1.0) {
+            return Err(NnError::config(
+                "data.val_fraction",
+                self.val_fraction,
+                "in (0, 1)",
+            ));
+        }
+        if self.eval_batches == 0 {
+            return Err(NnError::config("data.eval_batches", 0, "≥ 1"));
+        }
+        Ok(())
+    }
+
+    /// Loads the data set; `context` is the model's context length (text only). The split and
+    /// every batch derive from `seed`.
+    pub fn load(&self, seed: u64, context: Option<usize>) -> Result<TaskData, NnError> {
+        self.validate()?;
+        let path = resolve(
+            self.path
+                .as_deref()
+                .unwrap_or(Path::new(self.name.default_path())),
+        );
+        match self.name.image() {
+            Some((side, max)) => {
+                let (x, y) = read_labeled_csv(&path, side * side)?;
+                Ok(TaskData::Images(ImageData::new(
+                    x,
+                    y,
+                    [1, side, side],
+                    max,
+                    self.validation,
+                    self.batch_size,
+                    seed,
+                )?))
+            }
+            None => {
+                let text = read_text(&path)?;
+                let context = context.ok_or_else(|| {
+                    NnError::config("model.kind", "not gpt", "gpt for the shakespeare data set")
+                })?;
+                Ok(TaskData::Text(TextData::new(
+                    &text,
+                    self.val_fraction,
+                    context,
+                    self.batch_size,
+                    self.eval_batches,
+                    seed,
+                )?))
+            }
+        }
+    }
+}
+
+/// `path` as given if it exists, else relative to the optlab source tree (so `cargo test` and
+/// a binary run from elsewhere find the vendored `data/`).
+pub fn resolve(path: &Path) -> PathBuf {
+    if path.is_relative() && !path.exists() {
+        let in_tree = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path);
+        if in_tree.exists() {
+            return in_tree;
+        }
+    }
+    path.to_path_buf()
+}
+
+fn open(path: &Path) -> Result<Box<dyn Read>, NnError> {
+    let file = std::fs::File::open(path).map_err(|e| NnError::io(path, e))?;
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    })
+}
+
+/// Reads a headerless CSV (optionally gzip-compressed) of `features` numbers and an integer
+/// label per line; errors name the file and line.
+pub fn read_labeled_csv(path: &Path, features: usize) -> Result<(Vec<f32>, Vec<i64>), NnError> {
+    let reader = BufReader::new(open(path)?);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for (i, line) in reader.lines().enumerate() {
+        let bad = |message: String| NnError::Data {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
+        let line = line.map_err(|e| bad(e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != features + 1 {
+            return Err(bad(format!(
+                "{} fields, expected {} features and a label",
+                fields.len(),
+                features
+            )));
+        }
+        for (j, f) in fields[..features].iter().enumerate() {
+            let v: f32 = f
+                .parse()
+                .map_err(|_| bad(format!("field {}: `{f}` is not a number", j + 1)))?;
+            if !v.is_finite() {
+                return Err(bad(format!("field {}: `{f}` is not finite", j + 1)));
+            }
+            x.push(v);
+        }
+        let label = fields[features];
+        let l: i64 = label
+            .parse()
+            .ok()
+            .filter(|l| *l >= 0)
+            .ok_or_else(|| bad(format!("label `{label}` is not a class index ≥ 0")))?;
+        y.push(l);
+    }
+    if y.is_empty() {
+        return Err(NnError::Data {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "no examples".into(),
+        });
+    }
+    Ok((x, y))
+}
+
+/// Reads a text file (UTF-8).
+pub fn read_text(path: &Path) -> Result<String, NnError> {
+    let mut s = String::new();
+    open(path)?
+        .read_to_string(&mut s)
+        .map_err(|e| NnError::io(path, e))?;
+    if s.is_empty() {
+        return Err(NnError::Data {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "empty text".into(),
+        });
+    }
+    Ok(s)
+}
+
+/// A loaded data set serving training and validation batches.
+pub enum TaskData {
+    /// Labelled images.
+    Images(ImageData),
+    /// Character text.
+    Text(TextData),
+}
+
+impl TaskData {
+    /// What the model needs to know.
+    pub fn shape(&self) -> DataShape {
+        match self {
+            TaskData::Images(d) => d.shape(),
+            TaskData::Text(d) => d.shape(),
+        }
+    }
+
+    /// The batch of training step `k` (0-based).
+    pub fn train_batch(&mut self, k: u64) -> Batch {
+        match self {
+            TaskData::Images(d) => d.train_batch(k),
+            TaskData::Text(d) => d.train_batch(k),
+        }
+    }
+
+    /// The fixed validation batches.
+    pub fn validation(&self) -> &[Batch] {
+        match self {
+            TaskData::Images(d) => &d.validation,
+            TaskData::Text(d) => d.validation(),
+        }
+    }
+
+    /// Fixed batches of training data for measuring the training loss and accuracy (images: up
+    /// to 1,000 training examples; text: as many windows as validation).
+    pub fn train_eval(&self) -> &[Batch] {
+        match self {
+            TaskData::Images(d) => &d.train_eval,
+            TaskData::Text(d) => d.train_eval(),
+        }
+    }
+
+    /// Epochs completed after `k` steps (fractional).
+    pub fn epoch(&self, k: u64) -> f64 {
+        match self {
+            TaskData::Images(d) => k as f64 / d.batches_per_epoch() as f64,
+            TaskData::Text(d) => d.epoch(k),
+        }
+    }
+
+    /// Steps per epoch (image data: ⌈n_train / batch⌉; text: train characters / (batch·context)).
+    pub fn steps_per_epoch(&self) -> u64 {
+        match self {
+            TaskData::Images(d) => d.batches_per_epoch(),
+            TaskData::Text(d) => d.steps_per_epoch(),
+        }
+    }
+
+    /// Training examples served up to step `k` (sequences for text).
+    pub fn samples(&self, k: u64) -> u64 {
+        match self {
+            TaskData::Images(d) => d.samples(k),
+            TaskData::Text(d) => k * d.batch_size() as u64,
+        }
+    }
+
+    /// The text data, if this is text.
+    pub fn text(&self) -> Option<&TextData> {
+        match self {
+            TaskData::Text(d) => Some(d),
+            TaskData::Images(_) => None,
+        }
+    }
+}
+
+/// Images with labels, split and normalized, batched with per-epoch shuffling.
+pub struct ImageData {
+    x: Vec<f32>,
+    y: Vec<i64>,
+    dim: usize,
+    image: [usize; 3],
+    classes: usize,
+    train: Vec<usize>,
+    batch_size: usize,
+    seed: u64,
+    /// `(epoch, permutation of the training indices)` of the last epoch served.
+    order: Option<(u64, Vec<usize>)>,
+    validation: Vec<Batch>,
+    train_eval: Vec<Batch>,
+}
+
+impl ImageData {
+    /// Splits `n_val` examples off at random (seeded), scales pixels to [0, 1] by `max` and
+    /// standardizes with the training set's mean and standard deviation.
+    pub fn new(
+        mut x: Vec<f32>,
+        y: Vec<i64>,
+        image: [usize; 3],
+        max: f32,
+        n_val: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Self, NnError> {
+        let n = y.len();
+        let dim = image.iter().product::<usize>();
+        if n_val == 0 || n_val >= n {
+            return Err(NnError::config(
+                "data.validation",
+                n_val,
+                format!("in 1..{n} (the data set has {n} examples)"),
+            ));
+        }
+        let classes = y.iter().copied().max().unwrap_or(0) as usize + 1;
+        let mut perm: Vec<usize> = (0..n).collect();
+        perm.shuffle(&mut stream(seed, Purpose::Split, 0));
+        let (val, train) = perm.split_at(n_val);
+        let (val, train) = (val.to_vec(), train.to_vec());
+        // Standardize with statistics of the training pixels only.
+        let (mut sum, mut sum_sq) = (0.0f64, 0.0f64);
+        for &i in &train {
+            for &v in &x[i * dim..(i + 1) * dim] {
+                let v = f64::from(v / max);
+                sum += v;
+                sum_sq += v * v;
+            }
+        }
+        let count = (train.len() * dim) as f64;
+        let mean = sum / count;
+        let std = (sum_sq / count - mean * mean).max(1e-12).sqrt();
+        let (mean, std) = (mean as f32, std as f32);
+        x.iter_mut().for_each(|v| *v = (*v / max - mean) / std);
+        let mut d = ImageData {
+            x,
+            y,
+            dim,
+            image,
+            classes,
+            train,
+            batch_size,
+            seed,
+            order: None,
+            validation: Vec::new(),
+            train_eval: Vec::new(),
+        };
+        d.validation = val.chunks(500).map(|ix| d.gather(ix)).collect();
+        let n_eval = d.train.len().min(1000);
+        d.train_eval = d.train[..n_eval]
+            .chunks(500)
+            .map(|ix| d.gather(ix))
+            .collect();
+        Ok(d)
+    }
+
+    fn shape(&self) -> DataShape {
+        DataShape {
+            features: self.dim,
+            image: Some(self.image),
+            classes: self.classes,
+        }
+    }
+
+    fn gather(&self, ix: &[usize]) -> Batch {
+        let mut values = Vec::with_capacity(ix.len() * self.dim);
+        for &i in ix {
+            values.extend_from_slice(&self.x[i * self.dim..(i + 1) * self.dim]);
+        }
+        Batch {
+            inputs: Inputs::Dense {
+                values,
+                rows: ix.len(),
+                dim: self.dim,
+            },
+            targets: ix.iter().map(|&i| self.y[i]).collect(),
+        }
+    }
+
+    fn batches_per_epoch(&self) -> u64 {
+        self.train.len().div_ceil(self.batch_size) as u64
+    }
+
+    fn samples(&self, k: u64) -> u64 {
+        let bpe = self.batches_per_epoch();
+        let (epochs, rest) = (k / bpe, k % bpe);
+        epochs * self.train.len() as u64
+            + (rest * self.batch_size as u64).min(self.train.len() as u64)
+    }
+
+    /// Batch `k`: epoch `k / bpe` visits the training set in the order of a permutation drawn
+    /// from `(seed, epoch)`; the last batch of an epoch may be smaller.
+    fn train_batch(&mut self, k: u64) -> Batch {
+        let bpe = self.batches_per_epoch();
+        let (epoch, j) = (k / bpe, (k % bpe) as usize);
+        if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let mut perm = self.train.clone();
+            perm.shuffle(&mut stream(self.seed, Purpose::Shuffle, epoch));
+            self.order = Some((epoch, perm));
+        }
+        let perm = self
+            .order
+            .as_ref()
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or(&[]);
+        let end = ((j + 1) * self.batch_size).min(perm.len());
+        let ix = perm[j * self.batch_size..end].to_vec();
+        self.gather(&ix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(n: usize) -> ImageData {
+        let x: Vec<f32> = (0..n * 4).map(|i| (i % 7) as f32).collect();
+        let y: Vec<i64> = (0..n).map(|i| (i % 3) as i64).collect();
+        ImageData::new(x, y, [1, 2, 2], 6.0, 4, 5, 11).unwrap()
+    }
+
+    #[test]
+    fn epochs_visit_every_training_example_once_in_a_seeded_order() {
+        let mut d = toy(20);
+        assert_eq!(d.batches_per_epoch(), 4); // 16 train examples, batches of 5
+        let mut seen = Vec::new();
+        for k in 0..4 {
+            let b = d.train_batch(k);
+            seen.push(b.rows());
+        }
+        assert_eq!(seen, vec![5, 5, 5, 1]);
+        let first = d.train_batch(0);
+        let again = toy(20).train_batch(0);
+        assert_eq!(first, again);
+        assert_ne!(d.train_batch(4), first, "epoch 1 reshuffles");
+        assert_eq!(d.samples(4), 16);
+        assert_eq!(d.validation.iter().map(Batch::rows).sum::<usize>(), 4);
+    }
+
+    #[test]
+    fn csv_errors_name_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("optlab-nn-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.csv");
+        std::fs::write(&p, "1,2,3,0\n4,x,6,1\n").unwrap();
+        let e = read_labeled_csv(&p, 3).unwrap_err().to_string();
+        assert!(e.contains("bad.csv:2") && e.contains("`x`"), "{e}");
+        std::fs::write(&p, "1,2,0\n").unwrap();
+        let e = read_labeled_csv(&p, 3).unwrap_err().to_string();
+        assert!(e.contains("bad.csv:1") && e.contains("3 fields"), "{e}");
+        let e = read_labeled_csv(&dir.join("missing.csv"), 3)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.csv"), "{e}");
+    }
+}

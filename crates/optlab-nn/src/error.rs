@@ -1,0 +1,115 @@
+//! Typed errors of the neural-network layer.
+//!
+//! Everything a user supplies (an experiment file, a `--set` override, a data file, a checkpoint)
+//! fails with an [`NnError`] naming the file and line, the field and its allowed values, or the
+//! step and parameter — never with a panic.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong when loading data, building a model or training it.
+#[derive(Debug, Error)]
+pub enum NnError {
+    /// A file that cannot be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A data file with a malformed line.
+    #[error("{path}:{line}: {message}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A configuration field with an invalid value.
+    #[error("invalid `{field}` = {value}: must be {allowed}")]
+    Config {
+        /// Dotted field name, e.g. `"model.depth"`.
+        field: String,
+        /// The value given.
+        value: String,
+        /// The allowed values or range.
+        allowed: String,
+    },
+
+    /// An experiment file or override that does not parse or has unknown fields.
+    #[error("{0}")]
+    Parse(String),
+
+    /// An unknown preset name.
+    #[error("unknown preset `{name}`; valid presets: {valid} (or a path to an EXPERIMENT.toml)")]
+    UnknownPreset {
+        /// The name given.
+        name: String,
+        /// Comma-separated list of presets.
+        valid: String,
+    },
+
+    /// The training loss became NaN or infinite.
+    #[error("non-finite training loss {value} at step {step}")]
+    NonFiniteLoss {
+        /// 1-based step at which the loss was computed.
+        step: u64,
+        /// The loss value.
+        value: f64,
+    },
+
+    /// The optimizer refused a step or could not be built.
+    #[error("optimizer: {0}")]
+    Optim(#[from] optlab::OptimError),
+
+    /// A model and a host buffer (or checkpoint) that disagree on parameters.
+    #[error("parameter mismatch: {0}")]
+    ParamMismatch(String),
+
+    /// A tensor whose data cannot be read as `f32`.
+    #[error("tensor data of `{param}`: {message}")]
+    TensorData {
+        /// Parameter name.
+        param: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A checkpoint that cannot be used.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl NnError {
+    /// An invalid configuration field.
+    pub fn config(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        allowed: impl Into<String>,
+    ) -> Self {
+        NnError::Config {
+            field: field.into(),
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        NnError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

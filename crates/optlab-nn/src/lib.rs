@@ -1,0 +1,33 @@
+//! # optlab-nn
+//!
+//! Neural networks on [burn](https://burn.dev) 0.21 (flex CPU backend with autodiff; `cuda`
+//! feature for burn's CUDA backend) trained by optlab's optimizers.
+//!
+//! The data path goes one way: **data → model → loss → gradients → [`bridge`] → optimizer
+//! (+ schedule, [`clip`], [`sam`]) → [`train`] loop → records → plots/summary**.
+//!
+//! - [`bridge`]: any `Box<dyn optlab::Optimizer<f32>>` updates a burn model's parameters, which
+//!   it sees as optlab [`Param`](optlab::Param)s named by module path with burn's shapes;
+//! - [`models`]: MLP, LeNet-like CNN and a nanoGPT-style character transformer, with seeded
+//!   [`init`]ializations;
+//! - [`data`] and [`text`]: the vendored data sets, seeded splits, shuffled batches and windows;
+//! - [`config`]: experiments as TOML (presets `mnist-mlp`, `mnist-cnn`, `digits-mlp`,
+//!   `shakespeare-gpt`) with `key=value` overrides;
+//! - [`train`]: the loop, evaluation, checkpoints and resume.
+
+pub mod bridge;
+pub mod clip;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod init;
+pub mod models;
+pub mod records;
+pub mod rng;
+pub mod sam;
+pub mod text;
+pub mod train;
+
+pub use config::TrainConfig;
+pub use error::NnError;
+pub use train::{Checkpoint, Outcome, RunOptions, Summary, resume, train};

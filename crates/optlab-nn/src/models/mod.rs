@@ -1,0 +1,185 @@
+//! Models: one file each ([`mlp`], [`cnn`], [`gpt`]), all classifiers of a host [`Batch`] into
+//! logits, so one training loop serves them all.
+//!
+//! A model is described in configuration files by a [`ModelSpec`] (`kind = "mlp" | "cnn" |
+//! "gpt"` plus the model's fields) and built for a data set's [`DataShape`].
+
+pub mod cnn;
+pub mod gpt;
+pub mod mlp;
+
+use burn::module::Module;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NnError;
+
+/// Inputs of one batch, in host memory.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inputs {
+    /// `rows` feature vectors of length `dim`, row-major.
+    Dense {
+        /// Values.
+        values: Vec<f32>,
+        /// Batch size.
+        rows: usize,
+        /// Features per example.
+        dim: usize,
+    },
+    /// `rows` token sequences of length `len`.
+    Tokens {
+        /// Token ids.
+        ids: Vec<i64>,
+        /// Batch size.
+        rows: usize,
+        /// Sequence length.
+        len: usize,
+    },
+}
+
+/// A batch: inputs and one class target per output row (per token for sequences).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// The inputs.
+    pub inputs: Inputs,
+    /// Target class of each output row.
+    pub targets: Vec<i64>,
+}
+
+impl Batch {
+    /// Number of examples (sequences for token batches).
+    pub fn rows(&self) -> usize {
+        match self.inputs {
+            Inputs::Dense { rows, .. } | Inputs::Tokens { rows, .. } => rows,
+        }
+    }
+}
+
+/// What a model needs to know about its data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataShape {
+    /// Features per example (pixels for images).
+    pub features: usize,
+    /// `[channels, height, width]` for images.
+    pub image: Option<[usize; 3]>,
+    /// Number of classes (vocabulary size for text).
+    pub classes: usize,
+}
+
+/// A network mapping a batch to logits, one row per target.
+pub trait Net<B: Backend>: Module<B> {
+    /// Logits `[targets, classes]` for `inputs`.
+    fn logits(&self, inputs: &Inputs, device: &B::Device) -> Result<Tensor<B, 2>, NnError>;
+
+    /// Continues `prompt` by `length` tokens sampled at `temperature` from `rng`; `None` for
+    /// models that do not generate (classifiers).
+    fn generate(
+        &self,
+        _prompt: &[i64],
+        _length: usize,
+        _temperature: f64,
+        _rng: &mut rand_chacha::ChaCha8Rng,
+        _device: &B::Device,
+    ) -> Option<Vec<i64>> {
+        None
+    }
+}
+
+/// Activation functions for MLPs and CNNs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// max(0, x) (default).
+    #[default]
+    Relu,
+    /// x·Φ(x) (exact, erf form).
+    Gelu,
+    /// tanh x.
+    Tanh,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn apply<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Activation::Relu => burn::tensor::activation::relu(x),
+            Activation::Gelu => burn::tensor::activation::gelu(x),
+            Activation::Tanh => burn::tensor::activation::tanh(x),
+        }
+    }
+}
+
+/// A model configuration (`[model]` table with `kind`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelSpec {
+    /// Multilayer perceptron.
+    Mlp(mlp::MlpConfig),
+    /// LeNet-like convolutional network.
+    Cnn(cnn::CnnConfig),
+    /// Decoder-only character-level transformer.
+    Gpt(gpt::GptConfig),
+}
+
+impl ModelSpec {
+    /// Model kind names, for error messages.
+    pub const KINDS: &'static str = "mlp, cnn, gpt";
+
+    /// Checks the fields that do not depend on the data.
+    pub fn validate(&self) -> Result<(), NnError> {
+        match self {
+            ModelSpec::Mlp(c) => c.validate(),
+            ModelSpec::Cnn(c) => c.validate(),
+            ModelSpec::Gpt(c) => c.validate(),
+        }
+    }
+}
+
+/// Tensor of host inputs (`[rows, dim]` floats).
+pub fn dense_tensor<B: Backend>(
+    values: &[f32],
+    rows: usize,
+    dim: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    Tensor::from_data(TensorData::new(values.to_vec(), [rows, dim]), device)
+}
+
+/// Tensor of class or token ids.
+pub fn int_tensor<B: Backend, const D: usize>(
+    ids: &[i64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D, Int> {
+    Tensor::from_data(TensorData::new(ids.to_vec(), shape), device)
+}
+
+/// Mean cross-entropy of `logits` `[n, classes]` against `targets` (length n), as a 1-element
+/// tensor: `−(1/n) Σᵢ log softmax(logitsᵢ)[targetᵢ]`.
+pub fn cross_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: &[i64],
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    let t = int_tensor::<B, 2>(targets, [targets.len(), 1], device);
+    log_softmax(logits, 1).gather(1, t).mean().neg()
+}
+
+/// Number of rows of `logits` whose arg-max equals the target.
+pub fn correct<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: &[i64],
+    device: &B::Device,
+) -> Tensor<B, 1, Int> {
+    let t = int_tensor::<B, 2>(targets, [targets.len(), 1], device);
+    logits.argmax(1).equal(t).int().sum()
+}
+
+/// The input error for a model that got the wrong kind of batch.
+pub(crate) fn wrong_input(model: &str, expected: &str) -> NnError {
+    NnError::Parse(format!(
+        "{model} expects {expected} inputs; the data set gives another kind"
+    ))
+}

@@ -1,0 +1,272 @@
+//! The bridge drives burn parameters exactly as optlab's optimizers drive plain `Param`s.
+// Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use optlab::Param;
+use optlab::optim::registry::{self, HyperMap};
+use optlab_nn::bridge::{GradBridge, HostBridge, read_params, write_params};
+use optlab_nn::clip::clip_grad_norm;
+use optlab_nn::sam::{Sam, SamConfig};
+use optlab_nn::train::CpuBackend;
+use serde_json::json;
+
+type B = CpuBackend;
+
+#[derive(Module, Debug)]
+struct Tiny<B: Backend> {
+    lin: Linear<B>,
+    norm: LayerNorm<B>,
+    blocks: Vec<Linear<B>>,
+}
+
+fn tiny() -> Tiny<B> {
+    let device = Default::default();
+    let model = Tiny {
+        lin: LinearConfig::new(4, 3).init(&device),
+        norm: LayerNormConfig::new(3).init(&device),
+        blocks: vec![LinearConfig::new(3, 2).init(&device)],
+    };
+    // Deterministic values (burn's default init is random): w_i = sin(i + 1).
+    let mut params = read_params(&model).unwrap();
+    let mut i = 0.0f32;
+    for p in &mut params {
+        for x in &mut p.data {
+            i += 1.0;
+            *x = (i * 0.7).sin() * 0.5 + if p.name.ends_with("gamma") { 1.0 } else { 0.0 };
+        }
+    }
+    write_params(model, &params, None).unwrap()
+}
+
+fn input() -> Tensor<B, 2> {
+    let x: Vec<f32> = (0..20).map(|i| ((i as f32) * 0.37).cos()).collect();
+    Tensor::from_data(TensorData::new(x, [5, 4]), &Default::default())
+}
+
+fn loss(m: &Tiny<B>) -> Tensor<B, 1> {
+    let h = m
+        .norm
+        .forward(burn::tensor::activation::tanh(m.lin.forward(input())));
+    let y = m.blocks[0].forward(h);
+    (y.clone() * y).sum()
+}
+
+/// The model's parameters and their gradients, read directly through burn's API (not the bridge).
+fn direct(
+    m: &Tiny<B>,
+    grads: &<B as burn::tensor::backend::AutodiffBackend>::Gradients,
+) -> Vec<Param<f32>> {
+    fn p<const D: usize>(
+        name: &str,
+        t: Tensor<B, D>,
+        grads: &<B as burn::tensor::backend::AutodiffBackend>::Gradients,
+    ) -> Param<f32> {
+        let shape = t.dims().to_vec();
+        let g = t.grad(grads).unwrap().into_data().to_vec::<f32>().unwrap();
+        let mut param = Param::new(name, shape, t.into_data().to_vec::<f32>().unwrap()).unwrap();
+        param.grad = g;
+        param
+    }
+    vec![
+        p("lin.weight", m.lin.weight.val(), grads),
+        p("lin.bias", m.lin.bias.as_ref().unwrap().val(), grads),
+        p("norm.gamma", m.norm.gamma.val(), grads),
+        p("norm.beta", m.norm.beta.as_ref().unwrap().val(), grads),
+        p("blocks.0.weight", m.blocks[0].weight.val(), grads),
+        p(
+            "blocks.0.bias",
+            m.blocks[0].bias.as_ref().unwrap().val(),
+            grads,
+        ),
+    ]
+}
+
+fn hyper(v: serde_json::Value) -> HyperMap {
+    v.as_object().cloned().unwrap()
+}
+
+#[test]
+fn params_are_named_by_module_path_with_burn_shapes() {
+    let names: Vec<(String, Vec<usize>)> = read_params(&tiny())
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name, p.shape))
+        .collect();
+    let expected = [
+        ("lin.weight", vec![4, 3]),
+        ("lin.bias", vec![3]),
+        ("norm.gamma", vec![3]),
+        ("norm.beta", vec![3]),
+        ("blocks.0.weight", vec![3, 2]),
+        ("blocks.0.bias", vec![2]),
+    ];
+    let expected: Vec<(String, Vec<usize>)> = expected
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .collect();
+    assert_eq!(names, expected);
+}
+
+/// Three steps through the bridge equal three steps of the same optimizer on plain Params
+/// holding the same values and gradients (bit for bit: same f32 arithmetic).
+fn bridge_matches_core(name: &str, h: serde_json::Value) {
+    let mut model = tiny();
+    let mut bridge = HostBridge::new(&model).unwrap();
+    let mut through_bridge = registry::build::<f32>(name, &hyper(h.clone())).unwrap();
+    let mut core = registry::build::<f32>(name, &hyper(h)).unwrap();
+    let mut plain: Vec<Param<f32>> = Vec::new();
+    let ids_before: Vec<_> = vec![
+        model.lin.weight.id,
+        model.norm.gamma.id,
+        model.blocks[0].weight.id,
+    ];
+    for step in 0..3 {
+        let grads = loss(&model).backward();
+        let now = direct(&model, &grads);
+        if step == 0 {
+            plain = now.clone();
+        } else {
+            // the plain copy has the values the core optimizer produced; take the new gradients
+            for (p, n) in plain.iter_mut().zip(&now) {
+                assert_eq!(p.data, n.data, "{name} step {step}: `{}` drifted", p.name);
+                p.grad.clone_from(&n.grad);
+            }
+        }
+        core.step(&mut plain).unwrap();
+        GradBridge::<B, Tiny<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+        model = GradBridge::<B, Tiny<B>>::step(&mut bridge, model, through_bridge.as_mut())
+            .unwrap()
+            .0;
+    }
+    let after = read_params(&model).unwrap();
+    for (a, p) in after.iter().zip(&plain) {
+        assert_eq!(a.data, p.data, "{name}: `{}` differs after 3 steps", p.name);
+    }
+    let ids_after = vec![
+        model.lin.weight.id,
+        model.norm.gamma.id,
+        model.blocks[0].weight.id,
+    ];
+    assert_eq!(ids_before, ids_after, "parameter ids stay stable");
+    assert!(model.lin.weight.val().is_require_grad());
+}
+
+#[test]
+fn sgd_through_bridge_equals_core() {
+    bridge_matches_core(
+        "SGD",
+        json!({"lr": 0.1, "momentum": 0.9, "nesterov": true, "weight_decay": 0.01}),
+    );
+}
+
+#[test]
+fn adam_through_bridge_equals_core() {
+    bridge_matches_core("Adam", json!({"lr": 0.01, "weight_decay": 0.1}));
+}
+
+#[test]
+fn adamw_with_groups_through_bridge_equals_core() {
+    bridge_matches_core(
+        "AdamW",
+        json!({"lr": 0.01, "weight_decay": 0.1,
+               "groups": [{"params": "ndim=1 | norm.*", "weight_decay": 0.0, "lr": 0.02}]}),
+    );
+}
+
+#[test]
+fn clipping_scales_to_max_norm_like_pytorch() {
+    let model = tiny();
+    let grads = loss(&model).backward();
+    let plain = direct(&model, &grads);
+    let norm: f64 = plain
+        .iter()
+        .flat_map(|p| p.grad.iter())
+        .map(|&g| f64::from(g).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let mut bridge = HostBridge::new(&model).unwrap();
+    GradBridge::<B, Tiny<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+    let total = clip_grad_norm::<B, Tiny<B>>(&mut bridge, norm / 4.0);
+    assert!((total - norm).abs() < 1e-5 * norm, "{total} vs {norm}");
+    let after = GradBridge::<B, Tiny<B>>::grad_norm(&bridge);
+    assert!((after - norm / 4.0).abs() < 1e-5 * norm, "{after}");
+    // a threshold above the norm leaves the gradients alone
+    let before: Vec<f32> = bridge
+        .params()
+        .iter()
+        .flat_map(|p| p.grad.clone())
+        .collect();
+    clip_grad_norm::<B, Tiny<B>>(&mut bridge, 10.0 * norm);
+    let same: Vec<f32> = bridge
+        .params()
+        .iter()
+        .flat_map(|p| p.grad.clone())
+        .collect();
+    assert_eq!(before, same);
+}
+
+/// SAM with SGD: w ← w − lr ∇L(w + ρ g/‖g‖), computed by hand with burn.
+#[test]
+fn sam_uses_the_gradient_at_the_perturbed_point() {
+    let (rho, lr) = (0.05f64, 0.1f64);
+    let model = tiny();
+    // by hand
+    let g0 = direct(&model, &loss(&model).backward());
+    let norm = g0
+        .iter()
+        .flat_map(|p| p.grad.iter())
+        .map(|&g| f64::from(g).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let mut shifted = g0.clone();
+    for p in &mut shifted {
+        for (x, g) in p.data.iter_mut().zip(&p.grad) {
+            *x = *x + (rho / (norm + 1e-12)) as f32 * g;
+        }
+    }
+    let perturbed = write_params(model.clone(), &shifted, None).unwrap();
+    let g1 = direct(&perturbed, &loss(&perturbed).backward());
+    let expected: Vec<Vec<f32>> = g0
+        .iter()
+        .zip(&g1)
+        .map(|(p, q)| {
+            p.data
+                .iter()
+                .zip(&q.grad)
+                .map(|(x, g)| x - lr as f32 * g)
+                .collect()
+        })
+        .collect();
+    // through Sam
+    let base = registry::build::<f32>("SGD", &hyper(json!({"lr": lr}))).unwrap();
+    let mut sam = Sam::new(&SamConfig { rho }, base).unwrap();
+    let mut bridge = HostBridge::new(&model).unwrap();
+    let grads = loss(&model).backward();
+    GradBridge::<B, Tiny<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+    let (model, _) = sam
+        .step(&mut bridge, model, |br, m: &Tiny<B>| {
+            let g = loss(m).backward();
+            GradBridge::<B, Tiny<B>>::load_grads(br, m, &g)
+        })
+        .unwrap();
+    for (a, e) in read_params(&model).unwrap().iter().zip(&expected) {
+        for (x, y) in a.data.iter().zip(e) {
+            assert!(
+                (x - y).abs() <= 1e-6 * (1.0 + y.abs()),
+                "`{}`: {x} vs {y}",
+                a.name
+            );
+        }
+    }
+    assert!(
+        Sam::new(
+            &SamConfig { rho: 0.0 },
+            registry::build::<f32>("SGD", &HyperMap::new()).unwrap()
+        )
+        .is_err()
+    );
+}

@@ -1,0 +1,217 @@
+//! Training loop: resume continues identically, errors are clear, small runs learn.
+// Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use optlab_nn::train::{self, RunOptions};
+use optlab_nn::{Checkpoint, NnError, TrainConfig};
+
+fn config(preset: &str, sets: &[&str]) -> TrainConfig {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    TrainConfig::load(preset, &sets).unwrap()
+}
+
+fn steps(n: u64) -> RunOptions<'static> {
+    RunOptions {
+        steps: Some(n),
+        ..Default::default()
+    }
+}
+
+/// Runs 8 steps straight, and 4 + (checkpoint file round trip) + 4: same losses, same weights.
+fn resume_is_identical(cfg: &TrainConfig) {
+    let full = train::train(cfg, steps(8)).unwrap();
+    assert_eq!(full.losses.len(), 8);
+    let half = train::train(cfg, steps(4)).unwrap();
+    assert_eq!(half.losses[..], full.losses[..4]);
+    let dir = std::env::temp_dir().join(format!(
+        "optlab-nn-resume-{}-{}",
+        cfg.name,
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("checkpoint.json.gz");
+    half.checkpoint.save(&path).unwrap();
+    let loaded = Checkpoint::load(&path).unwrap();
+    assert_eq!(loaded, half.checkpoint);
+    let rest = train::resume(loaded, steps(8)).unwrap();
+    assert_eq!(
+        rest.losses[..],
+        full.losses[4..],
+        "{}: resumed losses differ",
+        cfg.name
+    );
+    assert_eq!(rest.checkpoint.params, full.checkpoint.params);
+    assert_eq!(rest.checkpoint.optimizer, full.checkpoint.optimizer);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn mlp_resume_gives_the_same_loss_sequence() {
+    // 1,437 / 64 = 23 steps per epoch: stay inside epoch 0 and cross nothing special
+    resume_is_identical(&config(
+        "digits-mlp",
+        &["model.width=32", "eval_every=3", "log_every=1"],
+    ));
+}
+
+#[test]
+fn mlp_resume_across_an_epoch_boundary_with_schedule_and_clipping() {
+    resume_is_identical(&config(
+        "digits-mlp",
+        &[
+            "model.width=16",
+            "data.batch_size=400",
+            "clip_grad_norm=0.5",
+            "schedule.kind=\"Constant\"",
+        ],
+    ));
+}
+
+#[test]
+fn gpt_resume_gives_the_same_loss_sequence() {
+    resume_is_identical(&config(
+        "shakespeare-gpt",
+        &[
+            "model.n_layer=1",
+            "model.n_embd=16",
+            "model.n_head=2",
+            "model.block_size=8",
+            "data.batch_size=4",
+            "data.eval_batches=2",
+            "eval_every=4",
+        ],
+    ));
+}
+
+#[test]
+fn sam_resume_gives_the_same_loss_sequence() {
+    resume_is_identical(&config(
+        "digits-mlp",
+        &[
+            "model.width=16",
+            "sam.rho=0.05",
+            "optimizer.name=\"SGD\"",
+            "optimizer.lr=0.1",
+            "optimizer.momentum=0.9",
+            "optimizer.weight_decay=0.0",
+        ],
+    ));
+}
+
+#[test]
+fn digits_mlp_learns_in_a_few_epochs() {
+    let cfg = config(
+        "digits-mlp",
+        &["model.width=64", "epochs=3", "eval_every=1000"],
+    );
+    let out = train::train(&cfg, RunOptions::default()).unwrap();
+    assert!(out.summary.final_eval.val_acc > 0.85, "{:?}", out.summary);
+    assert!(out.losses.last().unwrap() < &out.losses[0]);
+}
+
+#[test]
+fn exploding_training_reports_the_step() {
+    let cfg = config(
+        "digits-mlp",
+        &[
+            "model.width=16",
+            "optimizer.name=\"SGD\"",
+            "optimizer.lr=1e12",
+            "optimizer.weight_decay=0.0",
+        ],
+    );
+    let e = train::train(&cfg, steps(50)).unwrap_err();
+    let step = match &e {
+        NnError::NonFiniteLoss { step, .. } => *step,
+        NnError::Optim(optlab::OptimError::NonFiniteGradient { step, .. }) => *step,
+        other => panic!("unexpected error {other}"),
+    };
+    assert!(step > 1 && step <= 50, "{e}");
+    assert!(e.to_string().contains(&format!("step {step}")), "{e}");
+}
+
+#[test]
+fn outputs_are_written() {
+    let cfg = config(
+        "shakespeare-gpt",
+        &[
+            "model.n_layer=1",
+            "model.n_embd=16",
+            "model.n_head=2",
+            "model.block_size=8",
+            "data.batch_size=4",
+            "data.eval_batches=1",
+            "sample.length=20",
+            "name=\"tiny-gpt\"",
+        ],
+    );
+    let dir = std::env::temp_dir().join(format!("optlab-nn-out-{}", std::process::id()));
+    let out = train::train(
+        &cfg,
+        RunOptions {
+            steps: Some(3),
+            out: Some(dir.clone()),
+            progress: None,
+        },
+    )
+    .unwrap();
+    let run = dir.join("tiny-gpt");
+    for f in [
+        "metrics.csv",
+        "summary.json",
+        "loss.svg",
+        "checkpoint.json.gz",
+        "sample.txt",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with("method,seed,iteration,epoch,samples,time_s,lr,loss,"),
+        "{csv}"
+    );
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "header + the final evaluated step: {csv}"
+    );
+    let sample = out.sample.unwrap();
+    assert_eq!(
+        sample.chars().count(),
+        21,
+        "prompt + 20 characters: {sample:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn mismatched_data_and_model_are_errors() {
+    let e = train::train(
+        &config("mnist-mlp", &["data.name=\"shakespeare\""]),
+        steps(1),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("gpt"), "{e}");
+    let e = train::train(
+        &config("shakespeare-gpt", &["data.name=\"digits\""]),
+        steps(1),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("gpt"), "{e}");
+    let e = train::train(
+        &config("digits-mlp", &["optimizer.name=\"Adamz\""]),
+        steps(1),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("Adamz") && e.contains("AdamW"), "{e}");
+    let e = train::train(
+        &config("digits-mlp", &["data.path=\"no/such/file.csv\""]),
+        steps(1),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no/such/file.csv"), "{e}");
+}
