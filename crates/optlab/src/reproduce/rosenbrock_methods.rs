@@ -285,6 +285,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         }
         let gif = format!("paths_{stem}.gif");
         let gopts = ContourOptions {
+            title: format!("Rosenbrock, {what}"),
             size: size.pick((540, 520), (300, 290)),
             grid: size.pick(120, 50),
             ..copts

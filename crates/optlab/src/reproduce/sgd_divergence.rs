@@ -183,6 +183,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     }
     let gif = "contours.gif";
     let gopts = ContourOptions {
+        title: "gradient steps over the contours of f".into(),
         size: size.pick((520, 480), (320, 300)),
         grid: size.pick(120, 60),
         ..copts.clone()
