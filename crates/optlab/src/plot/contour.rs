@@ -10,6 +10,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::gif::GifWriter;
 use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, tick};
 
 /// Layout of a contour plot.
@@ -163,9 +164,8 @@ pub fn contour_gif(
         file: file.clone(),
         message: e,
     };
-    let root = BitMapBackend::gif(path, opts.size, delay_ms)
-        .map_err(|e| be(e.to_string()))?
-        .into_drawing_area();
+    let mut writer = GifWriter::new(path, opts.size, delay_ms)?;
+    let mut buf = vec![0u8; 3 * opts.size.0 as usize * opts.size.1 as usize];
     let frames = frames.max(2);
     for j in 0..frames {
         let t = j as f64 / (frames - 1) as f64;
@@ -183,8 +183,12 @@ pub fn contour_gif(
             trajectories: &partial,
             opts,
         };
-        scene.draw(&root).map_err(be)?;
-        root.present().map_err(|e| be(e.to_string()))?;
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, opts.size).into_drawing_area();
+            scene.draw(&root).map_err(be)?;
+            root.present().map_err(|e| be(e.to_string()))?;
+        }
+        writer.frame(&buf)?;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! on the graph of a scalar function; the last two also as animated GIFs.
 //!
 //! The output format follows the file extension: `.png` (bitmap backend) or `.svg`; animations
-//! are written by the `*_gif` functions (bitmap backend, one frame per `present`). Text is drawn
+//! are written by the `*_gif` functions (frames drawn by the bitmap backend, encoded with one
+//! fixed palette so every method keeps its colour). Text is drawn
 //! with the DejaVu Sans font embedded in the crate (`assets/fonts`, Bitstream Vera licence), so
 //! PNGs render identically on machines without any system font.
 //!
@@ -12,6 +13,7 @@
 pub mod contour;
 pub mod convergence;
 pub mod function;
+mod gif;
 
 use std::path::Path;
 use std::sync::OnceLock;
