@@ -58,3 +58,8 @@ pub use error::OptimError;
 pub use optim::{NonFinitePolicy, Optimizer, OptimizerState, StepOutcome};
 pub use param::{Param, ParamFilter};
 pub use scalar::Scalar;
+
+/// The README's library example, compiled and run as a doc test.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
