@@ -455,7 +455,13 @@ impl<T: Scalar> Optimizer<T> for Shampoo<T> {
             // Statistics (bit-identical to the would-be statistics of phase 1).
             accumulate(&mut st.left.stat, st.left.full, rows, g, cfg.beta2);
             if st.matrix {
-                accumulate(&mut st.right.stat, st.right.full, cols, g.transpose(), cfg.beta2);
+                accumulate(
+                    &mut st.right.stat,
+                    st.right.full,
+                    cols,
+                    g.transpose(),
+                    cfg.beta2,
+                );
             }
 
             // Grafted direction A.
