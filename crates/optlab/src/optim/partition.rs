@@ -19,9 +19,16 @@
 //! State: each route's parameters are saved with names prefixed `"{route}/{optimizer}/"` (e.g.
 //! `"0/Muon/blocks.0.attn.weight"`), and the learning rates of all routes are concatenated.
 //!
-//! Configuration errors a route only finds when it first sees its parameters (Muon handed a
-//! vector, a parameter list that changed) abort the step where they occur; routes stepped before
-//! it have then been updated.
+//! Errors a route only finds while stepping — a configuration error it sees with its parameters
+//! (Muon handed a vector, a parameter list that changed) or a numerical refusal (Shampoo's
+//! eigendecomposition or an SVD refusing a non-finite input: under [`NonFinitePolicy::Ignore`],
+//! or after an overflow) — abort the step where they occur. Each route's own step is
+//! all-or-nothing, but routes stepped before the failing one have then been updated: making the
+//! whole partition all-or-nothing would need a prepare/commit split of the [`Optimizer`] trait.
+//!
+//! Hyperparameter errors of a route are located in the partition's config: an invalid value
+//! is reported with its path (`routes[1].betas[0]`, `default.lr`), anything else names the route
+//! and its optimizer.
 //!
 //! Registry names: `"Partition"` (explicit routes) and `"MuonAdamW"` (the standard Muon recipe).
 
@@ -473,16 +480,39 @@ impl Buildable for PartitionConfig {
         let mut routes = Vec::with_capacity(default.routes.len());
         for (k, r) in default.routes.iter().enumerate() {
             let o = registry::build::<T>(&r.optimizer, &r.hyper)
-                .map_err(|e| bad(format!("routes[{k}] ({}): {e}", r.optimizer)))?;
+                .map_err(|e| in_route(&format!("routes[{k}]"), &r.optimizer, e))?;
             routes.push((r.params.clone(), o));
         }
         let mut p = Partition::new(routes);
         if let Some(d) = &default.default {
             let o = registry::build::<T>(&d.optimizer, &d.hyper)
-                .map_err(|e| bad(format!("default ({}): {e}", d.optimizer)))?;
+                .map_err(|e| in_route("default", &d.optimizer, e))?;
             p = p.with_default(o);
         }
         Ok(Box::new(p))
+    }
+}
+
+/// An error building the optimizer of a route, located in the partition's config: an invalid
+/// hyperparameter stays typed with its field prefixed by the route (`routes[1].betas[0]`,
+/// `default.lr`; nested partitions prefix again), anything else names the route and its optimizer.
+fn in_route(route: &str, optimizer: &str, e: OptimError) -> OptimError {
+    match e {
+        OptimError::InvalidHyperparameter {
+            optimizer,
+            field,
+            value,
+            allowed,
+        } => OptimError::InvalidHyperparameter {
+            optimizer,
+            field: format!("{route}.{field}"),
+            value,
+            allowed,
+        },
+        other => OptimError::BadHyperparameters {
+            optimizer: PartitionConfig::NAME.to_string(),
+            message: format!("{route} ({optimizer}): {other}"),
+        },
     }
 }
 
@@ -606,9 +636,24 @@ impl Config for MuonAdamWConfig {
         self.lr
     }
 
+    /// Muon's fields keep their names; AdamW's are reported with their `adamw_` prefix.
     fn validate(&self) -> Result<(), OptimError> {
-        self.muon().validate()?;
-        self.adamw().validate()
+        let rename = |prefix: &str, e: OptimError| match e {
+            OptimError::InvalidHyperparameter {
+                field,
+                value,
+                allowed,
+                ..
+            } => OptimError::InvalidHyperparameter {
+                optimizer: Self::NAME,
+                field: format!("{prefix}{field}"),
+                value,
+                allowed,
+            },
+            other => other,
+        };
+        self.muon().validate().map_err(|e| rename("", e))?;
+        self.adamw().validate().map_err(|e| rename("adamw_", e))
     }
 }
 
