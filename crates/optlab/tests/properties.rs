@@ -1,7 +1,8 @@
 //! Property tests of the optimizers: Adam's step bound (Kingma & Ba §2.1), lr = 0 is a no-op,
 //! state round-trips through JSON bit-identically, the non-finite gradient policy, and typed
 //! errors for invalid hyperparameters. Every optimizer of the registry's catalog is covered in
-//! f32 and f64.
+//! f32 and f64, the matrix-aware ones (Muon, Shampoo, SteepestDescent, Partition, MuonAdamW) in
+//! several configurations (`cases`), on matrix-shaped parameters.
 
 // Test helpers may panic on what the test itself set up.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -24,7 +25,7 @@ fn build<T: Scalar>(name: &str, hyper: &Value) -> Box<dyn Optimizer<T>> {
 }
 
 /// Hyperparameters that switch on every state buffer an optimizer has (momentum, centering,
-/// AMSGrad, ...) so that round-trips exercise the full state; defaults for the others.
+/// AMSGrad, grafting, ...) so that round-trips exercise the full state; defaults for the others.
 fn full_state_hyper(name: &str) -> Value {
     match name {
         "SGD" => json!({"lr": 0.01, "momentum": 0.9, "nesterov": true, "weight_decay": 0.01}),
@@ -32,8 +33,195 @@ fn full_state_hyper(name: &str) -> Value {
         "RMSprop" => json!({"centered": true, "momentum": 0.5, "eps_root": 1e-8}),
         "Adagrad" => json!({"lr_decay": 0.01, "initial_accumulator_value": 0.1}),
         "NAdam" | "RAdam" => json!({"decoupled_weight_decay": true, "weight_decay": 0.01}),
+        // Full left/right factors for layer.weight (4×3); head.weight (2×5) has a full left and
+        // a diagonal right factor (5 > max_preconditioner_dim).
+        "Shampoo" => json!({"momentum": 0.9, "grafting": "adam", "max_preconditioner_dim": 4,
+                            "weight_decay": 0.01, "epsilon": 1e-6}),
+        "SteepestDescent" => json!({"norm": "spectral", "normalized": false}),
+        // layer.weight → Shampoo (roots every second step), head.weight → the default (AMSGrad).
+        "Partition" => json!({
+            "routes": [{"params": "layer.*", "optimizer": "Shampoo", "momentum": 0.5,
+                        "grafting": "adagrad", "precondition_frequency": 2, "epsilon": 1e-6}],
+            "default": {"optimizer": "Adam", "amsgrad": true, "weight_decay": 0.01}
+        }),
         _ => json!({}),
     }
+}
+
+/// What a NaN or ±∞ gradient entry does to a step under [`NonFinitePolicy::Ignore`] (no check).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum OnIgnore {
+    /// The step is applied and the value flows into the parameters (a NaN reaches them).
+    Applied,
+    /// The step needs a decomposition that refuses a non-finite input (Shampoo's
+    /// eigendecomposition on a step that recomputes its roots, an SVD): it is refused with
+    /// [`OptimError::Numerical`] naming the parameter and step, and changes nothing.
+    Refused,
+}
+
+/// An optimizer configuration under test.
+struct Case {
+    name: &'static str,
+    hyper: Value,
+    on_ignore: OnIgnore,
+}
+
+/// Every optimizer of the catalog with [`full_state_hyper`], then further configurations of the
+/// matrix-aware methods (other orthogonalizers, root schedules, nested partitions).
+fn cases() -> Vec<Case> {
+    let refusing = ["Shampoo", "SteepestDescent"];
+    let mut out: Vec<Case> = CATALOG
+        .iter()
+        .map(|info| Case {
+            name: info.name,
+            hyper: full_state_hyper(info.name),
+            on_ignore: if refusing.contains(&info.name) {
+                OnIgnore::Refused
+            } else {
+                OnIgnore::Applied
+            },
+        })
+        .collect();
+    let more = [
+        (
+            "Muon",
+            json!({"orthogonalizer": "svd", "nesterov": false, "weight_decay": 0.05}),
+            OnIgnore::Refused,
+        ),
+        (
+            "Muon",
+            json!({"orthogonalizer": "polar_express", "ns_steps": 8,
+                   "adjust_lr_fn": "match_rms_adamw"}),
+            OnIgnore::Applied,
+        ),
+        // Step 2 reuses the roots of step 1: the non-finite statistic is not decomposed.
+        (
+            "Shampoo",
+            json!({"precondition_frequency": 2, "momentum": 0.5, "beta2": 0.9, "epsilon": 1e-6}),
+            OnIgnore::Applied,
+        ),
+        // Step 1 before preconditioning (grafted Adagrad step), step 2 computes the first roots.
+        (
+            "Shampoo",
+            json!({"start_preconditioning_step": 2, "precondition_frequency": 3,
+                   "grafting": "adagrad", "epsilon": 1e-6}),
+            OnIgnore::Refused,
+        ),
+        (
+            "SteepestDescent",
+            json!({"norm": "spectral", "spectral_method": "newton_schulz"}),
+            OnIgnore::Applied,
+        ),
+        (
+            "SteepestDescent",
+            json!({"norm": "linf", "groups": [{"params": "head.*", "norm": "l1"}]}),
+            OnIgnore::Applied,
+        ),
+        (
+            "MuonAdamW",
+            json!({"orthogonalizer": "polar_express", "adamw_lr": 0.01}),
+            OnIgnore::Applied,
+        ),
+        // The refusing route is the first one stepped, so the partition changes nothing.
+        (
+            "Partition",
+            json!({"routes": [{"params": "head.*", "optimizer": "SteepestDescent",
+                               "norm": "spectral"}],
+                   "default": {"optimizer": "RMSprop", "centered": true, "momentum": 0.9}}),
+            OnIgnore::Refused,
+        ),
+        // A nested partition, and Muon (SVD) on the other matrix.
+        (
+            "Partition",
+            json!({"routes": [
+                {"params": "head.*", "optimizer": "Partition",
+                 "routes": [{"params": "all", "optimizer": "SGD", "momentum": 0.9}]},
+                {"params": "all", "optimizer": "Muon", "orthogonalizer": "svd"}
+            ]}),
+            OnIgnore::Applied,
+        ),
+    ];
+    out.extend(more.into_iter().map(|(name, hyper, on_ignore)| Case {
+        name,
+        hyper,
+        on_ignore,
+    }));
+    out
+}
+
+/// Paths of every learning rate of `name`'s map `hyper`, as errors name them, with the map
+/// that sets only that one to `lr`: the fields `lr` and `*_lr` of the optimizer's defaults (set
+/// or not), and recursively those of a partition's routes and default (the default routes
+/// written out when `hyper` has none).
+fn lr_variants(name: &str, hyper: &Value, lr: f64) -> Vec<(String, Value)> {
+    let defaults = (registry::lookup(name).expect("a catalog name").defaults)();
+    let mut hyper = hyper.clone();
+    let mut out = Vec::new();
+    for key in defaults.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if key == "lr" || key.ends_with("_lr") {
+            let mut h = hyper.clone();
+            h[key] = json!(lr);
+            out.push((key.clone(), h));
+        }
+    }
+    if let Some(routes) = defaults.get("routes") {
+        if hyper.get("routes").is_none() {
+            hyper["routes"] = routes.clone();
+        }
+        let routes = hyper["routes"].as_array().cloned().unwrap_or_default();
+        for (k, r) in routes.iter().enumerate() {
+            let opt = r["optimizer"]
+                .as_str()
+                .expect("a route names its optimizer");
+            for (path, r) in lr_variants(opt, r, lr) {
+                let mut h = hyper.clone();
+                h["routes"][k] = r;
+                out.push((format!("routes[{k}].{path}"), h));
+            }
+        }
+        if let Some(d) = hyper.get("default").filter(|d| d.is_object()).cloned() {
+            let opt = d["optimizer"]
+                .as_str()
+                .expect("the default names its optimizer");
+            for (path, d) in lr_variants(opt, &d, lr) {
+                let mut h = hyper.clone();
+                h["default"] = d;
+                out.push((format!("default.{path}"), h));
+            }
+        }
+    }
+    out
+}
+
+/// `hyper` with every learning rate (see [`lr_variants`]) set to `lr`.
+fn with_all_lrs(name: &str, hyper: &Value, lr: f64) -> Value {
+    let defaults = (registry::lookup(name).expect("a catalog name").defaults)();
+    let mut h = hyper.clone();
+    for key in defaults.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if key == "lr" || key.ends_with("_lr") {
+            h[key] = json!(lr);
+        }
+    }
+    if let Some(routes) = defaults.get("routes") {
+        if h.get("routes").is_none() {
+            h["routes"] = routes.clone();
+        }
+        for r in h["routes"].as_array_mut().into_iter().flatten() {
+            let opt = r["optimizer"]
+                .as_str()
+                .expect("a route names its optimizer")
+                .to_string();
+            *r = with_all_lrs(&opt, r, lr);
+        }
+        if let Some(d) = h.get_mut("default").filter(|d| d.is_object()) {
+            let opt = d["optimizer"]
+                .as_str()
+                .expect("the default names its optimizer")
+                .to_string();
+            *d = with_all_lrs(&opt, d, lr);
+        }
+    }
+    h
 }
 
 /// Parameters a 4×3 matrix and a 2×5 matrix (matrices so that matrix methods apply too).
@@ -220,30 +408,33 @@ fn kingma_ba_bound_is_not_universal() {
 // ---------------------------------------------------------------------------------------------
 
 fn lr_zero_is_a_no_op<T: Scalar>(x0: &[f64], c: &[f64], steps: usize) {
-    for info in CATALOG {
-        let mut hyper = full_state_hyper(info.name);
-        hyper["lr"] = json!(0.0);
-        let mut opt = build::<T>(info.name, &hyper);
+    for case in cases() {
+        // Every learning rate: a partition's routes and default, MuonAdamW's `adamw_lr`.
+        let hyper = with_all_lrs(case.name, &case.hyper, 0.0);
+        let mut opt = build::<T>(case.name, &hyper);
+        assert_eq!(opt.lr(), 0.0, "{} {hyper}", case.name);
         let mut ps = params::<T>(x0);
         let before = bits(&ps);
         for k in 0..steps {
             set_grads(&mut ps, c, k);
             opt.step(&mut ps).expect("finite gradients");
         }
+        assert_eq!(opt.steps(), steps as u64);
         assert_eq!(
             bits(&ps),
             before,
-            "{} ({}) moved with lr = 0",
-            info.name,
+            "{} {} ({}) moved with lr = 0",
+            case.name,
+            case.hyper,
             T::NAME
         );
     }
 }
 
 fn state_round_trip<T: Scalar>(x0: &[f64], c: &[f64], k: usize, m: usize) {
-    for info in CATALOG {
-        let hyper = full_state_hyper(info.name);
-        let mut a = build::<T>(info.name, &hyper);
+    for case in cases() {
+        let label = format!("{} {} ({})", case.name, case.hyper, T::NAME);
+        let mut a = build::<T>(case.name, &case.hyper);
         let mut pa = params::<T>(x0);
         for s in 0..k {
             set_grads(&mut pa, c, s);
@@ -251,8 +442,8 @@ fn state_round_trip<T: Scalar>(x0: &[f64], c: &[f64], k: usize, m: usize) {
         }
         let json = serde_json::to_string(&a.state()).expect("state serializes");
         let loaded: OptimizerState<T> = serde_json::from_str(&json).expect("state parses");
-        assert_eq!(state_bits(&loaded), state_bits(&a.state()), "{}", info.name);
-        let mut b = build::<T>(info.name, &hyper);
+        assert_eq!(state_bits(&loaded), state_bits(&a.state()), "{label}");
+        let mut b = build::<T>(case.name, &case.hyper);
         b.load_state(&loaded).expect("state loads");
         assert_eq!(b.steps(), a.steps());
         let mut pb = pa.clone();
@@ -264,18 +455,11 @@ fn state_round_trip<T: Scalar>(x0: &[f64], c: &[f64], k: usize, m: usize) {
             assert_eq!(
                 bits(&pa),
                 bits(&pb),
-                "{} ({}): step {} differs after reload",
-                info.name,
-                T::NAME,
+                "{label}: step {} differs after reload",
                 s + 1
             );
         }
-        assert_eq!(
-            state_bits(&a.state()),
-            state_bits(&b.state()),
-            "{}",
-            info.name
-        );
+        assert_eq!(state_bits(&a.state()), state_bits(&b.state()), "{label}");
     }
 }
 
@@ -332,10 +516,11 @@ fn state_of_another_optimizer_is_refused() {
 fn nonfinite_policies<T: Scalar>(bad: f64) {
     let x0: Vec<f64> = (0..22).map(|i| (i as f64 * 0.7).sin()).collect();
     let c: Vec<f64> = (0..22).map(|i| (i as f64 * 0.3).cos()).collect();
-    for info in CATALOG {
-        let hyper = full_state_hyper(info.name);
+    for case in cases() {
+        let label = format!("{} {} ({}, gradient {bad})", case.name, case.hyper, T::NAME);
+        // One finite step, then a gradient with `bad` at head.weight[7].
         let setup = |policy| {
-            let mut opt = build::<T>(info.name, &hyper);
+            let mut opt = build::<T>(case.name, &case.hyper);
             opt.set_nonfinite_policy(policy);
             let mut ps = params::<T>(&x0);
             set_grads(&mut ps, &c, 0);
@@ -343,6 +528,23 @@ fn nonfinite_policies<T: Scalar>(bad: f64) {
             set_grads(&mut ps, &c, 1);
             ps[1].grad[7] = T::of(bad);
             (opt, ps)
+        };
+        // Two finite steps: what a refused or skipped step 2 must not have changed.
+        let reference = {
+            let mut opt = build::<T>(case.name, &case.hyper);
+            let mut ps = params::<T>(&x0);
+            for k in 0..2 {
+                set_grads(&mut ps, &c, k);
+                opt.step(&mut ps).expect("finite gradients");
+            }
+            (bits(&ps), state_bits(&opt.state()))
+        };
+        // After a step that changed nothing, the finite step 2 gives exactly the reference.
+        let retry = |opt: &mut Box<dyn Optimizer<T>>, ps: &mut Vec<Param<T>>| {
+            set_grads(ps, &c, 1);
+            assert_eq!(opt.step(ps), Ok(StepOutcome::Applied), "{label}");
+            assert_eq!(opt.steps(), 2, "{label}");
+            assert_eq!((bits(ps), state_bits(&opt.state())), reference, "{label}");
         };
 
         // Error: names parameter, index and step; changes nothing.
@@ -355,15 +557,15 @@ fn nonfinite_policies<T: Scalar>(bad: f64) {
                 assert_eq!(
                     (param.as_str(), index, step),
                     ("head.weight", 7, 2),
-                    "{}",
-                    info.name
+                    "{label}"
                 );
             }
-            other => panic!("{}: expected NonFiniteGradient, got {other:?}", info.name),
+            other => panic!("{label}: expected NonFiniteGradient, got {other:?}"),
         }
-        assert_eq!(bits(&ps), before, "{}", info.name);
-        assert_eq!(state_bits(&opt.state()), state_before, "{}", info.name);
+        assert_eq!(bits(&ps), before, "{label}");
+        assert_eq!(state_bits(&opt.state()), state_before, "{label}");
         assert_eq!(opt.steps(), 1);
+        retry(&mut opt, &mut ps);
 
         // Skip: reports, changes nothing, the next finite step proceeds as step 2.
         let (mut opt, mut ps) = setup(NonFinitePolicy::Skip);
@@ -375,29 +577,44 @@ fn nonfinite_policies<T: Scalar>(bad: f64) {
                 param: "head.weight".into(),
                 index: 7
             },
-            "{}",
-            info.name
+            "{label}"
         );
-        assert_eq!(bits(&ps), before, "{}", info.name);
-        assert_eq!(state_bits(&opt.state()), state_before, "{}", info.name);
+        assert_eq!(bits(&ps), before, "{label}");
+        assert_eq!(state_bits(&opt.state()), state_before, "{label}");
         assert_eq!(opt.steps(), 1);
-        set_grads(&mut ps, &c, 1);
-        assert_eq!(opt.step(&mut ps), Ok(StepOutcome::Applied));
-        assert_eq!(opt.steps(), 2);
+        retry(&mut opt, &mut ps);
 
-        // Ignore: no check, the step is applied; a NaN reaches the parameter (±∞ may not:
-        // sign descent turns it into a finite step).
+        // Ignore: no check.
         let (mut opt, mut ps) = setup(NonFinitePolicy::Ignore);
-        let before = bits(&ps);
-        assert_eq!(opt.step(&mut ps), Ok(StepOutcome::Applied), "{}", info.name);
-        assert_eq!(opt.steps(), 2);
-        assert_ne!(bits(&ps), before, "{}", info.name);
-        if bad.is_nan() {
-            assert!(
-                ps[1].data.iter().any(|x| x.is_nan()),
-                "{}: NaN did not reach the parameter",
-                info.name
-            );
+        let (before, state_before) = (bits(&ps), state_bits(&opt.state()));
+        match case.on_ignore {
+            // The step is applied; a NaN reaches the parameter (±∞ may not: sign descent
+            // turns it into a finite step).
+            OnIgnore::Applied => {
+                assert_eq!(opt.step(&mut ps), Ok(StepOutcome::Applied), "{label}");
+                assert_eq!(opt.steps(), 2);
+                assert_ne!(bits(&ps), before, "{label}");
+                if bad.is_nan() {
+                    assert!(
+                        ps[1].data.iter().any(|x| x.is_nan()),
+                        "{label}: NaN did not reach the parameter"
+                    );
+                }
+            }
+            // A decomposition refuses the non-finite input: a typed error, and nothing changed
+            // (layer.weight, handled before head.weight, included).
+            OnIgnore::Refused => {
+                match opt.step(&mut ps) {
+                    Err(OptimError::Numerical { param, step, .. }) => {
+                        assert_eq!((param.as_str(), step), ("head.weight", 2), "{label}");
+                    }
+                    other => panic!("{label}: expected a Numerical error, got {other:?}"),
+                }
+                assert_eq!(bits(&ps), before, "{label}");
+                assert_eq!(state_bits(&opt.state()), state_before, "{label}");
+                assert_eq!(opt.steps(), 1);
+                retry(&mut opt, &mut ps);
+            }
         }
     }
 }

@@ -17,7 +17,9 @@
 //! | `"l1"`        | −sign(g_i) e_i, i = argmax |g_j| (first) | ‖g‖∞ (greedy coordinate)   |
 //! | `"spectral"`  | −U Vᵀ for G = U Σ Vᵀ                     | ‖G‖_nuclear = Σ σᵢ         |
 //!
-//! With `g = 0` the LMO is taken to be 0 (every feasible d minimizes). The norm is applied per
+//! With `g = 0` the LMO is taken to be 0 (every feasible d minimizes); a NaN entry of `g` is not
+//! dropped (sign(NaN) = NaN as in `torch.sign`, and ℓ1 picks it as the largest entry), so under
+//! [`NonFinitePolicy::Ignore`] it reaches the parameters as with every other method. The norm is applied per
 //! parameter (each tensor is its own block, as in the anthology's per-layer view; use parameter
 //! groups to give tensors different norms), and so is the dual in the unnormalized step.
 //!
@@ -204,12 +206,14 @@ pub fn lmo<T: Scalar>(
             d.fill(T::zero());
             let mut best: Option<(usize, T)> = None;
             for (i, &v) in g.iter().enumerate() {
-                if best.is_none_or(|(_, b)| v.abs() > b) {
-                    best = Some((i, v.abs()));
+                let a = v.abs();
+                // A NaN counts as the largest entry: it is not silently dropped.
+                if best.is_none_or(|(_, b)| a > b || (a.is_nan() && !b.is_nan())) {
+                    best = Some((i, a));
                 }
             }
             match best {
-                Some((i, m)) if m > T::zero() => {
+                Some((i, m)) if m > T::zero() || m.is_nan() => {
                     d[i] = -sign(g[i]);
                     Ok(m)
                 }
@@ -236,13 +240,15 @@ pub fn lmo<T: Scalar>(
     }
 }
 
-/// sign(x) with sign(0) = 0.
+/// sign(x) ∈ {−1, 0, 1} with sign(0) = 0; NaN stays NaN (as `torch.sign` and SignGD).
 #[inline]
 fn sign<T: Scalar>(x: T) -> T {
     if x > T::zero() {
         T::one()
     } else if x < T::zero() {
         -T::one()
+    } else if x.is_nan() {
+        x
     } else {
         T::zero()
     }
