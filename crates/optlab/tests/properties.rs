@@ -673,6 +673,172 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
     ("Adamax", r#"{"betas": [0.9, 2.0]}"#, "betas[1]", "[0, 1)"),
     ("Adamax", r#"{"eps": -1}"#, "eps", "≥ 0"),
     ("Adamax", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("Adam", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("AdamW", r#"{"betas": [0.9, 1.0]}"#, "betas[1]", "[0, 1)"),
+    ("AdamW", r#"{"eps": -1}"#, "eps", "≥ 0"),
+    ("Muon", r#"{"momentum": 1.5}"#, "momentum", "[0, 1]"),
+    ("Muon", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("Muon", r#"{"eps": 0}"#, "eps", "> 0"),
+    ("Muon", r#"{"ns_steps": 100}"#, "ns_steps", "[0, 100)"),
+    ("Shampoo", r#"{"beta2": 0}"#, "beta2", "(0, 1]"),
+    ("Shampoo", r#"{"beta2": 1.5}"#, "beta2", "(0, 1]"),
+    ("Shampoo", r#"{"epsilon": 0}"#, "epsilon", "> 0"),
+    ("Shampoo", r#"{"momentum": 1.0}"#, "momentum", "[0, 1)"),
+    ("Shampoo", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    (
+        "Shampoo",
+        r#"{"precondition_frequency": 0}"#,
+        "precondition_frequency",
+        "≥ 1",
+    ),
+    (
+        "Shampoo",
+        r#"{"start_preconditioning_step": 0}"#,
+        "start_preconditioning_step",
+        "≥ 1",
+    ),
+    (
+        "Shampoo",
+        r#"{"max_preconditioner_dim": 0}"#,
+        "max_preconditioner_dim",
+        "≥ 1",
+    ),
+    (
+        "Shampoo",
+        r#"{"grafting_beta2": 1.0}"#,
+        "grafting_beta2",
+        "[0, 1)",
+    ),
+    (
+        "Shampoo",
+        r#"{"grafting_epsilon": 0}"#,
+        "grafting_epsilon",
+        "> 0",
+    ),
+    (
+        "SteepestDescent",
+        r#"{"spectral_steps": 100}"#,
+        "spectral_steps",
+        "[0, 100)",
+    ),
+    // MuonAdamW: Muon's fields under their names, AdamW's with the `adamw_` prefix.
+    ("MuonAdamW", r#"{"momentum": 1.5}"#, "momentum", "[0, 1]"),
+    (
+        "MuonAdamW",
+        r#"{"weight_decay": -1}"#,
+        "weight_decay",
+        "≥ 0",
+    ),
+    ("MuonAdamW", r#"{"eps": 0}"#, "eps", "> 0"),
+    ("MuonAdamW", r#"{"ns_steps": 100}"#, "ns_steps", "[0, 100)"),
+    (
+        "MuonAdamW",
+        r#"{"adamw_betas": [1.0, 0.95]}"#,
+        "adamw_betas[0]",
+        "[0, 1)",
+    ),
+    ("MuonAdamW", r#"{"adamw_eps": -1}"#, "adamw_eps", "≥ 0"),
+    (
+        "MuonAdamW",
+        r#"{"adamw_weight_decay": -1}"#,
+        "adamw_weight_decay",
+        "≥ 0",
+    ),
+    // Partition: the field's path in the partition's config.
+    (
+        "Partition",
+        r#"{"routes": [{"params": "ndim>=2", "optimizer": "Shampoo", "beta2": 0}]}"#,
+        "routes[0].beta2",
+        "(0, 1]",
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "ndim>=2", "optimizer": "Muon"}],
+            "default": {"optimizer": "SGD", "momentum": 1.5}}"#,
+        "default.momentum",
+        "[0, 1]",
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "*.weight", "optimizer": "Muon"},
+                       {"params": "all", "optimizer": "Partition",
+                        "routes": [{"params": "all", "optimizer": "AdamW", "betas": [0.9, 1.0]}]}]}"#,
+        "routes[1].routes[0].betas[1]",
+        "[0, 1)",
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "all", "optimizer": "SGD",
+                        "groups": [{"params": "*.bias", "dampening": 2}]}]}"#,
+        "routes[0].dampening",
+        "[0, 1]",
+    ),
+];
+
+/// Values of the wrong type or outside an enumeration, and malformed routes: the error names the
+/// field (or route) and lists what is accepted. `(optimizer, hyperparameters, substrings)`.
+const MALFORMED: &[(&str, &str, &[&str])] = &[
+    (
+        "SGD",
+        r#"{"momentum": 0.9, "lr": "fast"}"#,
+        &["`lr`", "fast"],
+    ),
+    (
+        "Shampoo",
+        r#"{"grafting": "sgd"}"#,
+        &["`grafting`", "adagrad"],
+    ),
+    (
+        "Muon",
+        r#"{"orthogonalizer": "qr"}"#,
+        &["`orthogonalizer`", "polar_express"],
+    ),
+    (
+        "Muon",
+        r#"{"adjust_lr_fn": "sqrt"}"#,
+        &["`adjust_lr_fn`", "match_rms_adamw"],
+    ),
+    (
+        "SteepestDescent",
+        r#"{"norm": "l3"}"#,
+        &["`norm`", "spectral"],
+    ),
+    (
+        "SteepestDescent",
+        r#"{"spectral_method": "qr"}"#,
+        &["`spectral_method`", "newton_schulz"],
+    ),
+    (
+        "MuonAdamW",
+        r#"{"muon_params": "ndim>>2"}"#,
+        &["`muon_params`"],
+    ),
+    (
+        "MuonAdamW",
+        r#"{"adamw_beta": 0.9}"#,
+        &["adamw_beta", "adamw_betas"],
+    ),
+    (
+        "Partition",
+        r#"{"lr": 0.1}"#,
+        &["`lr`", "routes", "default"],
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "all"}]}"#,
+        &["`routes`", "optimizer"],
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "all", "optimizer": "Muon", "ns_step": 5}]}"#,
+        &["routes[0] (Muon)", "ns_step", "ns_steps"],
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "all", "optimizer": "Adamz"}]}"#,
+        &["routes[0]", "Adamz", "AdamW"],
+    ),
+    ("Partition", r#"{"routes": []}"#, &["routes", "default"]),
 ];
 
 fn invalid_field(name: &str, hyper: &Value) -> Option<(String, String)> {
@@ -680,6 +846,11 @@ fn invalid_field(name: &str, hyper: &Value) -> Option<(String, String)> {
         Err(OptimError::InvalidHyperparameter { field, allowed, .. }) => Some((field, allowed)),
         _ => None,
     }
+}
+
+/// Whether the optimizer takes parameter groups at the top level (partitions take them per route).
+fn takes_groups(name: &str) -> bool {
+    registry::build::<f64>(name, &map(json!({"groups": [{"params": "*.bias"}]}))).is_ok()
 }
 
 #[test]
@@ -697,27 +868,48 @@ fn invalid_hyperparameters_name_field_and_range() {
         for (k, v) in hyper.as_object().into_iter().flatten() {
             grouped["groups"][0][k] = v.clone();
         }
-        let got = invalid_field(name, &grouped);
-        assert!(
-            got.is_some_and(|(f, _)| &f == field),
-            "{name}: group override not validated"
-        );
+        if takes_groups(name) {
+            let got = invalid_field(name, &grouped);
+            assert!(
+                got.is_some_and(|(f, _)| &f == field),
+                "{name}: group override not validated"
+            );
+        } else {
+            let e = registry::build::<f64>(name, &map(grouped))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("`groups` is not supported"), "{name}: {e}");
+        }
     }
-    // Every optimizer checks its learning rate (also NaN, which JSON cannot carry, via the
-    // typed config).
-    for info in CATALOG {
-        assert_eq!(
-            invalid_field(info.name, &json!({"lr": -0.1})).map(|(f, _)| f),
-            Some("lr".to_string()),
-            "{}",
-            info.name
-        );
+    // Every learning rate of every optimizer is checked, where it lives: `lr`, MuonAdamW's
+    // `adamw_lr`, a partition's `routes[k].lr` and `default.lr` (also NaN, which JSON cannot
+    // carry, via the typed config).
+    for case in cases() {
+        let variants = lr_variants(case.name, &case.hyper, -0.1);
+        assert!(!variants.is_empty(), "{}", case.name);
+        for (path, hyper) in variants {
+            let got = invalid_field(case.name, &hyper);
+            assert!(
+                got.as_ref()
+                    .is_some_and(|(f, a)| *f == path && a.contains("≥ 0")),
+                "{} {hyper}: expected `{path}`, got {got:?}",
+                case.name
+            );
+        }
     }
     let nan = optlab::optim::adagrad::Adagrad::<f32>::new(optlab::optim::adagrad::AdagradConfig {
         lr: f64::NAN,
         ..Default::default()
     });
     assert!(matches!(nan, Err(OptimError::InvalidHyperparameter { field, .. }) if field == "lr"));
+    let nan = optlab::optim::muon::Muon::<f32>::new(optlab::optim::muon::MuonConfig {
+        ns_coefficients: [3.4445, f64::NAN, 2.0315],
+        ..Default::default()
+    });
+    assert!(
+        matches!(nan, Err(OptimError::InvalidHyperparameter { field, .. }) if field == "ns_coefficients[1]")
+    );
     // Unknown fields are listed with the valid ones.
     let e = registry::build::<f64>("RAdam", &map(json!({"momentum": 0.9})))
         .err()
@@ -727,6 +919,90 @@ fn invalid_hyperparameters_name_field_and_range() {
         e.contains("momentum") && e.contains("decoupled_weight_decay"),
         "{e}"
     );
+    for (name, hyper, needles) in MALFORMED {
+        let hyper: Value = serde_json::from_str(hyper).expect("valid JSON in the table");
+        match registry::build::<f64>(name, &map(hyper.clone())) {
+            Err(e @ OptimError::BadHyperparameters { .. }) => {
+                let e = e.to_string();
+                for n in *needles {
+                    assert!(e.contains(n), "{name} {hyper}: `{n}` not in: {e}");
+                }
+            }
+            other => panic!(
+                "{name} {hyper}: expected BadHyperparameters, got {:?}",
+                other.map(|o| o.name().to_string())
+            ),
+        }
+    }
+}
+
+/// Every numeric field of every optimizer's defaults has a row in [`INVALID`] (the learning
+/// rates are covered for all optimizers above; `ns_coefficients` accept any finite value and
+/// are checked through the typed config, since JSON cannot carry a non-finite number).
+#[test]
+fn every_numeric_hyperparameter_has_an_invalid_value_tested() {
+    let mut missing = Vec::new();
+    for info in CATALOG {
+        let defaults = (info.defaults)();
+        for (key, value) in defaults.as_object().into_iter().flatten() {
+            let numeric = value.is_number()
+                || value
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_number));
+            let exempt = key == "lr" || key.ends_with("_lr") || key == "ns_coefficients";
+            let covered = INVALID.iter().any(|(name, _, field, _)| {
+                *name == info.name && (field == key || field.starts_with(&format!("{key}[")))
+            });
+            if numeric && !exempt && !covered {
+                missing.push(format!("{}.{key}", info.name));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no invalid value tested for {missing:?}"
+    );
+    // Partitions: a route's field, the default's, a nested partition's, a route's groups.
+    let paths: Vec<&str> = INVALID
+        .iter()
+        .filter(|r| r.0 == "Partition")
+        .map(|r| r.2)
+        .collect();
+    assert!(paths.iter().any(|p| p.starts_with("routes[0].")));
+    assert!(paths.iter().any(|p| p.starts_with("default.")));
+    assert!(paths.iter().any(|p| p.matches("routes[").count() == 2));
+}
+
+/// `v` without its null fields (TOML has none: a field left at null is omitted).
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `name` built from `hyper` is the optimizer built from `{}`: same learning rate `lr`, and
+/// three steps give bit-identical parameters and state.
+fn same_as_defaults<T: Scalar>(name: &str, hyper: &Value, lr: f64) {
+    let mut a = build::<T>(name, &json!({}));
+    let mut b = build::<T>(name, hyper);
+    assert_eq!((a.lr(), b.lr()), (lr, lr), "{name} {hyper}");
+    let x0: Vec<f64> = (0..22).map(|i| (i as f64 * 0.37).sin()).collect();
+    let (mut pa, mut pb) = (params::<T>(&x0), params::<T>(&x0));
+    for k in 0..3 {
+        set_grads(&mut pa, &x0, k);
+        set_grads(&mut pb, &x0, k);
+        a.step(&mut pa).expect("finite gradients");
+        b.step(&mut pb).expect("finite gradients");
+    }
+    assert_eq!(bits(&pa), bits(&pb), "{name} {hyper}");
+    assert_eq!(a.state(), b.state(), "{name} {hyper}");
 }
 
 #[test]
@@ -736,9 +1012,21 @@ fn every_optimizer_builds_by_name_and_alias_with_its_defaults() {
             let opt = build::<f32>(name, &json!({}));
             assert_eq!(opt.name(), info.name, "{name}");
         }
+        // The defaults `optlab list` prints build the same optimizer as `{}`, as JSON and
+        // written as TOML (an experiment file). The learning rate reported is the `lr` field,
+        // or for a partition its first route's.
         let defaults = (info.defaults)();
-        assert!(defaults.get("lr").is_some(), "{}: {defaults}", info.name);
-        let opt = build::<f64>(info.name, &defaults);
-        assert_eq!(opt.lr(), defaults["lr"].as_f64().unwrap_or(f64::NAN));
+        let lr = defaults
+            .get("lr")
+            .or_else(|| defaults["routes"][0].get("lr"))
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{}: no learning rate in {defaults}", info.name));
+        let text = toml::to_string(&without_nulls(&defaults)).expect("defaults write as TOML");
+        let table: toml::Table = toml::from_str(&text).expect("TOML parses");
+        let from_toml = serde_json::to_value(table).expect("TOML converts to JSON");
+        for hyper in [&defaults, &from_toml] {
+            same_as_defaults::<f32>(info.name, hyper, lr);
+            same_as_defaults::<f64>(info.name, hyper, lr);
+        }
     }
 }

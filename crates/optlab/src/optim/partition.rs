@@ -30,7 +30,8 @@
 //! is reported with its path (`routes[1].betas[0]`, `default.lr`), anything else names the route
 //! and its optimizer.
 //!
-//! Registry names: `"Partition"` (explicit routes) and `"MuonAdamW"` (the standard Muon recipe).
+//! Registry names: `"Partition"` (explicit routes) and `"MuonAdamW"` (the standard Muon recipe,
+//! a partition that reports — and saves its state under — the name `"MuonAdamW"`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -53,6 +54,7 @@ pub const MUON_PARAMS: &str = "ndim>=2 & !*embed* & !*head*";
 
 /// Routes parameters to sub-optimizers by filter.
 pub struct Partition<T: Scalar> {
+    name: &'static str,
     routes: Vec<(ParamFilter, Box<dyn Optimizer<T>>)>,
     default: Option<Box<dyn Optimizer<T>>>,
     cache: Option<RouteCache>,
@@ -77,12 +79,20 @@ impl<T: Scalar> Partition<T> {
             o.set_nonfinite_policy(NonFinitePolicy::Ignore);
         }
         Partition {
+            name: PartitionConfig::NAME,
             routes,
             default: None,
             cache: None,
             step: 0,
             policy: NonFinitePolicy::default(),
         }
+    }
+
+    /// Sets the name reported by [`Optimizer::name`] and checked when a state is loaded
+    /// (default `"Partition"`; `"MuonAdamW"` for the recipe built under that name).
+    pub fn with_name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Sets the optimizer of the parameters no route selects.
@@ -151,7 +161,7 @@ impl<T: Scalar> Partition<T> {
         }
         let filters: Vec<String> = self.routes.iter().map(|(f, _)| format!("`{f}`")).collect();
         Err(OptimError::UnsupportedParam {
-            optimizer: "Partition".into(),
+            optimizer: self.name.to_string(),
             param: p.name.clone(),
             shape: p.shape.clone(),
             reason: format!(
@@ -211,7 +221,7 @@ impl<T: Scalar> Partition<T> {
 
 impl<T: Scalar> Optimizer<T> for Partition<T> {
     fn name(&self) -> &str {
-        "Partition"
+        self.name
     }
 
     fn steps(&self) -> u64 {
@@ -291,8 +301,8 @@ impl<T: Scalar> Optimizer<T> for Partition<T> {
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
         if state.optimizer != self.name() {
             return Err(OptimError::StateMismatch(format!(
-                "state of `{}` loaded into `Partition`",
-                state.optimizer
+                "state of `{}` loaded into `{}`",
+                state.optimizer, self.name
             )));
         }
         let mut per_route: Vec<OptimizerState<T>> = self
@@ -669,12 +679,16 @@ impl Buildable for MuonAdamWConfig {
                     .into(),
             });
         }
+        default.validate()?;
         let muon: Box<dyn Optimizer<T>> = Box::new(Muon::<T>::new(default.muon())?);
         let adamw: Box<dyn Optimizer<T>> = Box::new(AdamW::<T>::new(default.adamw())?);
-        Ok(Box::new(Partition::new(vec![
-            (default.muon_params.clone(), muon),
-            (ParamFilter::All, adamw),
-        ])))
+        Ok(Box::new(
+            Partition::new(vec![
+                (default.muon_params.clone(), muon),
+                (ParamFilter::All, adamw),
+            ])
+            .with_name(Self::NAME),
+        ))
     }
 }
 
@@ -707,9 +721,15 @@ mod tests {
     #[test]
     fn muon_recipe_routes_hidden_matrices_to_muon() -> Result<(), OptimError> {
         let mut opt = registry::build::<f64>("MuonAdamW", &HyperMap::new())?;
+        assert_eq!(opt.name(), "MuonAdamW");
         let mut ps = model();
         opt.step(&mut ps)?;
         let state = opt.state();
+        assert_eq!(state.optimizer, "MuonAdamW");
+        // The same routes under the name "Partition" refuse the state (and the reverse).
+        let mut same = registry::build::<f64>("Partition", &HyperMap::new())?;
+        let e = same.load_state(&state).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("MuonAdamW")));
         let names: Vec<&str> = state.params.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
