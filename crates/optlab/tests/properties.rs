@@ -1,7 +1,8 @@
 //! Property tests of the optimizers: Adam's step bound (Kingma & Ba §2.1), lr = 0 is a no-op,
 //! state round-trips through JSON bit-identically, the non-finite gradient policy, and typed
 //! errors for invalid hyperparameters. Every optimizer of the registry's catalog is covered in
-//! f32 and f64.
+//! f32 and f64, the matrix-aware ones (Muon, Shampoo, SteepestDescent, Partition, MuonAdamW) in
+//! several configurations (`cases`), on matrix-shaped parameters.
 
 // Test helpers may panic on what the test itself set up.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -24,7 +25,7 @@ fn build<T: Scalar>(name: &str, hyper: &Value) -> Box<dyn Optimizer<T>> {
 }
 
 /// Hyperparameters that switch on every state buffer an optimizer has (momentum, centering,
-/// AMSGrad, ...) so that round-trips exercise the full state; defaults for the others.
+/// AMSGrad, grafting, ...) so that round-trips exercise the full state; defaults for the others.
 fn full_state_hyper(name: &str) -> Value {
     match name {
         "SGD" => json!({"lr": 0.01, "momentum": 0.9, "nesterov": true, "weight_decay": 0.01}),
@@ -32,8 +33,195 @@ fn full_state_hyper(name: &str) -> Value {
         "RMSprop" => json!({"centered": true, "momentum": 0.5, "eps_root": 1e-8}),
         "Adagrad" => json!({"lr_decay": 0.01, "initial_accumulator_value": 0.1}),
         "NAdam" | "RAdam" => json!({"decoupled_weight_decay": true, "weight_decay": 0.01}),
+        // Full left/right factors for layer.weight (4×3); head.weight (2×5) has a full left and
+        // a diagonal right factor (5 > max_preconditioner_dim).
+        "Shampoo" => json!({"momentum": 0.9, "grafting": "adam", "max_preconditioner_dim": 4,
+                            "weight_decay": 0.01, "epsilon": 1e-6}),
+        "SteepestDescent" => json!({"norm": "spectral", "normalized": false}),
+        // layer.weight → Shampoo (roots every second step), head.weight → the default (AMSGrad).
+        "Partition" => json!({
+            "routes": [{"params": "layer.*", "optimizer": "Shampoo", "momentum": 0.5,
+                        "grafting": "adagrad", "precondition_frequency": 2, "epsilon": 1e-6}],
+            "default": {"optimizer": "Adam", "amsgrad": true, "weight_decay": 0.01}
+        }),
         _ => json!({}),
     }
+}
+
+/// What a NaN or ±∞ gradient entry does to a step under [`NonFinitePolicy::Ignore`] (no check).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum OnIgnore {
+    /// The step is applied and the value flows into the parameters (a NaN reaches them).
+    Applied,
+    /// The step needs a decomposition that refuses a non-finite input (Shampoo's
+    /// eigendecomposition on a step that recomputes its roots, an SVD): it is refused with
+    /// [`OptimError::Numerical`] naming the parameter and step, and changes nothing.
+    Refused,
+}
+
+/// An optimizer configuration under test.
+struct Case {
+    name: &'static str,
+    hyper: Value,
+    on_ignore: OnIgnore,
+}
+
+/// Every optimizer of the catalog with [`full_state_hyper`], then further configurations of the
+/// matrix-aware methods (other orthogonalizers, root schedules, nested partitions).
+fn cases() -> Vec<Case> {
+    let refusing = ["Shampoo", "SteepestDescent"];
+    let mut out: Vec<Case> = CATALOG
+        .iter()
+        .map(|info| Case {
+            name: info.name,
+            hyper: full_state_hyper(info.name),
+            on_ignore: if refusing.contains(&info.name) {
+                OnIgnore::Refused
+            } else {
+                OnIgnore::Applied
+            },
+        })
+        .collect();
+    let more = [
+        (
+            "Muon",
+            json!({"orthogonalizer": "svd", "nesterov": false, "weight_decay": 0.05}),
+            OnIgnore::Refused,
+        ),
+        (
+            "Muon",
+            json!({"orthogonalizer": "polar_express", "ns_steps": 8,
+                   "adjust_lr_fn": "match_rms_adamw"}),
+            OnIgnore::Applied,
+        ),
+        // Step 2 reuses the roots of step 1: the non-finite statistic is not decomposed.
+        (
+            "Shampoo",
+            json!({"precondition_frequency": 2, "momentum": 0.5, "beta2": 0.9, "epsilon": 1e-6}),
+            OnIgnore::Applied,
+        ),
+        // Step 1 before preconditioning (grafted Adagrad step), step 2 computes the first roots.
+        (
+            "Shampoo",
+            json!({"start_preconditioning_step": 2, "precondition_frequency": 3,
+                   "grafting": "adagrad", "epsilon": 1e-6}),
+            OnIgnore::Refused,
+        ),
+        (
+            "SteepestDescent",
+            json!({"norm": "spectral", "spectral_method": "newton_schulz"}),
+            OnIgnore::Applied,
+        ),
+        (
+            "SteepestDescent",
+            json!({"norm": "linf", "groups": [{"params": "head.*", "norm": "l1"}]}),
+            OnIgnore::Applied,
+        ),
+        (
+            "MuonAdamW",
+            json!({"orthogonalizer": "polar_express", "adamw_lr": 0.01}),
+            OnIgnore::Applied,
+        ),
+        // The refusing route is the first one stepped, so the partition changes nothing.
+        (
+            "Partition",
+            json!({"routes": [{"params": "head.*", "optimizer": "SteepestDescent",
+                               "norm": "spectral"}],
+                   "default": {"optimizer": "RMSprop", "centered": true, "momentum": 0.9}}),
+            OnIgnore::Refused,
+        ),
+        // A nested partition, and Muon (SVD) on the other matrix.
+        (
+            "Partition",
+            json!({"routes": [
+                {"params": "head.*", "optimizer": "Partition",
+                 "routes": [{"params": "all", "optimizer": "SGD", "momentum": 0.9}]},
+                {"params": "all", "optimizer": "Muon", "orthogonalizer": "svd"}
+            ]}),
+            OnIgnore::Applied,
+        ),
+    ];
+    out.extend(more.into_iter().map(|(name, hyper, on_ignore)| Case {
+        name,
+        hyper,
+        on_ignore,
+    }));
+    out
+}
+
+/// Paths of every learning rate of `name`'s map `hyper`, as errors name them, with the map
+/// that sets only that one to `lr`: the fields `lr` and `*_lr` of the optimizer's defaults (set
+/// or not), and recursively those of a partition's routes and default (the default routes
+/// written out when `hyper` has none).
+fn lr_variants(name: &str, hyper: &Value, lr: f64) -> Vec<(String, Value)> {
+    let defaults = (registry::lookup(name).expect("a catalog name").defaults)();
+    let mut hyper = hyper.clone();
+    let mut out = Vec::new();
+    for key in defaults.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if key == "lr" || key.ends_with("_lr") {
+            let mut h = hyper.clone();
+            h[key] = json!(lr);
+            out.push((key.clone(), h));
+        }
+    }
+    if let Some(routes) = defaults.get("routes") {
+        if hyper.get("routes").is_none() {
+            hyper["routes"] = routes.clone();
+        }
+        let routes = hyper["routes"].as_array().cloned().unwrap_or_default();
+        for (k, r) in routes.iter().enumerate() {
+            let opt = r["optimizer"]
+                .as_str()
+                .expect("a route names its optimizer");
+            for (path, r) in lr_variants(opt, r, lr) {
+                let mut h = hyper.clone();
+                h["routes"][k] = r;
+                out.push((format!("routes[{k}].{path}"), h));
+            }
+        }
+        if let Some(d) = hyper.get("default").filter(|d| d.is_object()).cloned() {
+            let opt = d["optimizer"]
+                .as_str()
+                .expect("the default names its optimizer");
+            for (path, d) in lr_variants(opt, &d, lr) {
+                let mut h = hyper.clone();
+                h["default"] = d;
+                out.push((format!("default.{path}"), h));
+            }
+        }
+    }
+    out
+}
+
+/// `hyper` with every learning rate (see [`lr_variants`]) set to `lr`.
+fn with_all_lrs(name: &str, hyper: &Value, lr: f64) -> Value {
+    let defaults = (registry::lookup(name).expect("a catalog name").defaults)();
+    let mut h = hyper.clone();
+    for key in defaults.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if key == "lr" || key.ends_with("_lr") {
+            h[key] = json!(lr);
+        }
+    }
+    if let Some(routes) = defaults.get("routes") {
+        if h.get("routes").is_none() {
+            h["routes"] = routes.clone();
+        }
+        for r in h["routes"].as_array_mut().into_iter().flatten() {
+            let opt = r["optimizer"]
+                .as_str()
+                .expect("a route names its optimizer")
+                .to_string();
+            *r = with_all_lrs(&opt, r, lr);
+        }
+        if let Some(d) = h.get_mut("default").filter(|d| d.is_object()) {
+            let opt = d["optimizer"]
+                .as_str()
+                .expect("the default names its optimizer")
+                .to_string();
+            *d = with_all_lrs(&opt, d, lr);
+        }
+    }
+    h
 }
 
 /// Parameters a 4×3 matrix and a 2×5 matrix (matrices so that matrix methods apply too).
@@ -220,30 +408,33 @@ fn kingma_ba_bound_is_not_universal() {
 // ---------------------------------------------------------------------------------------------
 
 fn lr_zero_is_a_no_op<T: Scalar>(x0: &[f64], c: &[f64], steps: usize) {
-    for info in CATALOG {
-        let mut hyper = full_state_hyper(info.name);
-        hyper["lr"] = json!(0.0);
-        let mut opt = build::<T>(info.name, &hyper);
+    for case in cases() {
+        // Every learning rate: a partition's routes and default, MuonAdamW's `adamw_lr`.
+        let hyper = with_all_lrs(case.name, &case.hyper, 0.0);
+        let mut opt = build::<T>(case.name, &hyper);
+        assert_eq!(opt.lr(), 0.0, "{} {hyper}", case.name);
         let mut ps = params::<T>(x0);
         let before = bits(&ps);
         for k in 0..steps {
             set_grads(&mut ps, c, k);
             opt.step(&mut ps).expect("finite gradients");
         }
+        assert_eq!(opt.steps(), steps as u64);
         assert_eq!(
             bits(&ps),
             before,
-            "{} ({}) moved with lr = 0",
-            info.name,
+            "{} {} ({}) moved with lr = 0",
+            case.name,
+            case.hyper,
             T::NAME
         );
     }
 }
 
 fn state_round_trip<T: Scalar>(x0: &[f64], c: &[f64], k: usize, m: usize) {
-    for info in CATALOG {
-        let hyper = full_state_hyper(info.name);
-        let mut a = build::<T>(info.name, &hyper);
+    for case in cases() {
+        let label = format!("{} {} ({})", case.name, case.hyper, T::NAME);
+        let mut a = build::<T>(case.name, &case.hyper);
         let mut pa = params::<T>(x0);
         for s in 0..k {
             set_grads(&mut pa, c, s);
@@ -251,8 +442,8 @@ fn state_round_trip<T: Scalar>(x0: &[f64], c: &[f64], k: usize, m: usize) {
         }
         let json = serde_json::to_string(&a.state()).expect("state serializes");
         let loaded: OptimizerState<T> = serde_json::from_str(&json).expect("state parses");
-        assert_eq!(state_bits(&loaded), state_bits(&a.state()), "{}", info.name);
-        let mut b = build::<T>(info.name, &hyper);
+        assert_eq!(state_bits(&loaded), state_bits(&a.state()), "{label}");
+        let mut b = build::<T>(case.name, &case.hyper);
         b.load_state(&loaded).expect("state loads");
         assert_eq!(b.steps(), a.steps());
         let mut pb = pa.clone();
@@ -264,18 +455,11 @@ fn state_round_trip<T: Scalar>(x0: &[f64], c: &[f64], k: usize, m: usize) {
             assert_eq!(
                 bits(&pa),
                 bits(&pb),
-                "{} ({}): step {} differs after reload",
-                info.name,
-                T::NAME,
+                "{label}: step {} differs after reload",
                 s + 1
             );
         }
-        assert_eq!(
-            state_bits(&a.state()),
-            state_bits(&b.state()),
-            "{}",
-            info.name
-        );
+        assert_eq!(state_bits(&a.state()), state_bits(&b.state()), "{label}");
     }
 }
 
@@ -332,10 +516,11 @@ fn state_of_another_optimizer_is_refused() {
 fn nonfinite_policies<T: Scalar>(bad: f64) {
     let x0: Vec<f64> = (0..22).map(|i| (i as f64 * 0.7).sin()).collect();
     let c: Vec<f64> = (0..22).map(|i| (i as f64 * 0.3).cos()).collect();
-    for info in CATALOG {
-        let hyper = full_state_hyper(info.name);
+    for case in cases() {
+        let label = format!("{} {} ({}, gradient {bad})", case.name, case.hyper, T::NAME);
+        // One finite step, then a gradient with `bad` at head.weight[7].
         let setup = |policy| {
-            let mut opt = build::<T>(info.name, &hyper);
+            let mut opt = build::<T>(case.name, &case.hyper);
             opt.set_nonfinite_policy(policy);
             let mut ps = params::<T>(&x0);
             set_grads(&mut ps, &c, 0);
@@ -343,6 +528,23 @@ fn nonfinite_policies<T: Scalar>(bad: f64) {
             set_grads(&mut ps, &c, 1);
             ps[1].grad[7] = T::of(bad);
             (opt, ps)
+        };
+        // Two finite steps: what a refused or skipped step 2 must not have changed.
+        let reference = {
+            let mut opt = build::<T>(case.name, &case.hyper);
+            let mut ps = params::<T>(&x0);
+            for k in 0..2 {
+                set_grads(&mut ps, &c, k);
+                opt.step(&mut ps).expect("finite gradients");
+            }
+            (bits(&ps), state_bits(&opt.state()))
+        };
+        // After a step that changed nothing, the finite step 2 gives exactly the reference.
+        let retry = |opt: &mut Box<dyn Optimizer<T>>, ps: &mut Vec<Param<T>>| {
+            set_grads(ps, &c, 1);
+            assert_eq!(opt.step(ps), Ok(StepOutcome::Applied), "{label}");
+            assert_eq!(opt.steps(), 2, "{label}");
+            assert_eq!((bits(ps), state_bits(&opt.state())), reference, "{label}");
         };
 
         // Error: names parameter, index and step; changes nothing.
@@ -355,15 +557,15 @@ fn nonfinite_policies<T: Scalar>(bad: f64) {
                 assert_eq!(
                     (param.as_str(), index, step),
                     ("head.weight", 7, 2),
-                    "{}",
-                    info.name
+                    "{label}"
                 );
             }
-            other => panic!("{}: expected NonFiniteGradient, got {other:?}", info.name),
+            other => panic!("{label}: expected NonFiniteGradient, got {other:?}"),
         }
-        assert_eq!(bits(&ps), before, "{}", info.name);
-        assert_eq!(state_bits(&opt.state()), state_before, "{}", info.name);
+        assert_eq!(bits(&ps), before, "{label}");
+        assert_eq!(state_bits(&opt.state()), state_before, "{label}");
         assert_eq!(opt.steps(), 1);
+        retry(&mut opt, &mut ps);
 
         // Skip: reports, changes nothing, the next finite step proceeds as step 2.
         let (mut opt, mut ps) = setup(NonFinitePolicy::Skip);
@@ -375,29 +577,44 @@ fn nonfinite_policies<T: Scalar>(bad: f64) {
                 param: "head.weight".into(),
                 index: 7
             },
-            "{}",
-            info.name
+            "{label}"
         );
-        assert_eq!(bits(&ps), before, "{}", info.name);
-        assert_eq!(state_bits(&opt.state()), state_before, "{}", info.name);
+        assert_eq!(bits(&ps), before, "{label}");
+        assert_eq!(state_bits(&opt.state()), state_before, "{label}");
         assert_eq!(opt.steps(), 1);
-        set_grads(&mut ps, &c, 1);
-        assert_eq!(opt.step(&mut ps), Ok(StepOutcome::Applied));
-        assert_eq!(opt.steps(), 2);
+        retry(&mut opt, &mut ps);
 
-        // Ignore: no check, the step is applied; a NaN reaches the parameter (±∞ may not:
-        // sign descent turns it into a finite step).
+        // Ignore: no check.
         let (mut opt, mut ps) = setup(NonFinitePolicy::Ignore);
-        let before = bits(&ps);
-        assert_eq!(opt.step(&mut ps), Ok(StepOutcome::Applied), "{}", info.name);
-        assert_eq!(opt.steps(), 2);
-        assert_ne!(bits(&ps), before, "{}", info.name);
-        if bad.is_nan() {
-            assert!(
-                ps[1].data.iter().any(|x| x.is_nan()),
-                "{}: NaN did not reach the parameter",
-                info.name
-            );
+        let (before, state_before) = (bits(&ps), state_bits(&opt.state()));
+        match case.on_ignore {
+            // The step is applied; a NaN reaches the parameter (±∞ may not: sign descent
+            // turns it into a finite step).
+            OnIgnore::Applied => {
+                assert_eq!(opt.step(&mut ps), Ok(StepOutcome::Applied), "{label}");
+                assert_eq!(opt.steps(), 2);
+                assert_ne!(bits(&ps), before, "{label}");
+                if bad.is_nan() {
+                    assert!(
+                        ps[1].data.iter().any(|x| x.is_nan()),
+                        "{label}: NaN did not reach the parameter"
+                    );
+                }
+            }
+            // A decomposition refuses the non-finite input: a typed error, and nothing changed
+            // (layer.weight, handled before head.weight, included).
+            OnIgnore::Refused => {
+                match opt.step(&mut ps) {
+                    Err(OptimError::Numerical { param, step, .. }) => {
+                        assert_eq!((param.as_str(), step), ("head.weight", 2), "{label}");
+                    }
+                    other => panic!("{label}: expected a Numerical error, got {other:?}"),
+                }
+                assert_eq!(bits(&ps), before, "{label}");
+                assert_eq!(state_bits(&opt.state()), state_before, "{label}");
+                assert_eq!(opt.steps(), 1);
+                retry(&mut opt, &mut ps);
+            }
         }
     }
 }
@@ -456,6 +673,172 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
     ("Adamax", r#"{"betas": [0.9, 2.0]}"#, "betas[1]", "[0, 1)"),
     ("Adamax", r#"{"eps": -1}"#, "eps", "≥ 0"),
     ("Adamax", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("Adam", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("AdamW", r#"{"betas": [0.9, 1.0]}"#, "betas[1]", "[0, 1)"),
+    ("AdamW", r#"{"eps": -1}"#, "eps", "≥ 0"),
+    ("Muon", r#"{"momentum": 1.5}"#, "momentum", "[0, 1]"),
+    ("Muon", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    ("Muon", r#"{"eps": 0}"#, "eps", "> 0"),
+    ("Muon", r#"{"ns_steps": 100}"#, "ns_steps", "[0, 100)"),
+    ("Shampoo", r#"{"beta2": 0}"#, "beta2", "(0, 1]"),
+    ("Shampoo", r#"{"beta2": 1.5}"#, "beta2", "(0, 1]"),
+    ("Shampoo", r#"{"epsilon": 0}"#, "epsilon", "> 0"),
+    ("Shampoo", r#"{"momentum": 1.0}"#, "momentum", "[0, 1)"),
+    ("Shampoo", r#"{"weight_decay": -1}"#, "weight_decay", "≥ 0"),
+    (
+        "Shampoo",
+        r#"{"precondition_frequency": 0}"#,
+        "precondition_frequency",
+        "≥ 1",
+    ),
+    (
+        "Shampoo",
+        r#"{"start_preconditioning_step": 0}"#,
+        "start_preconditioning_step",
+        "≥ 1",
+    ),
+    (
+        "Shampoo",
+        r#"{"max_preconditioner_dim": 0}"#,
+        "max_preconditioner_dim",
+        "≥ 1",
+    ),
+    (
+        "Shampoo",
+        r#"{"grafting_beta2": 1.0}"#,
+        "grafting_beta2",
+        "[0, 1)",
+    ),
+    (
+        "Shampoo",
+        r#"{"grafting_epsilon": 0}"#,
+        "grafting_epsilon",
+        "> 0",
+    ),
+    (
+        "SteepestDescent",
+        r#"{"spectral_steps": 100}"#,
+        "spectral_steps",
+        "[0, 100)",
+    ),
+    // MuonAdamW: Muon's fields under their names, AdamW's with the `adamw_` prefix.
+    ("MuonAdamW", r#"{"momentum": 1.5}"#, "momentum", "[0, 1]"),
+    (
+        "MuonAdamW",
+        r#"{"weight_decay": -1}"#,
+        "weight_decay",
+        "≥ 0",
+    ),
+    ("MuonAdamW", r#"{"eps": 0}"#, "eps", "> 0"),
+    ("MuonAdamW", r#"{"ns_steps": 100}"#, "ns_steps", "[0, 100)"),
+    (
+        "MuonAdamW",
+        r#"{"adamw_betas": [1.0, 0.95]}"#,
+        "adamw_betas[0]",
+        "[0, 1)",
+    ),
+    ("MuonAdamW", r#"{"adamw_eps": -1}"#, "adamw_eps", "≥ 0"),
+    (
+        "MuonAdamW",
+        r#"{"adamw_weight_decay": -1}"#,
+        "adamw_weight_decay",
+        "≥ 0",
+    ),
+    // Partition: the field's path in the partition's config.
+    (
+        "Partition",
+        r#"{"routes": [{"params": "ndim>=2", "optimizer": "Shampoo", "beta2": 0}]}"#,
+        "routes[0].beta2",
+        "(0, 1]",
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "ndim>=2", "optimizer": "Muon"}],
+            "default": {"optimizer": "SGD", "momentum": 1.5}}"#,
+        "default.momentum",
+        "[0, 1]",
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "*.weight", "optimizer": "Muon"},
+                       {"params": "all", "optimizer": "Partition",
+                        "routes": [{"params": "all", "optimizer": "AdamW", "betas": [0.9, 1.0]}]}]}"#,
+        "routes[1].routes[0].betas[1]",
+        "[0, 1)",
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "all", "optimizer": "SGD",
+                        "groups": [{"params": "*.bias", "dampening": 2}]}]}"#,
+        "routes[0].dampening",
+        "[0, 1]",
+    ),
+];
+
+/// Values of the wrong type or outside an enumeration, and malformed routes: the error names the
+/// field (or route) and lists what is accepted. `(optimizer, hyperparameters, substrings)`.
+const MALFORMED: &[(&str, &str, &[&str])] = &[
+    (
+        "SGD",
+        r#"{"momentum": 0.9, "lr": "fast"}"#,
+        &["`lr`", "fast"],
+    ),
+    (
+        "Shampoo",
+        r#"{"grafting": "sgd"}"#,
+        &["`grafting`", "adagrad"],
+    ),
+    (
+        "Muon",
+        r#"{"orthogonalizer": "qr"}"#,
+        &["`orthogonalizer`", "polar_express"],
+    ),
+    (
+        "Muon",
+        r#"{"adjust_lr_fn": "sqrt"}"#,
+        &["`adjust_lr_fn`", "match_rms_adamw"],
+    ),
+    (
+        "SteepestDescent",
+        r#"{"norm": "l3"}"#,
+        &["`norm`", "spectral"],
+    ),
+    (
+        "SteepestDescent",
+        r#"{"spectral_method": "qr"}"#,
+        &["`spectral_method`", "newton_schulz"],
+    ),
+    (
+        "MuonAdamW",
+        r#"{"muon_params": "ndim>>2"}"#,
+        &["`muon_params`"],
+    ),
+    (
+        "MuonAdamW",
+        r#"{"adamw_beta": 0.9}"#,
+        &["adamw_beta", "adamw_betas"],
+    ),
+    (
+        "Partition",
+        r#"{"lr": 0.1}"#,
+        &["`lr`", "routes", "default"],
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "all"}]}"#,
+        &["`routes`", "optimizer"],
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "all", "optimizer": "Muon", "ns_step": 5}]}"#,
+        &["routes[0] (Muon)", "ns_step", "ns_steps"],
+    ),
+    (
+        "Partition",
+        r#"{"routes": [{"params": "all", "optimizer": "Adamz"}]}"#,
+        &["routes[0]", "Adamz", "AdamW"],
+    ),
+    ("Partition", r#"{"routes": []}"#, &["routes", "default"]),
 ];
 
 fn invalid_field(name: &str, hyper: &Value) -> Option<(String, String)> {
@@ -463,6 +846,11 @@ fn invalid_field(name: &str, hyper: &Value) -> Option<(String, String)> {
         Err(OptimError::InvalidHyperparameter { field, allowed, .. }) => Some((field, allowed)),
         _ => None,
     }
+}
+
+/// Whether the optimizer takes parameter groups at the top level (partitions take them per route).
+fn takes_groups(name: &str) -> bool {
+    registry::build::<f64>(name, &map(json!({"groups": [{"params": "*.bias"}]}))).is_ok()
 }
 
 #[test]
@@ -480,27 +868,48 @@ fn invalid_hyperparameters_name_field_and_range() {
         for (k, v) in hyper.as_object().into_iter().flatten() {
             grouped["groups"][0][k] = v.clone();
         }
-        let got = invalid_field(name, &grouped);
-        assert!(
-            got.is_some_and(|(f, _)| &f == field),
-            "{name}: group override not validated"
-        );
+        if takes_groups(name) {
+            let got = invalid_field(name, &grouped);
+            assert!(
+                got.is_some_and(|(f, _)| &f == field),
+                "{name}: group override not validated"
+            );
+        } else {
+            let e = registry::build::<f64>(name, &map(grouped))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("`groups` is not supported"), "{name}: {e}");
+        }
     }
-    // Every optimizer checks its learning rate (also NaN, which JSON cannot carry, via the
-    // typed config).
-    for info in CATALOG {
-        assert_eq!(
-            invalid_field(info.name, &json!({"lr": -0.1})).map(|(f, _)| f),
-            Some("lr".to_string()),
-            "{}",
-            info.name
-        );
+    // Every learning rate of every optimizer is checked, where it lives: `lr`, MuonAdamW's
+    // `adamw_lr`, a partition's `routes[k].lr` and `default.lr` (also NaN, which JSON cannot
+    // carry, via the typed config).
+    for case in cases() {
+        let variants = lr_variants(case.name, &case.hyper, -0.1);
+        assert!(!variants.is_empty(), "{}", case.name);
+        for (path, hyper) in variants {
+            let got = invalid_field(case.name, &hyper);
+            assert!(
+                got.as_ref()
+                    .is_some_and(|(f, a)| *f == path && a.contains("≥ 0")),
+                "{} {hyper}: expected `{path}`, got {got:?}",
+                case.name
+            );
+        }
     }
     let nan = optlab::optim::adagrad::Adagrad::<f32>::new(optlab::optim::adagrad::AdagradConfig {
         lr: f64::NAN,
         ..Default::default()
     });
     assert!(matches!(nan, Err(OptimError::InvalidHyperparameter { field, .. }) if field == "lr"));
+    let nan = optlab::optim::muon::Muon::<f32>::new(optlab::optim::muon::MuonConfig {
+        ns_coefficients: [3.4445, f64::NAN, 2.0315],
+        ..Default::default()
+    });
+    assert!(
+        matches!(nan, Err(OptimError::InvalidHyperparameter { field, .. }) if field == "ns_coefficients[1]")
+    );
     // Unknown fields are listed with the valid ones.
     let e = registry::build::<f64>("RAdam", &map(json!({"momentum": 0.9})))
         .err()
@@ -510,6 +919,90 @@ fn invalid_hyperparameters_name_field_and_range() {
         e.contains("momentum") && e.contains("decoupled_weight_decay"),
         "{e}"
     );
+    for (name, hyper, needles) in MALFORMED {
+        let hyper: Value = serde_json::from_str(hyper).expect("valid JSON in the table");
+        match registry::build::<f64>(name, &map(hyper.clone())) {
+            Err(e @ OptimError::BadHyperparameters { .. }) => {
+                let e = e.to_string();
+                for n in *needles {
+                    assert!(e.contains(n), "{name} {hyper}: `{n}` not in: {e}");
+                }
+            }
+            other => panic!(
+                "{name} {hyper}: expected BadHyperparameters, got {:?}",
+                other.map(|o| o.name().to_string())
+            ),
+        }
+    }
+}
+
+/// Every numeric field of every optimizer's defaults has a row in [`INVALID`] (the learning
+/// rates are covered for all optimizers above; `ns_coefficients` accept any finite value and
+/// are checked through the typed config, since JSON cannot carry a non-finite number).
+#[test]
+fn every_numeric_hyperparameter_has_an_invalid_value_tested() {
+    let mut missing = Vec::new();
+    for info in CATALOG {
+        let defaults = (info.defaults)();
+        for (key, value) in defaults.as_object().into_iter().flatten() {
+            let numeric = value.is_number()
+                || value
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_number));
+            let exempt = key == "lr" || key.ends_with("_lr") || key == "ns_coefficients";
+            let covered = INVALID.iter().any(|(name, _, field, _)| {
+                *name == info.name && (field == key || field.starts_with(&format!("{key}[")))
+            });
+            if numeric && !exempt && !covered {
+                missing.push(format!("{}.{key}", info.name));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no invalid value tested for {missing:?}"
+    );
+    // Partitions: a route's field, the default's, a nested partition's, a route's groups.
+    let paths: Vec<&str> = INVALID
+        .iter()
+        .filter(|r| r.0 == "Partition")
+        .map(|r| r.2)
+        .collect();
+    assert!(paths.iter().any(|p| p.starts_with("routes[0].")));
+    assert!(paths.iter().any(|p| p.starts_with("default.")));
+    assert!(paths.iter().any(|p| p.matches("routes[").count() == 2));
+}
+
+/// `v` without its null fields (TOML has none: a field left at null is omitted).
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `name` built from `hyper` is the optimizer built from `{}`: same learning rate `lr`, and
+/// three steps give bit-identical parameters and state.
+fn same_as_defaults<T: Scalar>(name: &str, hyper: &Value, lr: f64) {
+    let mut a = build::<T>(name, &json!({}));
+    let mut b = build::<T>(name, hyper);
+    assert_eq!((a.lr(), b.lr()), (lr, lr), "{name} {hyper}");
+    let x0: Vec<f64> = (0..22).map(|i| (i as f64 * 0.37).sin()).collect();
+    let (mut pa, mut pb) = (params::<T>(&x0), params::<T>(&x0));
+    for k in 0..3 {
+        set_grads(&mut pa, &x0, k);
+        set_grads(&mut pb, &x0, k);
+        a.step(&mut pa).expect("finite gradients");
+        b.step(&mut pb).expect("finite gradients");
+    }
+    assert_eq!(bits(&pa), bits(&pb), "{name} {hyper}");
+    assert_eq!(a.state(), b.state(), "{name} {hyper}");
 }
 
 #[test]
@@ -519,9 +1012,21 @@ fn every_optimizer_builds_by_name_and_alias_with_its_defaults() {
             let opt = build::<f32>(name, &json!({}));
             assert_eq!(opt.name(), info.name, "{name}");
         }
+        // The defaults `optlab list` prints build the same optimizer as `{}`, as JSON and
+        // written as TOML (an experiment file). The learning rate reported is the `lr` field,
+        // or for a partition its first route's.
         let defaults = (info.defaults)();
-        assert!(defaults.get("lr").is_some(), "{}: {defaults}", info.name);
-        let opt = build::<f64>(info.name, &defaults);
-        assert_eq!(opt.lr(), defaults["lr"].as_f64().unwrap_or(f64::NAN));
+        let lr = defaults
+            .get("lr")
+            .or_else(|| defaults["routes"][0].get("lr"))
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{}: no learning rate in {defaults}", info.name));
+        let text = toml::to_string(&without_nulls(&defaults)).expect("defaults write as TOML");
+        let table: toml::Table = toml::from_str(&text).expect("TOML parses");
+        let from_toml = serde_json::to_value(table).expect("TOML converts to JSON");
+        for hyper in [&defaults, &from_toml] {
+            same_as_defaults::<f32>(info.name, hyper, lr);
+            same_as_defaults::<f64>(info.name, hyper, lr);
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! `optlab verify FILE`: replay reference traces (PyTorch) through optlab and compare.
 //!
 //! The file's format is recognised from its contents ([`Format::detect`]); each format has its
-//! own replay function. Today: optimizer traces in the format of `optim_traces.json`.
+//! own replay function: optimizer traces (`optim_traces.json`, `muon_traces.json`) and
+//! orthogonalization references (`orthogonalize.json`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use optlab::linalg::reference::{self, OrthoFile, OrthoReport};
 use optlab::verify::{self, CaseReport, TraceFile};
 use serde_json::Value;
 
@@ -14,10 +16,11 @@ use super::Precision;
 /// Arguments of `optlab verify`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Reference trace file (JSON), e.g. ../shared/fixtures/optim_traces.json.
+    /// Reference file (JSON), e.g. ../shared/fixtures/optim_traces.json or orthogonalize.json.
     pub file: PathBuf,
-    /// Largest accepted max-over-steps relative error ‖x_k − x_k^ref‖∞ / ‖x_k^ref‖∞ (and the
-    /// same for the losses) [default: 1e-9 for f64, 1e-4 for f32].
+    /// Largest accepted relative error: for traces the max over steps of
+    /// ‖x_k − x_k^ref‖∞ / ‖x_k^ref‖∞ (and the same for the losses), for orthogonalizations
+    /// ‖X − X_ref‖∞ / ‖X_ref‖∞ of each method [default: 1e-9 for f64, 1e-4 for f32].
     #[arg(long)]
     pub tolerance: Option<f64>,
     /// Precision of the replay.
@@ -31,12 +34,17 @@ pub enum Format {
     /// `{problem, cases}`: optimizer runs on the deterministic trace problem
     /// (`optim_traces.json`, `muon_traces.json`).
     OptimTraces,
+    /// `{kj, polar_express, cases}`: matrices with their Newton–Schulz 5, Polar Express 8 and
+    /// exact polar factors (`orthogonalize.json`).
+    Orthogonalize,
 }
 
 impl Format {
     /// Recognises a file's format from its JSON structure.
     pub fn detect(v: &Value) -> Option<Format> {
-        if verify::looks_like_trace(v) {
+        if reference::looks_like_ortho(v) {
+            Some(Format::Orthogonalize)
+        } else if verify::looks_like_trace(v) {
             Some(Format::OptimTraces)
         } else {
             None
@@ -66,9 +74,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let (passed, failed) = match Format::detect(&value) {
         Some(Format::OptimTraces) => optim_traces(&text, args.precision, tolerance)?,
+        Some(Format::Orthogonalize) => orthogonalize(&text, args.precision, tolerance)?,
         None => bail!(
             "{}: unrecognised trace format (expected an object with `problem` and `cases`, \
-             as in optim_traces.json)",
+             as in optim_traces.json, or with `kj`, `polar_express` and `cases`, as in \
+             orthogonalize.json)",
             args.file.display()
         ),
     };
@@ -138,4 +148,57 @@ fn optim_traces(
 /// Both errors within tolerance (NaN fails).
 fn passes(rep: &CaseReport, tolerance: f64) -> bool {
     rep.max_rel_err <= tolerance && rep.loss_rel_err <= tolerance
+}
+
+/// Replays an orthogonalization reference file; returns `(passed, failed)`.
+///
+/// A case passes when optlab's Newton–Schulz 5, Polar Express 8 and SVD polar factor are each
+/// within the tolerance of the file's. The distances of Polar Express 8 and Newton–Schulz 5 to
+/// the exact polar factor, and the singular values of the Newton–Schulz output, are printed for
+/// information only (Newton–Schulz is not meant to reach the polar factor).
+fn orthogonalize(
+    text: &str,
+    precision: Precision,
+    tolerance: f64,
+) -> anyhow::Result<(usize, usize)> {
+    let file = OrthoFile::from_json(text)?;
+    let reports = match precision {
+        Precision::F32 => reference::replay::<f32>(&file)?,
+        Precision::F64 => reference::replay::<f64>(&file)?,
+    };
+    println!(
+        "{} cases, precision {}, tolerance {tolerance:e} (‖X − X_ref‖∞/‖X_ref‖∞ of Newton–Schulz 5, Polar Express 8 and the SVD polar factor)",
+        reports.len(),
+        precision.name()
+    );
+    let (mut passed, mut failed) = (0, 0);
+    for (i, r) in reports.iter().enumerate() {
+        let ok = ortho_passes(r, tolerance);
+        println!(
+            "{:<4} case {i:<2} {:>4}×{:<4}  NS5 {:.3e}  PE8 {:.3e}  SVD {:.3e}  |  vs polar: PE8 {:.3e}  NS5 {:.3e}  NS5 σ ∈ [{:.3}, {:.3}]",
+            if ok { "ok" } else { "FAIL" },
+            r.shape[0],
+            r.shape[1],
+            r.newton_schulz5_err,
+            r.polar_express8_err,
+            r.polar_err,
+            r.polar_express8_vs_polar,
+            r.newton_schulz5_vs_polar,
+            r.newton_schulz5_singular_range.0,
+            r.newton_schulz5_singular_range.1,
+        );
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    Ok((passed, failed))
+}
+
+/// The three errors against the file's references within tolerance (NaN fails).
+fn ortho_passes(r: &OrthoReport, tolerance: f64) -> bool {
+    [r.newton_schulz5_err, r.polar_express8_err, r.polar_err]
+        .iter()
+        .all(|e| *e <= tolerance)
 }

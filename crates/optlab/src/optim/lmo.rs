@@ -17,7 +17,9 @@
 //! | `"l1"`        | −sign(g_i) e_i, i = argmax |g_j| (first) | ‖g‖∞ (greedy coordinate)   |
 //! | `"spectral"`  | −U Vᵀ for G = U Σ Vᵀ                     | ‖G‖_nuclear = Σ σᵢ         |
 //!
-//! With `g = 0` the LMO is taken to be 0 (every feasible d minimizes). The norm is applied per
+//! With `g = 0` the LMO is taken to be 0 (every feasible d minimizes); a NaN entry of `g` is not
+//! dropped (sign(NaN) = NaN as in `torch.sign`, and ℓ1 picks it as the largest entry), so under
+//! [`NonFinitePolicy::Ignore`] it reaches the parameters as with every other method. The norm is applied per
 //! parameter (each tensor is its own block, as in the anthology's per-layer view; use parameter
 //! groups to give tensors different norms), and so is the dual in the unnormalized step.
 //!
@@ -28,6 +30,11 @@
 //! Polar Express (`"newton_schulz"`, `"polar_express"`, `spectral_steps` steps, default 5 / 8).
 //! The iterations are approximate LMOs: the dual used is then ⟨G, O⟩ for their output O (so
 //! ⟨g, LMO(g)⟩ = −‖g‖* still holds), and Newton–Schulz's O has singular values up to ≈ 1.2.
+//!
+//! A step either completes or moves nothing: the LMOs that can fail (the spectral one by SVD,
+//! which refuses a non-finite gradient, e.g. under [`NonFinitePolicy::Ignore`]) are computed for
+//! every parameter before any parameter changes; the refusal is an [`OptimError::Numerical`]
+//! naming the parameter and the step.
 //!
 //! Hyperparameters (optlab's; PyTorch has no such optimizer): `lr` (1e-3), `norm` ("l2"),
 //! `normalized` (true), `spectral_method` ("svd"), `spectral_steps` (null = method default).
@@ -130,6 +137,12 @@ impl Config for SteepestDescentConfig {
 }
 
 impl SteepestDescentConfig {
+    /// Whether the LMO of a parameter with 2D view `dims` can fail: only the spectral one
+    /// computed by an SVD (which refuses a non-finite input) can.
+    pub fn lmo_can_fail(&self, dims: Option<(usize, usize)>) -> bool {
+        self.norm == Norm::Spectral && self.spectral_method == OrthoMethod::Svd && dims.is_some()
+    }
+
     /// The orthogonalizer of the spectral LMO.
     pub fn orthogonalizer(&self) -> Orthogonalizer {
         let steps = self.spectral_steps.unwrap_or(match self.spectral_method {
@@ -193,12 +206,14 @@ pub fn lmo<T: Scalar>(
             d.fill(T::zero());
             let mut best: Option<(usize, T)> = None;
             for (i, &v) in g.iter().enumerate() {
-                if best.is_none_or(|(_, b)| v.abs() > b) {
-                    best = Some((i, v.abs()));
+                let a = v.abs();
+                // A NaN counts as the largest entry: it is not silently dropped.
+                if best.is_none_or(|(_, b)| a > b || (a.is_nan() && !b.is_nan())) {
+                    best = Some((i, a));
                 }
             }
             match best {
-                Some((i, m)) if m > T::zero() => {
+                Some((i, m)) if m > T::zero() || m.is_nan() => {
                     d[i] = -sign(g[i]);
                     Ok(m)
                 }
@@ -225,13 +240,15 @@ pub fn lmo<T: Scalar>(
     }
 }
 
-/// sign(x) with sign(0) = 0.
+/// sign(x) ∈ {−1, 0, 1} with sign(0) = 0; NaN stays NaN (as `torch.sign` and SignGD).
 #[inline]
 fn sign<T: Scalar>(x: T) -> T {
     if x > T::zero() {
         T::one()
     } else if x < T::zero() {
         -T::one()
+    } else if x.is_nan() {
+        x
     } else {
         T::zero()
     }
@@ -245,6 +262,9 @@ pub struct SteepestDescent<T: Scalar> {
     policy: NonFinitePolicy,
     workspaces: WorkspaceCache<T>,
     direction: Vec<T>,
+    /// Per slot, the direction and dual norm of an LMO that can fail, computed before any
+    /// parameter changes.
+    pending: Vec<(Vec<T>, T)>,
 }
 
 impl<T: Scalar> SteepestDescent<T> {
@@ -265,6 +285,7 @@ impl<T: Scalar> SteepestDescent<T> {
             policy: NonFinitePolicy::default(),
             workspaces: WorkspaceCache::new(),
             direction: Vec::new(),
+            pending: Vec::new(),
         })
     }
 }
@@ -303,32 +324,66 @@ impl<T: Scalar> Optimizer<T> for SteepestDescent<T> {
         if let Some(skipped) = screen_gradients(self.policy, params, subset, self.step + 1)? {
             return Ok(skipped);
         }
-        self.step += 1;
+        let t = self.step + 1;
+        let numerical = |p: &Param<T>| {
+            let param = p.name.clone();
+            move |e: LinalgError| OptimError::Numerical {
+                optimizer: SteepestDescentConfig::NAME.to_string(),
+                param,
+                step: t,
+                message: e.to_string(),
+            }
+        };
+        // The LMOs that can fail (the spectral one through an SVD, which refuses a non-finite
+        // gradient, e.g. under `NonFinitePolicy::Ignore`) run first, for every parameter, into
+        // `pending`: a refused step changes no parameter.
+        self.pending.resize_with(self.slots.len(), Default::default);
         for (j, slot) in self.slots.iter().enumerate() {
-            let p = &mut params[subset.index(j)];
+            let p = &params[subset.index(j)];
             let cfg = self.groups.config(slot.group);
-            let lr = self.groups.lr(slot.group);
-            self.direction.resize(p.numel(), T::zero());
-            let dual = lmo(
+            if !cfg.lmo_can_fail(p.matrix_dims()) {
+                continue;
+            }
+            let (direction, dual) = &mut self.pending[j];
+            direction.resize(p.numel(), T::zero());
+            *dual = lmo(
                 cfg.norm,
                 &p.grad,
                 p.matrix_dims(),
                 &cfg.orthogonalizer(),
                 &mut self.workspaces,
-                &mut self.direction,
+                direction,
             )
-            .map_err(|e| OptimError::Numerical {
-                optimizer: SteepestDescentConfig::NAME.to_string(),
-                param: p.name.clone(),
-                step: self.step,
-                message: e.to_string(),
-            })?;
+            .map_err(numerical(p))?;
+        }
+        self.step = t;
+        for (j, slot) in self.slots.iter().enumerate() {
+            let p = &mut params[subset.index(j)];
+            let cfg = self.groups.config(slot.group);
+            let lr = self.groups.lr(slot.group);
+            let (direction, dual) = if cfg.lmo_can_fail(p.matrix_dims()) {
+                let (d, dual) = &self.pending[j];
+                (d.as_slice(), *dual)
+            } else {
+                self.direction.resize(p.numel(), T::zero());
+                // Cannot fail: only the SVD route of the spectral LMO can.
+                let dual = lmo(
+                    cfg.norm,
+                    &p.grad,
+                    p.matrix_dims(),
+                    &cfg.orthogonalizer(),
+                    &mut self.workspaces,
+                    &mut self.direction,
+                )
+                .map_err(numerical(p))?;
+                (self.direction.as_slice(), dual)
+            };
             let scale = if cfg.normalized {
                 T::of(lr)
             } else {
                 T::of(lr) * dual
             };
-            for (x, &d) in p.data.iter_mut().zip(&self.direction) {
+            for (x, &d) in p.data.iter_mut().zip(direction) {
                 *x = *x + scale * d;
             }
         }
@@ -531,6 +586,60 @@ mod tests {
                 .zip(want)
                 .all(|(a, b)| (a - b).abs() < 1e-12)
         );
+        Ok(())
+    }
+
+    /// The spectral LMO by SVD cannot take a non-finite gradient: under
+    /// `NonFinitePolicy::Ignore` the step is refused and no parameter moves (the matrix before
+    /// the offending one included); Newton–Schulz lets the NaN through.
+    #[test]
+    fn refused_spectral_step_moves_nothing() -> Result<(), OptimError> {
+        let model = || -> Result<Vec<Param<f64>>, OptimError> {
+            let mut ps = vec![
+                Param::new("a", [2, 3], vec![1.0; 6])?,
+                Param::new("b", [3, 2], vec![2.0; 6])?,
+            ];
+            for p in &mut ps {
+                for (i, g) in p.grad.iter_mut().enumerate() {
+                    *g = ((i * 5 % 7) as f64 - 3.0) / 3.0;
+                }
+            }
+            Ok(ps)
+        };
+        let cfg = SteepestDescentConfig {
+            lr: 0.1,
+            norm: Norm::Spectral,
+            normalized: false,
+            ..Default::default()
+        };
+        let mut opt = SteepestDescent::<f64>::new(cfg.clone())?;
+        opt.set_nonfinite_policy(NonFinitePolicy::Ignore);
+        let mut ps = model()?;
+        ps[1].grad[2] = f64::NAN;
+        let e = opt.step(&mut ps);
+        assert!(
+            matches!(&e, Err(OptimError::Numerical { param, step: 1, .. }) if param == "b"),
+            "{e:?}"
+        );
+        assert_eq!(ps[0].data, vec![1.0; 6]);
+        assert_eq!(ps[1].data, vec![2.0; 6]);
+        assert_eq!(opt.steps(), 0);
+        // The same step on finite gradients is what a fresh optimizer does.
+        ps[1].grad[2] = model()?[1].grad[2];
+        opt.step(&mut ps)?;
+        let mut fresh = model()?;
+        SteepestDescent::<f64>::new(cfg.clone())?.step(&mut fresh)?;
+        assert_eq!(ps, fresh);
+
+        let mut ns = SteepestDescent::<f64>::new(SteepestDescentConfig {
+            spectral_method: OrthoMethod::NewtonSchulz,
+            ..cfg
+        })?;
+        ns.set_nonfinite_policy(NonFinitePolicy::Ignore);
+        let mut ps = model()?;
+        ps[1].grad[2] = f64::NAN;
+        assert_eq!(ns.step(&mut ps), Ok(StepOutcome::Applied));
+        assert!(ps[1].data.iter().all(|x| x.is_nan()));
         Ok(())
     }
 }

@@ -27,6 +27,12 @@
 //! The iteration runs in the parameter's precision (PyTorch runs it in bfloat16; its reference
 //! traces for optlab were generated in float64).
 //!
+//! A step either completes or changes nothing: with `orthogonalizer = "svd"` (the only one that
+//! can fail: the SVD refuses a non-finite input, e.g. a NaN gradient under
+//! [`NonFinitePolicy::Ignore`]) every parameter's orthogonalized update is computed before any
+//! momentum buffer or parameter changes; the refusal is an [`OptimError::Numerical`] naming the
+//! parameter and the step.
+//!
 //! Like PyTorch's, this Muon only accepts matrices (two or more dimensions): a vector or scalar
 //! parameter is an error naming it. Route biases, gains and embeddings to another optimizer with
 //! a [`Partition`](super::partition::Partition) (the `MuonAdamW` recipe does exactly this).
@@ -35,7 +41,7 @@
 //! Liu et al., "Muon is Scalable for LLM Training" (Moonshot AI, 2025); Bernstein & Newhouse,
 //! "Old Optimizer, New Norm: An Anthology" (2024).
 
-use faer::MatMut;
+use faer::{MatMut, MatRef};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -44,7 +50,8 @@ use super::{
 };
 use crate::error::{OptimError, check};
 use crate::linalg::{
-    NS_COEFFICIENTS, NS_STEPS, Normalization, OrthoMethod, Orthogonalizer, WorkspaceCache,
+    LinalgError, NS_COEFFICIENTS, NS_STEPS, Normalization, OrthoMethod, Orthogonalizer,
+    WorkspaceCache,
 };
 use crate::param::{Param, ParamFilter};
 use crate::scalar::Scalar;
@@ -184,6 +191,8 @@ pub struct Muon<T: Scalar> {
     workspaces: WorkspaceCache<T>,
     /// The Nesterov update before orthogonalization.
     scratch: Vec<T>,
+    /// Per slot, the orthogonalized update computed before committing (SVD only).
+    pending: Vec<Vec<T>>,
 }
 
 impl<T: Scalar> Muon<T> {
@@ -204,6 +213,7 @@ impl<T: Scalar> Muon<T> {
             policy: NonFinitePolicy::default(),
             workspaces: WorkspaceCache::new(),
             scratch: Vec::new(),
+            pending: Vec::new(),
         })
     }
 
@@ -274,7 +284,53 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
         if let Some(skipped) = screen_gradients(self.policy, params, subset, self.step + 1)? {
             return Ok(skipped);
         }
-        self.step += 1;
+        let t = self.step + 1;
+        let numerical = |p: &Param<T>| {
+            let param = p.name.clone();
+            move |e: LinalgError| OptimError::Numerical {
+                optimizer: MuonConfig::NAME.to_string(),
+                param,
+                step: t,
+                message: e.to_string(),
+            }
+        };
+
+        // Phase 1: the orthogonalizations that can fail (the SVD refuses a non-finite input,
+        // e.g. a NaN gradient under `NonFinitePolicy::Ignore`) run on the would-be update of
+        // every such parameter, into `pending`, before anything changes: a refused step leaves
+        // parameters, momentum buffers and the step counter untouched. Newton–Schulz and Polar
+        // Express are products and sums only (a non-finite input gives a non-finite output) and
+        // run in phase 2.
+        self.pending.resize_with(self.slots.len(), Vec::new);
+        for (j, slot) in self.slots.iter().enumerate() {
+            let cfg = self.groups.config(slot.group);
+            if cfg.orthogonalizer != OrthoMethod::Svd {
+                continue;
+            }
+            let p = &params[subset.index(j)];
+            let st = &slot.state;
+            let (mu, one_minus_mu) = (T::of(cfg.momentum), T::of(1.0 - cfg.momentum));
+            self.scratch.clear();
+            self.scratch
+                .extend(p.grad.iter().zip(&st.momentum_buffer).map(|(&g, &b)| {
+                    let b = lerp(b, g, one_minus_mu);
+                    if cfg.nesterov { lerp(g, b, mu) } else { b }
+                }));
+            self.pending[j].resize(p.numel(), T::zero());
+            self.workspaces
+                .get(st.rows, st.cols)
+                .orthogonalize_into(
+                    &self.scratch,
+                    st.rows,
+                    st.cols,
+                    &cfg.orthogonalizer(),
+                    &mut self.pending[j],
+                )
+                .map_err(numerical(p))?;
+        }
+
+        // Phase 2: commit.
+        self.step = t;
         for (j, slot) in self.slots.iter_mut().enumerate() {
             let p = &mut params[subset.index(j)];
             let cfg = self.groups.config(slot.group);
@@ -286,27 +342,27 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
             for (b, &g) in st.momentum_buffer.iter_mut().zip(&p.grad) {
                 *b = lerp(*b, g, one_minus_mu);
             }
-            let update: &[T] = if cfg.nesterov {
-                self.scratch.clear();
-                self.scratch.extend(
-                    p.grad
-                        .iter()
-                        .zip(&st.momentum_buffer)
-                        .map(|(&g, &b)| lerp(g, b, mu)),
-                );
-                &self.scratch
+            let o = if cfg.orthogonalizer == OrthoMethod::Svd {
+                MatRef::from_row_major_slice(&self.pending[j], rows, cols)
             } else {
-                &st.momentum_buffer
+                let update: &[T] = if cfg.nesterov {
+                    self.scratch.clear();
+                    self.scratch.extend(
+                        p.grad
+                            .iter()
+                            .zip(&st.momentum_buffer)
+                            .map(|(&g, &b)| lerp(g, b, mu)),
+                    );
+                    &self.scratch
+                } else {
+                    &st.momentum_buffer
+                };
+                // Cannot fail: the workspace is sized for the slot's shape.
+                self.workspaces
+                    .get(rows, cols)
+                    .orthogonalize(update, rows, cols, &cfg.orthogonalizer())
+                    .map_err(numerical(p))?
             };
-            let ws = self.workspaces.get(rows, cols);
-            let o = ws
-                .orthogonalize(update, rows, cols, &cfg.orthogonalizer())
-                .map_err(|e| OptimError::Numerical {
-                    optimizer: MuonConfig::NAME.to_string(),
-                    param: p.name.clone(),
-                    step: self.step,
-                    message: e.to_string(),
-                })?;
             let decay = T::of(1.0 - lr * cfg.weight_decay);
             let step = T::of(lr * cfg.shape_scale(rows, cols));
             let w = MatMut::from_row_major_slice_mut(&mut p.data, rows, cols);
@@ -516,5 +572,50 @@ mod tests {
         assert_eq!(p[0].data, before[0].data);
         assert_eq!(p[1].data, before[1].data);
         assert_eq!(opt.steps(), 0);
+    }
+
+    /// With the SVD orthogonalizer a non-finite update cannot be orthogonalized: under
+    /// `NonFinitePolicy::Ignore` the step is refused with a typed error and changes nothing
+    /// (the other matrix was not updated first), and the next step is the one an optimizer that
+    /// never saw the refused one takes. Newton–Schulz instead lets the NaN through.
+    #[test]
+    fn refused_svd_step_leaves_parameters_and_state_untouched() -> Result<(), OptimError> {
+        let cfg = MuonConfig {
+            lr: 0.05,
+            orthogonalizer: OrthoMethod::Svd,
+            ..Default::default()
+        };
+        let mut opt = Muon::<f64>::new(cfg.clone())?;
+        opt.set_nonfinite_policy(NonFinitePolicy::Ignore);
+        let mut reference = Muon::<f64>::new(cfg)?;
+        let (mut a, mut b) = (params(), params());
+        opt.step(&mut a)?;
+        reference.step(&mut b)?;
+        let (before, state_before) = (a.clone(), opt.state());
+        a[1].grad[3] = f64::NAN;
+        match opt.step(&mut a) {
+            Err(OptimError::Numerical { param, step, .. }) => {
+                assert_eq!((param.as_str(), step), ("conv.weight", 2));
+            }
+            other => panic!("expected a Numerical error, got {other:?}"),
+        }
+        for (p, q) in a.iter().zip(&before) {
+            assert_eq!(p.data, q.data, "`{}` changed", p.name);
+        }
+        assert_eq!(opt.state(), state_before);
+        assert_eq!(opt.steps(), 1);
+        a[1].grad[3] = b[1].grad[3];
+        opt.step(&mut a)?;
+        reference.step(&mut b)?;
+        assert_eq!(a, b);
+        assert_eq!(opt.state(), reference.state());
+
+        let mut ns = Muon::<f64>::new(MuonConfig::default())?;
+        ns.set_nonfinite_policy(NonFinitePolicy::Ignore);
+        let mut c = params();
+        c[1].grad[3] = f64::NAN;
+        assert_eq!(ns.step(&mut c), Ok(StepOutcome::Applied));
+        assert!(c[1].data.iter().all(|x| x.is_nan()));
+        Ok(())
     }
 }

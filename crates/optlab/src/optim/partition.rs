@@ -19,11 +19,19 @@
 //! State: each route's parameters are saved with names prefixed `"{route}/{optimizer}/"` (e.g.
 //! `"0/Muon/blocks.0.attn.weight"`), and the learning rates of all routes are concatenated.
 //!
-//! Configuration errors a route only finds when it first sees its parameters (Muon handed a
-//! vector, a parameter list that changed) abort the step where they occur; routes stepped before
-//! it have then been updated.
+//! Errors a route only finds while stepping — a configuration error it sees with its parameters
+//! (Muon handed a vector, a parameter list that changed) or a numerical refusal (Shampoo's
+//! eigendecomposition or an SVD refusing a non-finite input: under [`NonFinitePolicy::Ignore`],
+//! or after an overflow) — abort the step where they occur. Each route's own step is
+//! all-or-nothing, but routes stepped before the failing one have then been updated: making the
+//! whole partition all-or-nothing would need a prepare/commit split of the [`Optimizer`] trait.
 //!
-//! Registry names: `"Partition"` (explicit routes) and `"MuonAdamW"` (the standard Muon recipe).
+//! Hyperparameter errors of a route are located in the partition's config: an invalid value
+//! is reported with its path (`routes[1].betas[0]`, `default.lr`), anything else names the route
+//! and its optimizer.
+//!
+//! Registry names: `"Partition"` (explicit routes) and `"MuonAdamW"` (the standard Muon recipe,
+//! a partition that reports — and saves its state under — the name `"MuonAdamW"`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,6 +54,7 @@ pub const MUON_PARAMS: &str = "ndim>=2 & !*embed* & !*head*";
 
 /// Routes parameters to sub-optimizers by filter.
 pub struct Partition<T: Scalar> {
+    name: &'static str,
     routes: Vec<(ParamFilter, Box<dyn Optimizer<T>>)>,
     default: Option<Box<dyn Optimizer<T>>>,
     cache: Option<RouteCache>,
@@ -70,12 +79,20 @@ impl<T: Scalar> Partition<T> {
             o.set_nonfinite_policy(NonFinitePolicy::Ignore);
         }
         Partition {
+            name: PartitionConfig::NAME,
             routes,
             default: None,
             cache: None,
             step: 0,
             policy: NonFinitePolicy::default(),
         }
+    }
+
+    /// Sets the name reported by [`Optimizer::name`] and checked when a state is loaded
+    /// (default `"Partition"`; `"MuonAdamW"` for the recipe built under that name).
+    pub fn with_name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Sets the optimizer of the parameters no route selects.
@@ -144,7 +161,7 @@ impl<T: Scalar> Partition<T> {
         }
         let filters: Vec<String> = self.routes.iter().map(|(f, _)| format!("`{f}`")).collect();
         Err(OptimError::UnsupportedParam {
-            optimizer: "Partition".into(),
+            optimizer: self.name.to_string(),
             param: p.name.clone(),
             shape: p.shape.clone(),
             reason: format!(
@@ -204,7 +221,7 @@ impl<T: Scalar> Partition<T> {
 
 impl<T: Scalar> Optimizer<T> for Partition<T> {
     fn name(&self) -> &str {
-        "Partition"
+        self.name
     }
 
     fn steps(&self) -> u64 {
@@ -284,8 +301,8 @@ impl<T: Scalar> Optimizer<T> for Partition<T> {
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
         if state.optimizer != self.name() {
             return Err(OptimError::StateMismatch(format!(
-                "state of `{}` loaded into `Partition`",
-                state.optimizer
+                "state of `{}` loaded into `{}`",
+                state.optimizer, self.name
             )));
         }
         let mut per_route: Vec<OptimizerState<T>> = self
@@ -473,16 +490,39 @@ impl Buildable for PartitionConfig {
         let mut routes = Vec::with_capacity(default.routes.len());
         for (k, r) in default.routes.iter().enumerate() {
             let o = registry::build::<T>(&r.optimizer, &r.hyper)
-                .map_err(|e| bad(format!("routes[{k}] ({}): {e}", r.optimizer)))?;
+                .map_err(|e| in_route(&format!("routes[{k}]"), &r.optimizer, e))?;
             routes.push((r.params.clone(), o));
         }
         let mut p = Partition::new(routes);
         if let Some(d) = &default.default {
             let o = registry::build::<T>(&d.optimizer, &d.hyper)
-                .map_err(|e| bad(format!("default ({}): {e}", d.optimizer)))?;
+                .map_err(|e| in_route("default", &d.optimizer, e))?;
             p = p.with_default(o);
         }
         Ok(Box::new(p))
+    }
+}
+
+/// An error building the optimizer of a route, located in the partition's config: an invalid
+/// hyperparameter stays typed with its field prefixed by the route (`routes[1].betas[0]`,
+/// `default.lr`; nested partitions prefix again), anything else names the route and its optimizer.
+fn in_route(route: &str, optimizer: &str, e: OptimError) -> OptimError {
+    match e {
+        OptimError::InvalidHyperparameter {
+            optimizer,
+            field,
+            value,
+            allowed,
+        } => OptimError::InvalidHyperparameter {
+            optimizer,
+            field: format!("{route}.{field}"),
+            value,
+            allowed,
+        },
+        other => OptimError::BadHyperparameters {
+            optimizer: PartitionConfig::NAME.to_string(),
+            message: format!("{route} ({optimizer}): {other}"),
+        },
     }
 }
 
@@ -606,9 +646,24 @@ impl Config for MuonAdamWConfig {
         self.lr
     }
 
+    /// Muon's fields keep their names; AdamW's are reported with their `adamw_` prefix.
     fn validate(&self) -> Result<(), OptimError> {
-        self.muon().validate()?;
-        self.adamw().validate()
+        let rename = |prefix: &str, e: OptimError| match e {
+            OptimError::InvalidHyperparameter {
+                field,
+                value,
+                allowed,
+                ..
+            } => OptimError::InvalidHyperparameter {
+                optimizer: Self::NAME,
+                field: format!("{prefix}{field}"),
+                value,
+                allowed,
+            },
+            other => other,
+        };
+        self.muon().validate().map_err(|e| rename("", e))?;
+        self.adamw().validate().map_err(|e| rename("adamw_", e))
     }
 }
 
@@ -624,12 +679,16 @@ impl Buildable for MuonAdamWConfig {
                     .into(),
             });
         }
+        default.validate()?;
         let muon: Box<dyn Optimizer<T>> = Box::new(Muon::<T>::new(default.muon())?);
         let adamw: Box<dyn Optimizer<T>> = Box::new(AdamW::<T>::new(default.adamw())?);
-        Ok(Box::new(Partition::new(vec![
-            (default.muon_params.clone(), muon),
-            (ParamFilter::All, adamw),
-        ])))
+        Ok(Box::new(
+            Partition::new(vec![
+                (default.muon_params.clone(), muon),
+                (ParamFilter::All, adamw),
+            ])
+            .with_name(Self::NAME),
+        ))
     }
 }
 
@@ -662,9 +721,15 @@ mod tests {
     #[test]
     fn muon_recipe_routes_hidden_matrices_to_muon() -> Result<(), OptimError> {
         let mut opt = registry::build::<f64>("MuonAdamW", &HyperMap::new())?;
+        assert_eq!(opt.name(), "MuonAdamW");
         let mut ps = model();
         opt.step(&mut ps)?;
         let state = opt.state();
+        assert_eq!(state.optimizer, "MuonAdamW");
+        // The same routes under the name "Partition" refuse the state (and the reverse).
+        let mut same = registry::build::<f64>("Partition", &HyperMap::new())?;
+        let e = same.load_state(&state).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("MuonAdamW")));
         let names: Vec<&str> = state.params.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,

@@ -202,7 +202,7 @@ pub fn parse_groups<C: Config>(hyper: &HyperMap) -> Result<(C, Vec<(ParamFilter,
     let mut top = hyper.clone();
     let groups = top.remove("groups");
     let default: C = serde_json::from_value(Value::Object(top.clone()))
-        .map_err(|e| bad(format!("hyperparameters: {e}")))?;
+        .map_err(|e| bad(describe::<C>("hyperparameters", &top, &e)))?;
     let mut out = Vec::new();
     if let Some(groups) = groups {
         let Value::Array(groups) = groups else {
@@ -227,12 +227,35 @@ pub fn parse_groups<C: Config>(hyper: &HyperMap) -> Result<(C, Vec<(ParamFilter,
             };
             let mut merged = top.clone();
             merged.extend(g);
-            let cfg: C = serde_json::from_value(Value::Object(merged))
-                .map_err(|e| bad(format!("groups[{i}]: {e}")))?;
+            let cfg: C = serde_json::from_value(Value::Object(merged.clone()))
+                .map_err(|e| bad(describe::<C>(&format!("groups[{i}]"), &merged, &e)))?;
             out.push((filter, cfg));
         }
     }
     Ok((default, out))
+}
+
+/// `"{context}: {e}"` for a map that does not deserialize into `C`, naming the field at fault
+/// when serde's message does not (a value of the wrong type, an unknown enum variant): each
+/// field of `map` is tried alone on top of `C`'s defaults, and the first one refused is named.
+fn describe<C: Config>(context: &str, map: &HyperMap, e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let culprit = match serde_json::to_value(C::default()) {
+        Ok(Value::Object(defaults)) if !message.starts_with("unknown field") => {
+            map.iter().find_map(|(k, v)| {
+                let mut one = defaults.clone();
+                one.insert(k.clone(), v.clone());
+                serde_json::from_value::<C>(Value::Object(one))
+                    .is_err()
+                    .then_some(k)
+            })
+        }
+        _ => None,
+    };
+    match culprit {
+        Some(field) => format!("{context}: `{field}`: {message}"),
+        None => format!("{context}: {message}"),
+    }
 }
 
 #[cfg(test)]
@@ -266,8 +289,22 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("beta1") && e.contains("betas"), "{e}");
-        let e = build::<f64>("SGD", &map(json!({"lr": "fast"}))).err();
-        assert!(e.is_some());
+        let e = build::<f64>("SGD", &map(json!({"momentum": 0.9, "lr": "fast"})))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("`lr`") && e.contains("fast"), "{e}");
+        let e = build::<f64>(
+            "Shampoo",
+            &map(json!({"groups": [{"params": "all", "grafting": "sgd"}]})),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            e.contains("groups[0]") && e.contains("`grafting`") && e.contains("adagrad"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -23,6 +23,14 @@
 //! fallback that keeps memory and eigendecompositions bounded. Vectors and scalars (biases, norm
 //! gains) use the diagonal form with exponent −1/2 — Adagrad (with the same `beta2`).
 //!
+//! A step either completes or changes nothing. The eigendecompositions are the only part that can
+//! fail (a non-finite statistic: a NaN gradient under [`NonFinitePolicy::Ignore`], or a finite
+//! gradient whose Gram matrix overflows); on a step that recomputes the roots, every parameter's
+//! new roots are computed from its would-be statistics first, and parameters, statistics, roots,
+//! buffers and the step counter change only once all have succeeded. Otherwise the step returns
+//! [`OptimError::Numerical`] naming the parameter and the step. The price is one extra root per
+//! full side (not part of the saved state).
+//!
 //! Grafting (Agarwal, Anil, Hazan, Koren & Zhang, "Disentangling Adaptive Gradient Methods from
 //! Learning Rates", 2020) runs a second, diagonal method on the same gradients and takes its step
 //! length per parameter: `"adagrad"` (`v ← v + g²`, `A = g/(√v + ε_g)`) or `"adam"` (the
@@ -45,7 +53,7 @@ use super::{
 use crate::error::{OptimError, check};
 use crate::kernels;
 use crate::linalg::inv_root::inv_root_into;
-use crate::linalg::par_for;
+use crate::linalg::{LinalgError, par_for};
 use crate::param::{Param, ParamFilter};
 use crate::scalar::Scalar;
 
@@ -248,6 +256,11 @@ pub struct Shampoo<T: Scalar> {
     dir: Vec<T>,
     graft_dir: Vec<T>,
     scratch: Vec<T>,
+    /// The would-be statistic of the side whose candidate root is being computed.
+    next_stat: Vec<T>,
+    /// Per slot, the new inverse roots of its full (left, right) sides on a step that recomputes
+    /// them; swapped in once every parameter's roots succeeded.
+    next_roots: Vec<(Vec<T>, Vec<T>)>,
 }
 
 impl<T: Scalar> Shampoo<T> {
@@ -270,24 +283,25 @@ impl<T: Scalar> Shampoo<T> {
             dir: Vec::new(),
             graft_dir: Vec::new(),
             scratch: Vec::new(),
+            next_stat: Vec::new(),
+            next_roots: Vec::new(),
         })
     }
 }
 
-/// `S ← β S + (1 − β) X Xᵀ` (or `S + X Xᵀ` for β = 1) on the full side, for `X` = G (left) or
-/// Gᵀ (right); row sums of G∘G for a diagonal side.
-fn accumulate<T: Scalar>(side: &mut Side<T>, x: MatRef<'_, T>, beta2: f64) {
+/// `S ← β S + (1 − β) X Xᵀ` (or `S + X Xᵀ` for β = 1) on a full `n × n` (column-major)
+/// statistic, for `X` = G (left) or Gᵀ (right); row sums of G∘G for a diagonal one.
+fn accumulate<T: Scalar>(stat: &mut [T], full: bool, n: usize, x: MatRef<'_, T>, beta2: f64) {
     let (keep, take) = if beta2 < 1.0 {
         (T::of(beta2), T::of(1.0 - beta2))
     } else {
         (T::one(), T::one())
     };
-    if side.full {
-        let n = side.n;
+    if full {
         if beta2 < 1.0 {
-            side.stat.iter_mut().for_each(|s| *s = *s * keep);
+            stat.iter_mut().for_each(|s| *s = *s * keep);
         }
-        let s = MatMut::from_column_major_slice_mut(&mut side.stat, n, n);
+        let s = MatMut::from_column_major_slice_mut(stat, n, n);
         matmul(
             s,
             Accum::Add,
@@ -297,7 +311,7 @@ fn accumulate<T: Scalar>(side: &mut Side<T>, x: MatRef<'_, T>, beta2: f64) {
             par_for(n, n, x.ncols()),
         );
     } else {
-        for (i, s) in side.stat.iter_mut().enumerate() {
+        for (i, s) in stat.iter_mut().enumerate() {
             let mut sq = T::zero();
             for j in 0..x.ncols() {
                 sq = sq + x[(i, j)] * x[(i, j)];
@@ -307,31 +321,49 @@ fn accumulate<T: Scalar>(side: &mut Side<T>, x: MatRef<'_, T>, beta2: f64) {
     }
 }
 
-/// `P = (S + εI)^{-1/p}` for the side.
-fn recompute_root<T: Scalar>(
-    side: &mut Side<T>,
+/// The inverse root a full side will have after this step's statistics update, computed without
+/// changing the side: `stat ← S` updated with `X` (as [`accumulate`] will do it in place), then
+/// `root ← (stat + εI)^{-1/p}`. This is the only part of a Shampoo step that can fail (the
+/// eigendecomposition refuses a non-finite statistic), so it runs for every parameter before
+/// anything is committed.
+fn candidate_root<T: Scalar>(
+    side: &Side<T>,
+    x: MatRef<'_, T>,
+    cfg: &ShampooConfig,
     p: u32,
-    eps: f64,
-    scratch: &mut Vec<T>,
-) -> Result<(), crate::linalg::LinalgError> {
+    work: (&mut Vec<T>, &mut Vec<T>),
+    root: &mut Vec<T>,
+) -> Result<(), LinalgError> {
     let n = side.n;
-    if side.full {
-        scratch.resize(n * n, T::zero());
-        inv_root_into(
-            MatRef::from_column_major_slice(&side.stat, n, n),
-            p,
-            eps,
-            MatMut::from_column_major_slice_mut(&mut side.root, n, n),
-            MatMut::from_column_major_slice_mut(scratch, n, n),
-        )
-    } else {
-        let e = T::of(-1.0 / f64::from(p));
-        let eps = T::of(eps);
-        for (r, &s) in side.root.iter_mut().zip(&side.stat) {
-            *r = num_traits::Float::powf(s.max(T::zero()) + eps, e);
-        }
-        Ok(())
+    let (stat, scratch) = work;
+    stat.clear();
+    stat.extend_from_slice(&side.stat);
+    accumulate(stat, true, n, x, cfg.beta2);
+    root.resize(n * n, T::zero());
+    scratch.resize(n * n, T::zero());
+    inv_root_into(
+        MatRef::from_column_major_slice(stat, n, n),
+        p,
+        cfg.epsilon,
+        MatMut::from_column_major_slice_mut(root, n, n),
+        MatMut::from_column_major_slice_mut(scratch, n, n),
+    )
+}
+
+/// `P = (S + εI)^{-1/p}` elementwise on a diagonal side (cannot fail: a non-finite statistic
+/// gives a non-finite root).
+fn diagonal_root<T: Scalar>(side: &mut Side<T>, p: u32, eps: f64) {
+    let e = T::of(-1.0 / f64::from(p));
+    let eps = T::of(eps);
+    for (r, &s) in side.root.iter_mut().zip(&side.stat) {
+        *r = num_traits::Float::powf(s.max(T::zero()) + eps, e);
     }
+}
+
+/// Whether step `t` (1-based) recomputes the inverse roots.
+fn recomputes(cfg: &ShampooConfig, t: u64) -> bool {
+    t >= cfg.start_preconditioning_step
+        && (t - cfg.start_preconditioning_step).is_multiple_of(cfg.precondition_frequency)
 }
 
 impl<T: Scalar> Optimizer<T> for Shampoo<T> {
@@ -370,8 +402,47 @@ impl<T: Scalar> Optimizer<T> for Shampoo<T> {
         if let Some(skipped) = screen_gradients(self.policy, params, subset, self.step + 1)? {
             return Ok(skipped);
         }
-        self.step += 1;
-        let t = self.step;
+        let t = self.step + 1;
+        let numerical = |p: &Param<T>| {
+            let param = p.name.clone();
+            move |e: LinalgError| OptimError::Numerical {
+                optimizer: ShampooConfig::NAME.to_string(),
+                param,
+                step: t,
+                message: e.to_string(),
+            }
+        };
+
+        // Phase 1, the only fallible part: on a step that recomputes the inverse roots, every full
+        // side's new root is computed (from its would-be statistic) into `next_roots` before any
+        // parameter or state changes, so a failed eigendecomposition (a non-finite statistic,
+        // e.g. from a NaN gradient under `NonFinitePolicy::Ignore`, or an overflow) refuses the
+        // step and leaves everything as it was.
+        self.next_roots
+            .resize_with(self.slots.len(), Default::default);
+        for (j, slot) in self.slots.iter().enumerate() {
+            let cfg = self.groups.config(slot.group);
+            if !recomputes(cfg, t) {
+                continue;
+            }
+            let p = &params[subset.index(j)];
+            let st = &slot.state;
+            let order = if st.matrix { 4 } else { 2 };
+            let g = MatRef::from_row_major_slice(&p.grad, st.rows, st.cols);
+            let (next_left, next_right) = &mut self.next_roots[j];
+            for (side, x, next) in [
+                (&st.left, g, next_left),
+                (&st.right, g.transpose(), next_right),
+            ] {
+                if side.full {
+                    let work = (&mut self.next_stat, &mut self.scratch);
+                    candidate_root(side, x, cfg, order, work, next).map_err(numerical(p))?;
+                }
+            }
+        }
+
+        // Phase 2: commit (cannot fail).
+        self.step = t;
         for (j, slot) in self.slots.iter_mut().enumerate() {
             let p = &mut params[subset.index(j)];
             let cfg = self.groups.config(slot.group);
@@ -381,10 +452,16 @@ impl<T: Scalar> Optimizer<T> for Shampoo<T> {
             let numel = rows * cols;
             let g = MatRef::from_row_major_slice(&p.grad, rows, cols);
 
-            // Statistics.
-            accumulate(&mut st.left, g, cfg.beta2);
+            // Statistics (bit-identical to the would-be statistics of phase 1).
+            accumulate(&mut st.left.stat, st.left.full, rows, g, cfg.beta2);
             if st.matrix {
-                accumulate(&mut st.right, g.transpose(), cfg.beta2);
+                accumulate(
+                    &mut st.right.stat,
+                    st.right.full,
+                    cols,
+                    g.transpose(),
+                    cfg.beta2,
+                );
             }
 
             // Grafted direction A.
@@ -419,19 +496,15 @@ impl<T: Scalar> Optimizer<T> for Shampoo<T> {
             self.dir.resize(numel, T::zero());
             let start = cfg.start_preconditioning_step;
             if t >= start {
-                if (t - start).is_multiple_of(cfg.precondition_frequency) {
+                if recomputes(cfg, t) {
                     let order = if st.matrix { 4 } else { 2 };
-                    let numerical = |e: crate::linalg::LinalgError| OptimError::Numerical {
-                        optimizer: ShampooConfig::NAME.to_string(),
-                        param: p.name.clone(),
-                        step: t,
-                        message: e.to_string(),
-                    };
-                    recompute_root(&mut st.left, order, cfg.epsilon, &mut self.scratch)
-                        .map_err(numerical)?;
-                    if st.matrix {
-                        recompute_root(&mut st.right, order, cfg.epsilon, &mut self.scratch)
-                            .map_err(numerical)?;
+                    let (next_left, next_right) = &mut self.next_roots[j];
+                    for (side, next) in [(&mut st.left, next_left), (&mut st.right, next_right)] {
+                        if side.full {
+                            std::mem::swap(&mut side.root, next);
+                        } else {
+                            diagonal_root(side, order, cfg.epsilon);
+                        }
                     }
                 }
                 // tmp = P_L G (column-major rows × cols).
@@ -883,6 +956,72 @@ mod tests {
         assert_eq!(a, b);
         let other = Shampoo::<f64>::new(ShampooConfig::default())?.load_state(&opt.state());
         assert!(other.is_err());
+        Ok(())
+    }
+
+    /// A step refused by a failed eigendecomposition changes nothing: the parameters, every
+    /// buffer and the step counter are as before, and the next step is exactly the step an
+    /// optimizer that never saw the refused one takes.
+    #[test]
+    fn refused_step_leaves_parameters_and_state_untouched() -> Result<(), OptimError> {
+        let cfg = ShampooConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            grafting: Grafting::Adam,
+            max_preconditioner_dim: 3,
+            ..Default::default()
+        };
+        let model = || -> Result<Vec<Param<f64>>, OptimError> {
+            Ok(vec![
+                Param::new("w", [3, 4], (0..12).map(|i| i as f64 / 7.0).collect())?,
+                Param::new("v", [2, 3], (0..6).map(|i| (i as f64).cos()).collect())?,
+            ])
+        };
+        let set = |ps: &mut Vec<Param<f64>>| {
+            for p in ps.iter_mut() {
+                p.grad = grad_of(&p.data);
+            }
+        };
+        // (policy, bad gradient entry): a NaN that is not screened, and a finite gradient
+        // whose Gram matrix overflows (passes the screen of the default policy).
+        for (policy, bad) in [
+            (NonFinitePolicy::Ignore, f64::NAN),
+            (NonFinitePolicy::Error, 1e200),
+        ] {
+            let mut opt = Shampoo::<f64>::new(cfg.clone())?;
+            opt.set_nonfinite_policy(policy);
+            let mut reference = Shampoo::<f64>::new(cfg.clone())?;
+            let mut a = model()?;
+            let mut b = model()?;
+            for _ in 0..2 {
+                set(&mut a);
+                set(&mut b);
+                opt.step(&mut a)?;
+                reference.step(&mut b)?;
+            }
+            let (params_before, state_before) = (a.clone(), opt.state());
+            set(&mut a);
+            a[1].grad[4] = bad;
+            match opt.step(&mut a) {
+                Err(OptimError::Numerical { param, step, .. }) => {
+                    assert_eq!((param.as_str(), step), ("v", 3), "{policy:?}");
+                }
+                other => panic!("{policy:?}: expected a Numerical error, got {other:?}"),
+            }
+            for (p, q) in a.iter().zip(&params_before) {
+                assert_eq!(p.data, q.data, "{policy:?}: `{}` changed", p.name);
+            }
+            assert_eq!(opt.state(), state_before, "{policy:?}");
+            assert_eq!(opt.steps(), 2);
+            for _ in 0..2 {
+                set(&mut a);
+                set(&mut b);
+                opt.step(&mut a)?;
+                reference.step(&mut b)?;
+            }
+            assert_eq!(a, b, "{policy:?}");
+            assert_eq!(opt.state(), reference.state(), "{policy:?}");
+        }
         Ok(())
     }
 
