@@ -25,11 +25,19 @@
 //!
 //! [sample]                  # optional (GPT): text generated at the end
 //! length = 500
+//!
+//! [plot]                    # optional: x-axis of loss.png/accuracy.png, title
+//! x_axis = "iterations"     # iterations | epochs | seconds | grad_evals
+//!
+//! [target]                  # optional: time-to-target in summary.json
+//! metric = "val_acc"        # any metric column; reached at >= (accuracies) or <= (losses)
+//! threshold = 0.95
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use optlab::optim::registry::HyperMap;
+use optlab::record::{Direction, XAxis};
 use optlab::schedule::ScheduleSpec;
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +91,10 @@ pub struct TrainConfig {
     pub sam: Option<SamConfig>,
     /// Text generated at the end (GPT only).
     pub sample: Option<SampleConfig>,
+    /// Plot options (default: x-axis iterations).
+    pub plot: PlotConfig,
+    /// A target whose first hit is reported in `summary.json` (default none).
+    pub target: Option<TargetConfig>,
 }
 
 impl Default for TrainConfig {
@@ -102,6 +114,8 @@ impl Default for TrainConfig {
             schedule: None,
             sam: None,
             sample: None,
+            plot: PlotConfig::default(),
+            target: None,
         }
     }
 }
@@ -147,6 +161,70 @@ impl Default for SampleConfig {
     }
 }
 
+/// `[plot]`: how `loss.png`/`.svg` and `accuracy.png`/`.svg` are drawn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlotConfig {
+    /// x-axis: `"iterations"` (optimizer steps, default), `"epochs"`, `"seconds"` (training
+    /// time, evaluations excluded) or `"grad_evals"` (examples whose gradient was computed).
+    pub x_axis: XAxis,
+    /// Title (default: `"<name> — <optimizer>"`).
+    pub title: Option<String>,
+}
+
+impl Default for PlotConfig {
+    fn default() -> Self {
+        PlotConfig {
+            x_axis: XAxis::Iterations,
+            title: None,
+        }
+    }
+}
+
+/// `[target]`: the first step, epoch and second at which a metric reaches a threshold
+/// (`optlab::record::Records::time_to_target`), reported in `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// A metric column (see [`METRICS`](crate::train::METRICS)), e.g. `"val_acc"`.
+    pub metric: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// `"above"` (reached at ≥) or `"below"` (reached at ≤); default: `above` for the
+    /// accuracies (`*_acc`), `below` for the losses and the gradient norm.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+}
+
+impl TargetConfig {
+    /// The direction, explicit or from the metric's kind.
+    pub fn direction(&self) -> Direction {
+        self.direction.unwrap_or(if self.metric.ends_with("_acc") {
+            Direction::Above
+        } else {
+            Direction::Below
+        })
+    }
+
+    fn validate(&self) -> Result<(), NnError> {
+        if !crate::train::METRICS.contains(&self.metric.as_str()) {
+            return Err(NnError::config(
+                "target.metric",
+                &self.metric,
+                format!("one of {}", crate::train::METRICS.join(", ")),
+            ));
+        }
+        if !self.threshold.is_finite() {
+            return Err(NnError::config(
+                "target.threshold",
+                self.threshold,
+                "a finite number",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl TrainConfig {
     /// Checks every field that does not need the data.
     pub fn validate(&self) -> Result<(), NnError> {
@@ -180,6 +258,9 @@ impl TrainConfig {
                 s.temperature,
                 "finite and > 0",
             ));
+        }
+        if let Some(t) = &self.target {
+            t.validate()?;
         }
         self.model.validate()?;
         self.data.validate()
@@ -293,6 +374,29 @@ mod tests {
         assert!(matches!(c.model, ModelSpec::Gpt(_)));
         assert!(c.schedule.unwrap().build().is_ok());
         assert_eq!(c.sam.unwrap().rho, 0.05);
+        assert_eq!(c.plot.x_axis, XAxis::Iterations);
+        let t = c.target.unwrap();
+        assert_eq!((t.metric.as_str(), t.threshold), ("val_loss", 2.0));
+        assert_eq!(t.direction(), Direction::Below);
+    }
+
+    #[test]
+    fn targets_are_checked_and_directions_follow_the_metric() {
+        let c = TrainConfig::load("digits-mlp", &["target.threshold=0.5".into()]);
+        let t = c.unwrap().target.unwrap();
+        assert_eq!(t.direction(), Direction::Above, "val_acc: reached at ≥");
+        let e = TrainConfig::load("digits-mlp", &["target.metric=\"val_accuracy\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("val_accuracy") && e.contains("val_acc"), "{e}");
+        let e = TrainConfig::load("digits-mlp", &["target.threshold=nan".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("target.threshold"), "{e}");
+        let e = TrainConfig::load("digits-mlp", &["plot.x_axis=\"steps\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("steps") && e.contains("iterations"), "{e}");
     }
 
     #[test]

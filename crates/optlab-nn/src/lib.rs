@@ -13,7 +13,8 @@
 //! - [`data`] and [`text`]: the vendored data sets, seeded splits, shuffled batches and windows;
 //! - [`config`]: experiments as TOML (presets `mnist-mlp`, `mnist-cnn`, `digits-mlp`,
 //!   `shakespeare-gpt`) with `key=value` overrides;
-//! - [`train`]: the loop, evaluation, checkpoints and resume.
+//! - [`train`]: the loop, evaluation, checkpoints and resume; records, plots and time-to-target
+//!   through the lab's shared [`optlab::record`] and [`optlab::plot`].
 
 pub mod bridge;
 pub mod clip;
@@ -22,7 +23,6 @@ pub mod data;
 pub mod error;
 pub mod init;
 pub mod models;
-pub mod records;
 pub mod rng;
 pub mod sam;
 pub mod text;
@@ -30,4 +30,4 @@ pub mod train;
 
 pub use config::TrainConfig;
 pub use error::NnError;
-pub use train::{Checkpoint, Outcome, RunOptions, Summary, resume, train};
+pub use train::{Checkpoint, Outcome, RunOptions, Summary, TargetReport, resume, train};
