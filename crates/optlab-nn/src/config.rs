@@ -37,6 +37,7 @@
 use std::path::{Path, PathBuf};
 
 use optlab::optim::registry::HyperMap;
+use optlab::overrides::OverrideError;
 use optlab::record::{Direction, XAxis};
 use optlab::schedule::ScheduleSpec;
 use serde::{Deserialize, Serialize};
@@ -266,13 +267,15 @@ impl TrainConfig {
         self.data.validate()
     }
 
-    /// Parses a TOML experiment and applies `key=value` overrides (dotted keys, TOML values;
-    /// a value that is not valid TOML is taken as a string).
+    /// Parses a TOML experiment and applies `key=value` overrides with the shared
+    /// [`optlab::overrides`] syntax (dotted keys, list elements by index, TOML values; a value
+    /// that is not valid TOML is taken as a string).
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self, NnError> {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| NnError::Parse(format!("experiment: {e}")))?;
         for o in overrides {
-            apply_override(&mut table, o)?;
+            let (key, value) = optlab::overrides::parse_set(o).map_err(override_error)?;
+            optlab::overrides::apply_override(&mut table, &key, &value).map_err(override_error)?;
         }
         let cfg: TrainConfig = toml::Value::Table(table)
             .try_into()
@@ -310,32 +313,14 @@ impl TrainConfig {
     }
 }
 
-/// Sets `a.b.c = value` in `table` (creating tables on the way).
-fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), NnError> {
-    let bad = |m: String| NnError::Parse(format!("--set {assignment}: {m}"));
-    let (key, value) = assignment
-        .split_once('=')
-        .ok_or_else(|| bad("expected key=value".into()))?;
-    let (key, value) = (key.trim(), value.trim());
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(bad(format!("`{key}` is not a dotted key")));
+/// A `--set` error, with examples from the experiment schema.
+fn override_error(e: OverrideError) -> NnError {
+    match e {
+        OverrideError::Syntax(_) => NnError::Parse(format!(
+            "{e}, e.g. optimizer.lr=3e-4, model.width=256 or optimizer.groups.0.lr=0.01"
+        )),
+        e => NnError::Parse(e.to_string()),
     }
-    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_string()));
-    let mut t = table;
-    for p in &parts[..parts.len() - 1] {
-        let entry = t
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        t = entry
-            .as_table_mut()
-            .ok_or_else(|| bad(format!("`{p}` is not a table")))?;
-    }
-    t.insert(parts[parts.len() - 1].to_string(), parsed);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -363,6 +348,30 @@ mod tests {
             Some(0.01)
         );
         assert_eq!(c.steps, Some(5));
+        // list elements by index (the shared override syntax of `optlab run`)
+        let c = TrainConfig::load(
+            "mnist-cnn",
+            &[
+                "model.channels.1=8".into(),
+                "optimizer.groups=[{ params = \"ndim=1\", weight_decay = 0.0 }]".into(),
+                "optimizer.groups.0.lr=0.01".into(),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(&c.model, ModelSpec::Cnn(m) if m.channels == [6, 8]));
+        assert_eq!(
+            c.optimizer.hyper["groups"][0]["lr"].as_f64(),
+            Some(0.01),
+            "{:?}",
+            c.optimizer.hyper
+        );
+        let e = TrainConfig::load("mnist-cnn", &["model.channels.2=8".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.channels") && e.contains("2 elements"),
+            "{e}"
+        );
     }
 
     #[test]

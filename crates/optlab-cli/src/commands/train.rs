@@ -12,8 +12,8 @@ pub struct Args {
     /// A preset (mnist-mlp, mnist-cnn, digits-mlp, shakespeare-gpt) or an EXPERIMENT.toml.
     #[arg(required_unless_present = "resume")]
     experiment: Option<String>,
-    /// Override a field: `--set optimizer.lr=3e-4 --set model.width=256` (dotted keys, TOML
-    /// values).
+    /// Override a field: `--set optimizer.lr=3e-4 --set model.width=256` (dotted keys, list
+    /// elements by index, TOML values; the syntax of `optlab run --set`).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Total training steps (overrides the experiment's steps/epochs).
