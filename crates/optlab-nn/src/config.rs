@@ -57,6 +57,10 @@ pub const PRESETS: &[(&str, &str)] = &[
         "shakespeare-gpt",
         include_str!("../presets/shakespeare-gpt.toml"),
     ),
+    (
+        "shakespeare-gpt-muon",
+        include_str!("../presets/shakespeare-gpt-muon.toml"),
+    ),
 ];
 
 /// A whole training experiment.

@@ -7,12 +7,13 @@
 //! (+ schedule, [`clip`], [`sam`]) → [`train`] loop → records → plots/summary**.
 //!
 //! - [`bridge`]: any `Box<dyn optlab::Optimizer<f32>>` updates a burn model's parameters, which
-//!   it sees as optlab [`Param`](optlab::Param)s named by module path with burn's shapes;
+//!   it sees as optlab [`Param`](optlab::Param)s named by module path with PyTorch's shapes
+//!   (`Linear` weights as `[out, in]`);
 //! - [`models`]: MLP, LeNet-like CNN and a nanoGPT-style character transformer, with seeded
 //!   [`init`]ializations;
 //! - [`data`] and [`text`]: the vendored data sets, seeded splits, shuffled batches and windows;
 //! - [`config`]: experiments as TOML (presets `mnist-mlp`, `mnist-cnn`, `digits-mlp`,
-//!   `shakespeare-gpt`) with `key=value` overrides;
+//!   `shakespeare-gpt`, `shakespeare-gpt-muon`) with `key=value` overrides;
 //! - [`train`]: the loop, evaluation, checkpoints and resume; records, plots and time-to-target
 //!   through the lab's shared [`optlab::record`] and [`optlab::plot`].
 
