@@ -19,6 +19,20 @@
 //! and is passed as is. [`read_params`]/[`write_params`] (initialization, checkpoints) use the
 //! same presentation, so a checkpoint's tensors are laid out as PyTorch's `state_dict` would be.
 //!
+//! **Parameters without a gradient.** A parameter the loss does not depend on gets no gradient
+//! from burn's `backward()`. PyTorch's optimizers skip such a parameter (`p.grad is None`): no
+//! update, no weight decay, no state. The bridge does the same through
+//! [`Optimizer::step_subset`]: the optimizer steps only the parameters that have a gradient, and
+//! never creates state for the others. optlab keeps optimizer state by position in the list the
+//! optimizer saw at its first step ([`sync_slots`](optlab::optim::sync_slots)), so that set is
+//! fixed at the bridge's first step: a parameter whose gradient comes and goes (present at the
+//! first step and missing later, or the reverse) is an error naming it and the step
+//! ([`NnError::GradientComesAndGoes`]), not a silent deviation — PyTorch would skip it at those
+//! steps only (and, for Adam, not advance its per-parameter step count), which a per-position
+//! state with one step counter cannot reproduce. For clipping and SAM such a parameter's
+//! gradient buffer reads zero (it adds nothing to the global norm and is not perturbed, as in
+//! PyTorch).
+//!
 //! [`HostBridge`] is the implementation for backends whose tensors live in host memory (burn's
 //! flex CPU backend): it keeps one host copy of the values and gradients, allocated once and
 //! reused every step. A device-resident update path (GPU) implements the same trait without
@@ -28,6 +42,7 @@
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param as BurnParam, ParamId};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
+use optlab::optim::Subset;
 use optlab::{Optimizer, Param, StepOutcome};
 
 use crate::error::NnError;
@@ -36,7 +51,8 @@ use crate::error::NnError;
 /// writes updated parameters back.
 pub trait GradBridge<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Reads the current values and the gradients (from `grads` of a `backward()`) of every
-    /// parameter of `model`. A parameter without a gradient gets a zero gradient.
+    /// parameter of `model`. A parameter without a gradient is marked as such (its buffer reads
+    /// zero) and left out of the next [`step`](GradBridge::step).
     fn load_grads(&mut self, model: &M, grads: &B::Gradients) -> Result<(), NnError>;
 
     /// Global Euclidean norm of all loaded gradients, ‖g‖₂ = (Σ_p ‖g_p‖₂²)^½.
@@ -51,7 +67,8 @@ pub trait GradBridge<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Puts back the values remembered by the last [`perturb`](GradBridge::perturb).
     fn restore(&mut self, model: M) -> Result<M, NnError>;
 
-    /// One optimizer step with the loaded gradients; returns the updated model.
+    /// One optimizer step with the loaded gradients on the parameters that have one (the same
+    /// set at every step, see the module documentation); returns the updated model.
     fn step(
         &mut self,
         model: M,
@@ -68,6 +85,10 @@ pub struct HostBridge {
     params: Vec<Param<f32>>,
     ids: Vec<ParamId>,
     layouts: Vec<Layout>,
+    /// Whether each parameter got a gradient from the last `load_grads`.
+    has_grad: Vec<bool>,
+    /// Positions of the parameters with a gradient at the first step: what the optimizer steps.
+    active: Option<Vec<usize>>,
     /// Values saved by `perturb` (allocated at the first SAM step).
     saved: Vec<Vec<f32>>,
 }
@@ -81,9 +102,11 @@ impl HostBridge {
             return Err(e);
         }
         Ok(HostBridge {
+            has_grad: vec![true; collect.params.len()],
             params: collect.params,
             ids: collect.ids,
             layouts: collect.layouts,
+            active: None,
             saved: Vec::new(),
         })
     }
@@ -91,6 +114,37 @@ impl HostBridge {
     /// The host parameters (names, shapes, last loaded values and gradients).
     pub fn params(&self) -> &[Param<f32>] {
         &self.params
+    }
+
+    /// Whether each parameter got a gradient from the last `load_grads`.
+    pub fn has_grad(&self) -> &[bool] {
+        &self.has_grad
+    }
+
+    /// Fixes the set of parameters the optimizer steps at the first step; afterwards checks that
+    /// the parameters with a gradient are exactly that set. `step` is the optimizer step about
+    /// to be taken (for the error).
+    fn check_active(&mut self, step: u64) -> Result<(), NnError> {
+        let Some(active) = &self.active else {
+            self.active = Some(
+                (0..self.params.len())
+                    .filter(|&i| self.has_grad[i])
+                    .collect(),
+            );
+            return Ok(());
+        };
+        let mut a = active.iter().peekable();
+        for (i, &has) in self.has_grad.iter().enumerate() {
+            let was = a.next_if_eq(&&i).is_some();
+            if has != was {
+                return Err(NnError::GradientComesAndGoes {
+                    param: self.params[i].name.clone(),
+                    step,
+                    now: has,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Writes the host values into `model`.
@@ -106,6 +160,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
             params: &mut self.params,
             ids: &self.ids,
             layouts: &self.layouts,
+            has_grad: &mut self.has_grad,
             grads,
             next: 0,
             error: None,
@@ -168,7 +223,12 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
         model: M,
         optimizer: &mut dyn Optimizer<f32>,
     ) -> Result<(M, StepOutcome), NnError> {
-        let outcome = optimizer.step(&mut self.params)?;
+        self.check_active(optimizer.steps() + 1)?;
+        let subset = match &self.active {
+            Some(ix) if ix.len() < self.params.len() => Subset::Indices(ix),
+            _ => Subset::All,
+        };
+        let outcome = optimizer.step_subset(&mut self.params, subset)?;
         let model = match outcome {
             StepOutcome::Applied => self.write_back(model)?,
             StepOutcome::Skipped { .. } => model,
@@ -344,6 +404,7 @@ struct LoadGrads<'a, B: AutodiffBackend> {
     params: &'a mut [Param<f32>],
     ids: &'a [ParamId],
     layouts: &'a [Layout],
+    has_grad: &'a mut [bool],
     grads: &'a B::Gradients,
     next: usize,
     error: Option<NnError>,
@@ -356,9 +417,12 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for LoadGrads<'_, B> {
         }
         let i = self.next;
         self.next += 1;
-        let (Some(p), Some(id), Some(&layout)) =
-            (self.params.get_mut(i), self.ids.get(i), self.layouts.get(i))
-        else {
+        let (Some(p), Some(id), Some(&layout), Some(has_grad)) = (
+            self.params.get_mut(i),
+            self.ids.get(i),
+            self.layouts.get(i),
+            self.has_grad.get_mut(i),
+        ) else {
             return; // counted; reported after the visit
         };
         if *id != param.id {
@@ -369,7 +433,9 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for LoadGrads<'_, B> {
             return;
         }
         let value = param.val();
-        let result = match value.grad(self.grads) {
+        let grad = value.grad(self.grads);
+        *has_grad = grad.is_some();
+        let result = match grad {
             Some(g) => copy_into(g, &mut p.grad, &p.name, layout),
             None => {
                 p.zero_grad();

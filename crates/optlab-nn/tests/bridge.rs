@@ -387,3 +387,127 @@ fn sam_uses_the_gradient_at_the_perturbed_point() {
         .is_err()
     );
 }
+
+/// `used` always takes part in the loss, `unused` only when asked.
+#[derive(Module, Debug)]
+struct Partly<B: Backend> {
+    used: Linear<B>,
+    unused: Linear<B>,
+}
+
+fn partly() -> Partly<B> {
+    let device = Default::default();
+    let model = Partly {
+        used: LinearConfig::new(4, 3).init(&device),
+        unused: LinearConfig::new(4, 3).init(&device),
+    };
+    let mut params = read_params(&model).unwrap();
+    let mut i = 0.0f32;
+    for p in &mut params {
+        for x in &mut p.data {
+            i += 1.0;
+            *x = (i * 0.3).sin() * 0.5;
+        }
+    }
+    write_params(model, &params, None).unwrap()
+}
+
+fn partly_loss(m: &Partly<B>, with_unused: bool) -> Tensor<B, 1> {
+    let mut y = m.used.forward(input());
+    if with_unused {
+        y = y + m.unused.forward(input());
+    }
+    (y.clone() * y).sum()
+}
+
+/// PyTorch skips a parameter whose `grad` is None: no update, no weight decay, no state. The
+/// bridge steps the others exactly as the core optimizer steps them alone.
+#[test]
+fn a_parameter_without_gradient_is_skipped_like_pytorch() {
+    for (name, h) in [
+        (
+            "SGD",
+            json!({"lr": 0.1, "momentum": 0.9, "weight_decay": 0.1}),
+        ),
+        ("AdamW", json!({"lr": 0.01, "weight_decay": 0.5})),
+        ("MuonAdamW", json!({"lr": 0.05, "adamw_weight_decay": 0.5})),
+    ] {
+        let mut model = partly();
+        let start = read_params(&model).unwrap();
+        let mut bridge = HostBridge::new(&model).unwrap();
+        let mut through_bridge = registry::build::<f32>(name, &hyper(h.clone())).unwrap();
+        let mut core = registry::build::<f32>(name, &hyper(h)).unwrap();
+        let mut plain: Vec<Param<f32>> = Vec::new();
+        for step in 0..3 {
+            let grads = partly_loss(&model, false).backward();
+            let now = vec![
+                linear_weight("used.weight", model.used.weight.val(), &grads),
+                p("used.bias", model.used.bias.as_ref().unwrap().val(), &grads),
+            ];
+            if step == 0 {
+                plain = now;
+            } else {
+                for (q, n) in plain.iter_mut().zip(&now) {
+                    q.grad.clone_from(&n.grad);
+                }
+            }
+            core.step(&mut plain).unwrap();
+            GradBridge::<B, Partly<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+            assert_eq!(bridge.has_grad(), [true, true, false, false]);
+            model = GradBridge::<B, Partly<B>>::step(&mut bridge, model, through_bridge.as_mut())
+                .unwrap()
+                .0;
+        }
+        let after = read_params(&model).unwrap();
+        assert_eq!(after[0].data, plain[0].data, "{name}: used.weight");
+        assert_eq!(after[1].data, plain[1].data, "{name}: used.bias");
+        assert_eq!(
+            after[2..],
+            start[2..],
+            "{name}: the unused layer did not move"
+        );
+        let state = through_bridge.state();
+        assert_eq!(state, core.state(), "{name}: state only for the used layer");
+        assert!(
+            state.params.iter().all(|p| !p.name.contains("unused")),
+            "{name}: {:?}",
+            state.params.iter().map(|p| &p.name).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// A parameter that has a gradient at the first step and none later (or the reverse) cannot be
+/// skipped the way PyTorch skips it with position-keyed state: a clear error, not a silent
+/// zero-gradient step.
+#[test]
+fn a_gradient_that_comes_and_goes_is_an_error() {
+    for (first, second, now) in [(true, false, false), (false, true, true)] {
+        let model = partly();
+        let mut bridge = HostBridge::new(&model).unwrap();
+        let mut opt = registry::build::<f32>("Adam", &hyper(json!({"lr": 0.01}))).unwrap();
+        let grads = partly_loss(&model, first).backward();
+        GradBridge::<B, Partly<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+        let model = GradBridge::<B, Partly<B>>::step(&mut bridge, model, opt.as_mut())
+            .unwrap()
+            .0;
+        let grads = partly_loss(&model, second).backward();
+        GradBridge::<B, Partly<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+        let e = GradBridge::<B, Partly<B>>::step(&mut bridge, model, opt.as_mut()).unwrap_err();
+        match &e {
+            optlab_nn::NnError::GradientComesAndGoes {
+                param,
+                step,
+                now: n,
+            } => {
+                assert_eq!((param.as_str(), *step, *n), ("unused.weight", 2, now));
+            }
+            other => panic!("unexpected error {other}"),
+        }
+        let text = e.to_string();
+        assert!(
+            text.contains("`unused.weight`") && text.contains("step 2"),
+            "{text}"
+        );
+        assert_eq!(opt.steps(), 1, "the refused step changed nothing");
+    }
+}
