@@ -3,20 +3,46 @@
 //! Any [`Optimizer<f32>`] drives a burn model's parameters through a [`GradBridge`]: after
 //! `loss.backward()`, [`load_grads`](GradBridge::load_grads) hands each parameter's gradient to
 //! an optlab [`Param`] named by the parameter's module path (`"blocks.0.attn.qkv.weight"`) with
-//! burn's shape, so [`ParamFilter`](optlab::ParamFilter)s, parameter groups and matrix methods
-//! see names and shapes; [`step`](GradBridge::step) runs the optimizer and writes the new values
-//! back into the model through burn's `ModuleMapper`, keeping every `ParamId`.
+//! PyTorch's shape, so [`ParamFilter`](optlab::ParamFilter)s, parameter groups and matrix
+//! methods see names and shapes as they would in PyTorch; [`step`](GradBridge::step) runs the
+//! optimizer and writes the new values back into the model through burn's `ModuleMapper`,
+//! keeping every `ParamId`.
+//!
+//! **Layout.** burn's `Linear` stores its weight as `[d_input, d_output]` (it computes `x W`),
+//! PyTorch's `nn.Linear` as `[out_features, in_features]` (`x Wᵀ`). Shape-dependent rules differ
+//! between the two: Muon's `adjust_lr_fn` scale √max(1, rows/cols), which side Shampoo
+//! preconditions, fan-in, 2-D views. The bridge therefore presents every `Linear` weight (a 2-D
+//! parameter named `weight` directly inside a burn `Linear`, also inside burn's own composite
+//! modules) **transposed, as `[d_output, d_input]`**, transposing on the host copy that exists
+//! anyway, and transposes back when writing. Every other parameter (embeddings `[n, d]`,
+//! convolution kernels `[c_out, c_in, k_h, k_w]`, norms, biases) already has PyTorch's layout
+//! and is passed as is. [`read_params`]/[`write_params`] (initialization, checkpoints) use the
+//! same presentation, so a checkpoint's tensors are laid out as PyTorch's `state_dict` would be.
+//!
+//! **Parameters without a gradient.** A parameter the loss does not depend on gets no gradient
+//! from burn's `backward()`. PyTorch's optimizers skip such a parameter (`p.grad is None`): no
+//! update, no weight decay, no state. The bridge does the same through
+//! [`Optimizer::step_subset`]: the optimizer steps only the parameters that have a gradient, and
+//! never creates state for the others. optlab keeps optimizer state by position in the list the
+//! optimizer saw at its first step ([`sync_slots`](optlab::optim::sync_slots)), so that set is
+//! fixed at the bridge's first step: a parameter whose gradient comes and goes (present at the
+//! first step and missing later, or the reverse) is an error naming it and the step
+//! ([`NnError::GradientComesAndGoes`]), not a silent deviation — PyTorch would skip it at those
+//! steps only (and, for Adam, not advance its per-parameter step count), which a per-position
+//! state with one step counter cannot reproduce. For clipping and SAM such a parameter's
+//! gradient buffer reads zero (it adds nothing to the global norm and is not perturbed, as in
+//! PyTorch).
 //!
 //! [`HostBridge`] is the implementation for backends whose tensors live in host memory (burn's
 //! flex CPU backend): it keeps one host copy of the values and gradients, allocated once and
 //! reused every step. A device-resident update path (GPU) implements the same trait without
 //! changing the training loop, gradient clipping or SAM, which only talk to the trait.
 //!
-//! Burn's `Linear` stores its weight as `[d_input, d_output]`; the bridge reports that shape as is.
 
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param as BurnParam, ParamId};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
+use optlab::optim::Subset;
 use optlab::{Optimizer, Param, StepOutcome};
 
 use crate::error::NnError;
@@ -25,7 +51,8 @@ use crate::error::NnError;
 /// writes updated parameters back.
 pub trait GradBridge<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Reads the current values and the gradients (from `grads` of a `backward()`) of every
-    /// parameter of `model`. A parameter without a gradient gets a zero gradient.
+    /// parameter of `model`. A parameter without a gradient is marked as such (its buffer reads
+    /// zero) and left out of the next [`step`](GradBridge::step).
     fn load_grads(&mut self, model: &M, grads: &B::Gradients) -> Result<(), NnError>;
 
     /// Global Euclidean norm of all loaded gradients, ‖g‖₂ = (Σ_p ‖g_p‖₂²)^½.
@@ -40,7 +67,8 @@ pub trait GradBridge<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Puts back the values remembered by the last [`perturb`](GradBridge::perturb).
     fn restore(&mut self, model: M) -> Result<M, NnError>;
 
-    /// One optimizer step with the loaded gradients; returns the updated model.
+    /// One optimizer step with the loaded gradients on the parameters that have one (the same
+    /// set at every step, see the module documentation); returns the updated model.
     fn step(
         &mut self,
         model: M,
@@ -56,6 +84,11 @@ pub trait GradBridge<B: AutodiffBackend, M: AutodiffModule<B>> {
 pub struct HostBridge {
     params: Vec<Param<f32>>,
     ids: Vec<ParamId>,
+    layouts: Vec<Layout>,
+    /// Whether each parameter got a gradient from the last `load_grads`.
+    has_grad: Vec<bool>,
+    /// Positions of the parameters with a gradient at the first step: what the optimizer steps.
+    active: Option<Vec<usize>>,
     /// Values saved by `perturb` (allocated at the first SAM step).
     saved: Vec<Vec<f32>>,
 }
@@ -69,8 +102,11 @@ impl HostBridge {
             return Err(e);
         }
         Ok(HostBridge {
+            has_grad: vec![true; collect.params.len()],
             params: collect.params,
             ids: collect.ids,
+            layouts: collect.layouts,
+            active: None,
             saved: Vec::new(),
         })
     }
@@ -78,6 +114,37 @@ impl HostBridge {
     /// The host parameters (names, shapes, last loaded values and gradients).
     pub fn params(&self) -> &[Param<f32>] {
         &self.params
+    }
+
+    /// Whether each parameter got a gradient from the last `load_grads`.
+    pub fn has_grad(&self) -> &[bool] {
+        &self.has_grad
+    }
+
+    /// Fixes the set of parameters the optimizer steps at the first step; afterwards checks that
+    /// the parameters with a gradient are exactly that set. `step` is the optimizer step about
+    /// to be taken (for the error).
+    fn check_active(&mut self, step: u64) -> Result<(), NnError> {
+        let Some(active) = &self.active else {
+            self.active = Some(
+                (0..self.params.len())
+                    .filter(|&i| self.has_grad[i])
+                    .collect(),
+            );
+            return Ok(());
+        };
+        let mut a = active.iter().peekable();
+        for (i, &has) in self.has_grad.iter().enumerate() {
+            let was = a.next_if_eq(&&i).is_some();
+            if has != was {
+                return Err(NnError::GradientComesAndGoes {
+                    param: self.params[i].name.clone(),
+                    step,
+                    now: has,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Writes the host values into `model`.
@@ -92,6 +159,8 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
         let mut v = LoadGrads::<B> {
             params: &mut self.params,
             ids: &self.ids,
+            layouts: &self.layouts,
+            has_grad: &mut self.has_grad,
             grads,
             next: 0,
             error: None,
@@ -154,7 +223,12 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
         model: M,
         optimizer: &mut dyn Optimizer<f32>,
     ) -> Result<(M, StepOutcome), NnError> {
-        let outcome = optimizer.step(&mut self.params)?;
+        self.check_active(optimizer.steps() + 1)?;
+        let subset = match &self.active {
+            Some(ix) if ix.len() < self.params.len() => Subset::Indices(ix),
+            _ => Subset::All,
+        };
+        let outcome = optimizer.step_subset(&mut self.params, subset)?;
         let model = match outcome {
             StepOutcome::Applied => self.write_back(model)?,
             StepOutcome::Skipped { .. } => model,
@@ -167,15 +241,15 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
     }
 }
 
-/// The parameters of `model` (names, shapes, values; zero gradients), in module order.
+/// The parameters of `model` (names, PyTorch shapes, values; zero gradients), in module order.
 pub fn read_params<B: Backend, M: burn::module::Module<B>>(
     model: &M,
 ) -> Result<Vec<Param<f32>>, NnError> {
     Ok(HostBridge::new(model)?.params)
 }
 
-/// Replaces the values of `model`'s parameters by `params` (same order, names and shapes, as
-/// given by [`read_params`]); when `ids` is given, the parameter ids must match too.
+/// Replaces the values of `model`'s parameters by `params` (same order, names and PyTorch
+/// shapes, as given by [`read_params`]); when `ids` is given, the parameter ids must match too.
 pub fn write_params<B: Backend, M: burn::module::Module<B>>(
     model: M,
     params: &[Param<f32>],
@@ -185,6 +259,7 @@ pub fn write_params<B: Backend, M: burn::module::Module<B>>(
         params,
         ids,
         path: Vec::new(),
+        containers: Vec::new(),
         next: 0,
         error: None,
     };
@@ -202,16 +277,67 @@ pub fn write_params<B: Backend, M: burn::module::Module<B>>(
     Ok(model)
 }
 
-/// Copies a tensor's values into `dst` (converting to `f32` if the backend's float differs).
+/// How a burn parameter is presented to optimizers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// burn's layout is PyTorch's.
+    Same,
+    /// A `Linear` weight: burn `[d_input, d_output]`, presented as `[d_output, d_input]`.
+    Transposed,
+}
+
+impl Layout {
+    /// The layout of a `D`-dimensional parameter reached through `path`, where `containers[i]`
+    /// is the container type burn reported when entering `path[i]` (`"Struct:Linear"`).
+    fn of(path: &[String], containers: &[String], dims: usize) -> Layout {
+        let linear_weight = dims == 2
+            && path.last().is_some_and(|n| n == "weight")
+            && containers.last().is_some_and(|c| c == "Struct:Linear");
+        if linear_weight {
+            Layout::Transposed
+        } else {
+            Layout::Same
+        }
+    }
+
+    /// The presented shape of a burn shape.
+    fn shape(self, burn: &[usize]) -> Vec<usize> {
+        match (self, burn) {
+            (Layout::Transposed, [r, c]) => vec![*c, *r],
+            _ => burn.to_vec(),
+        }
+    }
+}
+
+/// `dst` (`cols × rows`, row-major) ← `srcᵀ` (`src` is `rows × cols`), in 32 × 32 tiles so both
+/// sides are read and written in cache-sized pieces.
+fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const TILE: usize = 32;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                let row = &src[i * cols..(i + 1) * cols];
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * rows + i] = row[j];
+                }
+            }
+        }
+    }
+}
+
+/// Copies a tensor's values into `dst` in the presented `layout` (converting to `f32` if the
+/// backend's float differs).
 fn copy_into<B: Backend, const D: usize>(
     tensor: Tensor<B, D>,
     dst: &mut [f32],
     name: &str,
+    layout: Layout,
 ) -> Result<(), NnError> {
     let bad = |message: String| NnError::TensorData {
         param: name.to_string(),
         message,
     };
+    let dims = tensor.dims();
     let data = tensor.into_data();
     let data = if data.dtype == burn::tensor::DType::F32 {
         data
@@ -226,26 +352,33 @@ fn copy_into<B: Backend, const D: usize>(
             dst.len()
         )));
     }
-    dst.copy_from_slice(src);
+    match (layout, dims.as_slice()) {
+        (Layout::Transposed, &[rows, cols]) => transpose_into(src, rows, cols, dst),
+        _ => dst.copy_from_slice(src),
+    }
     Ok(())
 }
 
 #[derive(Default)]
 struct Collect<B> {
     path: Vec<String>,
+    containers: Vec<String>,
     params: Vec<Param<f32>>,
     ids: Vec<ParamId>,
+    layouts: Vec<Layout>,
     error: Option<NnError>,
     _b: std::marker::PhantomData<B>,
 }
 
 impl<B: Backend> ModuleVisitor<B> for Collect<B> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(name.to_string());
+        self.containers.push(container_type.to_string());
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
         self.path.pop();
+        self.containers.pop();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &BurnParam<Tensor<B, D>>) {
@@ -253,11 +386,14 @@ impl<B: Backend> ModuleVisitor<B> for Collect<B> {
             return;
         }
         let value = param.val();
-        let mut p = Param::zeros(self.path.join("."), value.shape().dims::<D>().to_vec());
-        match copy_into(value, &mut p.data, &p.name) {
+        let layout = Layout::of(&self.path, &self.containers, D);
+        let shape = layout.shape(&value.dims());
+        let mut p = Param::zeros(self.path.join("."), shape);
+        match copy_into(value, &mut p.data, &p.name, layout) {
             Ok(()) => {
                 self.params.push(p);
                 self.ids.push(param.id);
+                self.layouts.push(layout);
             }
             Err(e) => self.error = Some(e),
         }
@@ -267,6 +403,8 @@ impl<B: Backend> ModuleVisitor<B> for Collect<B> {
 struct LoadGrads<'a, B: AutodiffBackend> {
     params: &'a mut [Param<f32>],
     ids: &'a [ParamId],
+    layouts: &'a [Layout],
+    has_grad: &'a mut [bool],
     grads: &'a B::Gradients,
     next: usize,
     error: Option<NnError>,
@@ -279,7 +417,12 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for LoadGrads<'_, B> {
         }
         let i = self.next;
         self.next += 1;
-        let (Some(p), Some(id)) = (self.params.get_mut(i), self.ids.get(i)) else {
+        let (Some(p), Some(id), Some(&layout), Some(has_grad)) = (
+            self.params.get_mut(i),
+            self.ids.get(i),
+            self.layouts.get(i),
+            self.has_grad.get_mut(i),
+        ) else {
             return; // counted; reported after the visit
         };
         if *id != param.id {
@@ -290,14 +433,16 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for LoadGrads<'_, B> {
             return;
         }
         let value = param.val();
-        let result = match value.grad(self.grads) {
-            Some(g) => copy_into(g, &mut p.grad, &p.name),
+        let grad = value.grad(self.grads);
+        *has_grad = grad.is_some();
+        let result = match grad {
+            Some(g) => copy_into(g, &mut p.grad, &p.name, layout),
             None => {
                 p.zero_grad();
                 Ok(())
             }
         }
-        .and_then(|()| copy_into(value.inner(), &mut p.data, &p.name));
+        .and_then(|()| copy_into(value.inner(), &mut p.data, &p.name, layout));
         if let Err(e) = result {
             self.error = Some(e);
         }
@@ -308,17 +453,20 @@ struct Write<'a> {
     params: &'a [Param<f32>],
     ids: Option<&'a [ParamId]>,
     path: Vec<String>,
+    containers: Vec<String>,
     next: usize,
     error: Option<NnError>,
 }
 
 impl<B: Backend> ModuleMapper<B> for Write<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(name.to_string());
+        self.containers.push(container_type.to_string());
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
         self.path.pop();
+        self.containers.pop();
     }
 
     fn map_float<const D: usize>(
@@ -335,7 +483,9 @@ impl<B: Backend> ModuleMapper<B> for Write<'_> {
         };
         let name = self.path.join(".");
         let (id, tensor, mapper) = param.consume();
-        let shape = tensor.shape().dims::<D>().to_vec();
+        let burn_shape = tensor.shape().dims::<D>().to_vec();
+        let layout = Layout::of(&self.path, &self.containers, D);
+        let shape = layout.shape(&burn_shape);
         let id_ok = self.ids.is_none_or(|ids| ids.get(i) == Some(&id));
         if p.name != name || p.shape != shape || !id_ok {
             self.error = Some(NnError::ParamMismatch(format!(
@@ -344,12 +494,64 @@ impl<B: Backend> ModuleMapper<B> for Write<'_> {
             )));
             return BurnParam::from_mapped_value(id, tensor, mapper);
         }
+        let values = match (layout, shape.as_slice()) {
+            (Layout::Transposed, &[rows, cols]) => {
+                let mut v = vec![0.0; p.data.len()];
+                transpose_into(&p.data, rows, cols, &mut v);
+                v
+            }
+            _ => p.data.clone(),
+        };
         let require_grad = tensor.is_require_grad();
         let device = tensor.device();
-        let mut fresh = Tensor::<B, D>::from_data(TensorData::new(p.data.clone(), shape), &device);
+        let mut fresh = Tensor::<B, D>::from_data(TensorData::new(values, burn_shape), &device);
         if require_grad {
             fresh = fresh.require_grad();
         }
         BurnParam::from_mapped_value(id, fresh, mapper)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiled_transpose_matches_the_definition() {
+        for (rows, cols) in [(1, 1), (3, 5), (33, 70), (64, 32)] {
+            let src: Vec<f32> = (0..rows * cols).map(|k| k as f32).collect();
+            let mut dst = vec![0.0; rows * cols];
+            transpose_into(&src, rows, cols, &mut dst);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(dst[j * rows + i], src[i * cols + j]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_linear_weights_are_transposed() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let lin = p(&[
+            "Struct:Gpt",
+            "Vec",
+            "Struct:Block",
+            "Struct:FeedForward",
+            "Struct:Linear",
+        ]);
+        let path = p(&["blocks", "0", "mlp", "fc", "weight"]);
+        assert_eq!(Layout::of(&path, &lin, 2), Layout::Transposed);
+        assert_eq!(Layout::Transposed.shape(&[4, 3]), vec![3, 4]);
+        let bias = p(&["blocks", "0", "mlp", "fc", "bias"]);
+        assert_eq!(Layout::of(&bias, &lin, 1), Layout::Same);
+        let emb = p(&["Struct:Gpt", "Struct:Embedding"]);
+        assert_eq!(
+            Layout::of(&p(&["tok_embed", "weight"]), &emb, 2),
+            Layout::Same
+        );
+        let conv = p(&["Struct:Cnn", "Struct:Conv2d"]);
+        assert_eq!(Layout::of(&p(&["conv1", "weight"]), &conv, 4), Layout::Same);
+        assert_eq!(Layout::Same.shape(&[6, 1, 5, 5]), vec![6, 1, 5, 5]);
     }
 }

@@ -25,11 +25,20 @@
 //!
 //! [sample]                  # optional (GPT): text generated at the end
 //! length = 500
+//!
+//! [plot]                    # optional: x-axis of loss.png/accuracy.png, title
+//! x_axis = "iterations"     # iterations | epochs | seconds | grad_evals
+//!
+//! [target]                  # optional: time-to-target in summary.json
+//! metric = "val_acc"        # any metric column; reached at >= (accuracies) or <= (losses)
+//! threshold = 0.95
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use optlab::optim::registry::HyperMap;
+use optlab::overrides::OverrideError;
+use optlab::record::{Direction, XAxis};
 use optlab::schedule::ScheduleSpec;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +56,10 @@ pub const PRESETS: &[(&str, &str)] = &[
     (
         "shakespeare-gpt",
         include_str!("../presets/shakespeare-gpt.toml"),
+    ),
+    (
+        "shakespeare-gpt-muon",
+        include_str!("../presets/shakespeare-gpt-muon.toml"),
     ),
 ];
 
@@ -83,6 +96,10 @@ pub struct TrainConfig {
     pub sam: Option<SamConfig>,
     /// Text generated at the end (GPT only).
     pub sample: Option<SampleConfig>,
+    /// Plot options (default: x-axis iterations).
+    pub plot: PlotConfig,
+    /// A target whose first hit is reported in `summary.json` (default none).
+    pub target: Option<TargetConfig>,
 }
 
 impl Default for TrainConfig {
@@ -102,6 +119,8 @@ impl Default for TrainConfig {
             schedule: None,
             sam: None,
             sample: None,
+            plot: PlotConfig::default(),
+            target: None,
         }
     }
 }
@@ -147,6 +166,70 @@ impl Default for SampleConfig {
     }
 }
 
+/// `[plot]`: how `loss.png`/`.svg` and `accuracy.png`/`.svg` are drawn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlotConfig {
+    /// x-axis: `"iterations"` (optimizer steps, default), `"epochs"`, `"seconds"` (training
+    /// time, evaluations excluded) or `"grad_evals"` (examples whose gradient was computed).
+    pub x_axis: XAxis,
+    /// Title (default: `"<name> — <optimizer>"`).
+    pub title: Option<String>,
+}
+
+impl Default for PlotConfig {
+    fn default() -> Self {
+        PlotConfig {
+            x_axis: XAxis::Iterations,
+            title: None,
+        }
+    }
+}
+
+/// `[target]`: the first step, epoch and second at which a metric reaches a threshold
+/// (`optlab::record::Records::time_to_target`), reported in `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// A metric column (see [`METRICS`](crate::train::METRICS)), e.g. `"val_acc"`.
+    pub metric: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// `"above"` (reached at ≥) or `"below"` (reached at ≤); default: `above` for the
+    /// accuracies (`*_acc`), `below` for the losses and the gradient norm.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+}
+
+impl TargetConfig {
+    /// The direction, explicit or from the metric's kind.
+    pub fn direction(&self) -> Direction {
+        self.direction.unwrap_or(if self.metric.ends_with("_acc") {
+            Direction::Above
+        } else {
+            Direction::Below
+        })
+    }
+
+    fn validate(&self) -> Result<(), NnError> {
+        if !crate::train::METRICS.contains(&self.metric.as_str()) {
+            return Err(NnError::config(
+                "target.metric",
+                &self.metric,
+                format!("one of {}", crate::train::METRICS.join(", ")),
+            ));
+        }
+        if !self.threshold.is_finite() {
+            return Err(NnError::config(
+                "target.threshold",
+                self.threshold,
+                "a finite number",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl TrainConfig {
     /// Checks every field that does not need the data.
     pub fn validate(&self) -> Result<(), NnError> {
@@ -181,17 +264,22 @@ impl TrainConfig {
                 "finite and > 0",
             ));
         }
+        if let Some(t) = &self.target {
+            t.validate()?;
+        }
         self.model.validate()?;
         self.data.validate()
     }
 
-    /// Parses a TOML experiment and applies `key=value` overrides (dotted keys, TOML values;
-    /// a value that is not valid TOML is taken as a string).
+    /// Parses a TOML experiment and applies `key=value` overrides with the shared
+    /// [`optlab::overrides`] syntax (dotted keys, list elements by index, TOML values; a value
+    /// that is not valid TOML is taken as a string).
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self, NnError> {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| NnError::Parse(format!("experiment: {e}")))?;
         for o in overrides {
-            apply_override(&mut table, o)?;
+            let (key, value) = optlab::overrides::parse_set(o).map_err(override_error)?;
+            optlab::overrides::apply_override(&mut table, &key, &value).map_err(override_error)?;
         }
         let cfg: TrainConfig = toml::Value::Table(table)
             .try_into()
@@ -229,32 +317,14 @@ impl TrainConfig {
     }
 }
 
-/// Sets `a.b.c = value` in `table` (creating tables on the way).
-fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), NnError> {
-    let bad = |m: String| NnError::Parse(format!("--set {assignment}: {m}"));
-    let (key, value) = assignment
-        .split_once('=')
-        .ok_or_else(|| bad("expected key=value".into()))?;
-    let (key, value) = (key.trim(), value.trim());
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(bad(format!("`{key}` is not a dotted key")));
+/// A `--set` error, with examples from the experiment schema.
+fn override_error(e: OverrideError) -> NnError {
+    match e {
+        OverrideError::Syntax(_) => NnError::Parse(format!(
+            "{e}, e.g. optimizer.lr=3e-4, model.width=256 or optimizer.groups.0.lr=0.01"
+        )),
+        e => NnError::Parse(e.to_string()),
     }
-    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_string()));
-    let mut t = table;
-    for p in &parts[..parts.len() - 1] {
-        let entry = t
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        t = entry
-            .as_table_mut()
-            .ok_or_else(|| bad(format!("`{p}` is not a table")))?;
-    }
-    t.insert(parts[parts.len() - 1].to_string(), parsed);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -282,6 +352,30 @@ mod tests {
             Some(0.01)
         );
         assert_eq!(c.steps, Some(5));
+        // list elements by index (the shared override syntax of `optlab run`)
+        let c = TrainConfig::load(
+            "mnist-cnn",
+            &[
+                "model.channels.1=8".into(),
+                "optimizer.groups=[{ params = \"ndim=1\", weight_decay = 0.0 }]".into(),
+                "optimizer.groups.0.lr=0.01".into(),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(&c.model, ModelSpec::Cnn(m) if m.channels == [6, 8]));
+        assert_eq!(
+            c.optimizer.hyper["groups"][0]["lr"].as_f64(),
+            Some(0.01),
+            "{:?}",
+            c.optimizer.hyper
+        );
+        let e = TrainConfig::load("mnist-cnn", &["model.channels.2=8".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.channels") && e.contains("2 elements"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -293,6 +387,29 @@ mod tests {
         assert!(matches!(c.model, ModelSpec::Gpt(_)));
         assert!(c.schedule.unwrap().build().is_ok());
         assert_eq!(c.sam.unwrap().rho, 0.05);
+        assert_eq!(c.plot.x_axis, XAxis::Iterations);
+        let t = c.target.unwrap();
+        assert_eq!((t.metric.as_str(), t.threshold), ("val_loss", 2.0));
+        assert_eq!(t.direction(), Direction::Below);
+    }
+
+    #[test]
+    fn targets_are_checked_and_directions_follow_the_metric() {
+        let c = TrainConfig::load("digits-mlp", &["target.threshold=0.5".into()]);
+        let t = c.unwrap().target.unwrap();
+        assert_eq!(t.direction(), Direction::Above, "val_acc: reached at ≥");
+        let e = TrainConfig::load("digits-mlp", &["target.metric=\"val_accuracy\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("val_accuracy") && e.contains("val_acc"), "{e}");
+        let e = TrainConfig::load("digits-mlp", &["target.threshold=nan".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("target.threshold"), "{e}");
+        let e = TrainConfig::load("digits-mlp", &["plot.x_axis=\"steps\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("steps") && e.contains("iterations"), "{e}");
     }
 
     #[test]

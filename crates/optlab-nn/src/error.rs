@@ -72,6 +72,24 @@ pub enum NnError {
     #[error("parameter mismatch: {0}")]
     ParamMismatch(String),
 
+    /// A parameter that has a gradient at some steps and none at others (see
+    /// [`bridge`](crate::bridge)).
+    #[error(
+        "parameter `{param}` {} at optimizer step {step}, but {} at the first step: optimizer \
+         state is kept for the parameters that had a gradient at the first step, so a \
+         parameter's gradient cannot come and go; make it take part in every loss or in none",
+        if *now { "has a gradient" } else { "has no gradient" },
+        if *now { "had none" } else { "had one" }
+    )]
+    GradientComesAndGoes {
+        /// Parameter name.
+        param: String,
+        /// The optimizer step about to be taken (1-based).
+        step: u64,
+        /// Whether it has a gradient now.
+        now: bool,
+    },
+
     /// A tensor whose data cannot be read as `f32`.
     #[error("tensor data of `{param}`: {message}")]
     TensorData {

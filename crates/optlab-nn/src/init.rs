@@ -13,8 +13,10 @@
 //! | name containing `embed` | N(0, σ²) with σ = `init_std` |
 //! | any other weight | the model's [`InitScheme`] |
 //!
-//! Fans: a burn `Linear` weight is `[d_input, d_output]` (fan_in = d_input, fan_out = d_output);
-//! a conv kernel `[c_out, c_in, k_h, k_w]` has fan_in = c_in·k_h·k_w, fan_out = c_out·k_h·k_w.
+//! Parameters are seen as the [bridge](crate::bridge) presents them, in PyTorch's layouts, and
+//! fans follow PyTorch's `_calculate_fan_in_and_fan_out`: a `Linear` weight `[d_out, d_in]` has
+//! fan_in = d_in, fan_out = d_out; a conv kernel `[c_out, c_in, k_h, k_w]` has
+//! fan_in = c_in·k_h·k_w, fan_out = c_out·k_h·k_w.
 //!
 //! - Kaiming normal (He, Zhang, Ren & Sun, "Delving Deep into Rectifiers", ICCV 2015), fan-in
 //!   mode, gain √2 (PyTorch `kaiming_normal_` with its defaults): σ = √2 / √fan_in.
@@ -50,15 +52,14 @@ pub enum InitScheme {
     Normal,
 }
 
-/// `(fan_in, fan_out)` of a weight of this shape (burn layouts).
+/// `(fan_in, fan_out)` of a weight of this shape in PyTorch's layout `[out, in, kernel...]`.
 pub fn fans(shape: &[usize]) -> (usize, usize) {
     match shape {
         [] => (1, 1),
         [n] => (*n, *n),
-        [d_in, d_out] => (*d_in, *d_out),
-        [c_out, c_in, rest @ ..] => {
-            let k: usize = rest.iter().product();
-            (c_in * k, c_out * k)
+        [out, inp, kernel @ ..] => {
+            let k: usize = kernel.iter().product();
+            (inp * k, out * k)
         }
     }
 }
@@ -141,15 +142,19 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
-    fn fans_follow_burn_layouts() {
-        assert_eq!(fans(&[784, 512]), (784, 512));
+    fn fans_follow_pytorch_layouts() {
+        assert_eq!(
+            fans(&[512, 784]),
+            (784, 512),
+            "Linear(784, 512) as [out, in]"
+        );
         assert_eq!(fans(&[16, 6, 5, 5]), (150, 400));
         assert_eq!(fans(&[10]), (10, 10));
     }
 
     #[test]
     fn kaiming_variance_matches_fan_in() {
-        let mut p = Param::<f32>::zeros("fc.weight", [400, 300]);
+        let mut p = Param::<f32>::zeros("fc.weight", [300, 400]);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         fill(&mut p, InitScheme::KaimingNormal, 0.02, &mut rng).unwrap();
         let var: f64 = p.data.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / 120_000.0;

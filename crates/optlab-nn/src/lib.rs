@@ -7,13 +7,15 @@
 //! (+ schedule, [`clip`], [`sam`]) → [`train`] loop → records → plots/summary**.
 //!
 //! - [`bridge`]: any `Box<dyn optlab::Optimizer<f32>>` updates a burn model's parameters, which
-//!   it sees as optlab [`Param`](optlab::Param)s named by module path with burn's shapes;
+//!   it sees as optlab [`Param`](optlab::Param)s named by module path with PyTorch's shapes
+//!   (`Linear` weights as `[out, in]`);
 //! - [`models`]: MLP, LeNet-like CNN and a nanoGPT-style character transformer, with seeded
 //!   [`init`]ializations;
 //! - [`data`] and [`text`]: the vendored data sets, seeded splits, shuffled batches and windows;
 //! - [`config`]: experiments as TOML (presets `mnist-mlp`, `mnist-cnn`, `digits-mlp`,
-//!   `shakespeare-gpt`) with `key=value` overrides;
-//! - [`train`]: the loop, evaluation, checkpoints and resume.
+//!   `shakespeare-gpt`, `shakespeare-gpt-muon`) with `key=value` overrides;
+//! - [`train`]: the loop, evaluation, checkpoints and resume; records, plots and time-to-target
+//!   through the lab's shared [`optlab::record`] and [`optlab::plot`].
 
 pub mod bridge;
 pub mod clip;
@@ -22,7 +24,6 @@ pub mod data;
 pub mod error;
 pub mod init;
 pub mod models;
-pub mod records;
 pub mod rng;
 pub mod sam;
 pub mod text;
@@ -30,4 +31,4 @@ pub mod train;
 
 pub use config::TrainConfig;
 pub use error::NnError;
-pub use train::{Checkpoint, Outcome, RunOptions, Summary, resume, train};
+pub use train::{Checkpoint, Outcome, RunOptions, Summary, TargetReport, resume, train};

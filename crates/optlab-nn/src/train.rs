@@ -1,6 +1,13 @@
 //! The training loop: data → model → loss → gradients → bridge → optimizer (+ schedule, clipping,
 //! SAM) → records, with periodic evaluation, checkpoints and bit-identical resume.
 //!
+//! Records go through the lab's shared path: an [`optlab::record::Records`] table with the fixed
+//! columns (`method, seed, iteration, epoch, grad_evals, time_s, lr`) and the metric columns
+//! [`METRICS`], written as `metrics.csv`; plots through [`optlab::plot`] (`loss.png`/`.svg`,
+//! `accuracy.png`/`.svg`); time-to-target through [`Records::time_to_target`]. `time_s` is the
+//! training time (steps, not evaluations or checkpoints), as in the lab's runs; `grad_evals`
+//! counts the training examples whose gradient was computed (twice per example under SAM).
+//!
 //! The batch of step k depends only on `(seed, k)`, the model's values, the optimizer's state and
 //! the schedule's `k` are all in a [`Checkpoint`], so a run resumed at step k continues with the
 //! same losses as the uninterrupted run.
@@ -14,6 +21,8 @@ use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use optlab::optim::registry;
 use optlab::optim::{Buffer, OptimizerState};
+use optlab::plot::{self, ConvergenceOptions};
+use optlab::record::{Direction, Record, Records, XAxis};
 use optlab::schedule::Schedule;
 use optlab::{Optimizer, Param};
 use serde::{Deserialize, Serialize};
@@ -24,9 +33,21 @@ use crate::config::TrainConfig;
 use crate::data::TaskData;
 use crate::error::NnError;
 use crate::models::{Batch, ModelSpec, Net, correct, cross_entropy};
-use crate::records::{self, Record};
 use crate::rng::{Purpose, stream};
 use crate::sam::Sam;
+
+/// Metric columns of the training records, in order: the minibatch loss and the global gradient
+/// norm (before clipping) every `log_every` steps, and the evaluation (`train_*` on fixed
+/// training batches, `val_*` on the validation set) every `eval_every` steps and at the end;
+/// `NaN` where not measured.
+pub const METRICS: [&str; 6] = [
+    "loss",
+    "grad_norm",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+];
 
 /// The default backend: burn's flex CPU backend with autodiff.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
@@ -71,8 +92,8 @@ pub type ProgressFn<'a> = Box<dyn FnMut(&Progress) + 'a>;
 pub struct RunOptions<'a> {
     /// Stop after this many steps in total (overrides the configuration's steps/epochs).
     pub steps: Option<u64>,
-    /// Write outputs to `<out>/<name>/` (metrics.csv, summary.json, loss.svg, checkpoint,
-    /// sample.txt); `None` writes nothing.
+    /// Write outputs to `<out>/<name>/` (metrics.csv, summary.json, loss.png/.svg,
+    /// accuracy.png/.svg, checkpoint, sample.txt); `None` writes nothing.
     pub out: Option<PathBuf>,
     /// Called after every step.
     pub progress: Option<ProgressFn<'a>>,
@@ -103,15 +124,40 @@ pub struct Summary {
     pub best_val_loss: f64,
     /// Wall time of training (including evaluations, excluding data loading), seconds.
     pub wall_time_s: f64,
-    /// Mean wall time per step, milliseconds.
+    /// Training time: the steps alone (evaluations and checkpoints excluded), seconds; the
+    /// records' `time_s` clock.
+    pub train_time_s: f64,
+    /// Mean training time per step, milliseconds.
     pub ms_per_step: f64,
+    /// When the configured `[target]` was first reached (absent without a target).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target: Option<TargetReport>,
+}
+
+/// First hit of the configured target (from [`Records::time_to_target`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// The metric.
+    pub metric: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// Reached at ≥ (`above`) or ≤ (`below`) the threshold.
+    pub direction: Direction,
+    /// Whether some logged value reached it.
+    pub reached: bool,
+    /// The first logged step at which it was reached.
+    pub step: Option<u64>,
+    /// The epoch at that step.
+    pub epoch: Option<f64>,
+    /// The training time (`time_s`) at that step, seconds.
+    pub seconds: Option<f64>,
 }
 
 /// Result of a run.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    /// Records (one per logged or evaluated step).
-    pub records: Vec<Record>,
+    /// Records (one row per logged or evaluated step), columns [`METRICS`].
+    pub records: Records,
     /// Minibatch loss of every step run in this call, in order.
     pub losses: Vec<f64>,
     /// Final figures.
@@ -129,14 +175,17 @@ pub struct Checkpoint {
     pub config: TrainConfig,
     /// Steps completed (the data position: the next batch is batch `step`).
     pub step: u64,
-    /// Training wall time so far, seconds.
+    /// Wall time so far (evaluations included), seconds.
     pub elapsed_s: f64,
+    /// Training time so far (the records' `time_s` clock), seconds.
+    pub train_time_s: f64,
     /// Model parameters (name, shape, values) in module order.
     pub params: Vec<Buffer<f32>>,
     /// Optimizer state (the base optimizer's under SAM).
     pub optimizer: OptimizerState<f32>,
-    /// Records so far.
-    pub records: Vec<Record>,
+    /// Records so far, as `metrics.csv` text (the shared CSV format of [`optlab::record`],
+    /// which round-trips every value exactly, `NaN` included).
+    pub records_csv: String,
 }
 
 impl Checkpoint {
@@ -151,6 +200,16 @@ impl Checkpoint {
         gz.finish()
             .and_then(|mut f| f.flush())
             .map_err(|e| NnError::io(path, e))
+    }
+
+    /// The records saved in the checkpoint.
+    pub fn records(&self) -> Result<Records, NnError> {
+        Records::read_csv(self.records_csv.as_bytes()).map_err(|e| {
+            NnError::Parse(format!(
+                "records in the checkpoint of `{}`: {e}",
+                self.config.name
+            ))
+        })
     }
 
     /// Reads a checkpoint written by [`save`](Checkpoint::save).
@@ -266,10 +325,12 @@ impl Method {
         }
     }
 
-    fn name(&mut self) -> String {
+    /// The label of records and summaries: the configured optimizer name (`"MuonAdamW"`, not
+    /// the `"Partition"` it builds), wrapped as `"SAM(...)"` under SAM.
+    fn label(&self, configured: &str) -> String {
         match self {
-            Method::Plain(o) => o.name().to_string(),
-            Method::Sam(s) => format!("SAM({})", s.base().name()),
+            Method::Plain(_) => configured.to_string(),
+            Method::Sam(_) => format!("SAM({configured})"),
         }
     }
 }
@@ -395,8 +456,8 @@ where
     fn checkpoint(
         &mut self,
         step: u64,
-        elapsed_s: f64,
-        records: &[Record],
+        clocks: Clocks,
+        records: &Records,
     ) -> Result<Checkpoint, NnError> {
         let params = read_params(self.model()?)?
             .into_iter()
@@ -406,13 +467,18 @@ where
                 data: p.data,
             })
             .collect();
+        let mut csv = Vec::new();
+        records
+            .write_csv(&mut csv)
+            .map_err(|e| NnError::Parse(format!("records: {e}")))?;
         Ok(Checkpoint {
             config: self.config.clone(),
             step,
-            elapsed_s,
+            elapsed_s: clocks.wall_s,
+            train_time_s: clocks.train_s,
             params,
             optimizer: self.method.optimizer().state(),
-            records: records.to_vec(),
+            records_csv: String::from_utf8_lossy(&csv).into_owned(),
         })
     }
 
@@ -460,10 +526,18 @@ where
         let total = opts
             .steps
             .unwrap_or_else(|| cfg.total_steps(self.data.steps_per_epoch()));
-        let (mut first, mut elapsed0, mut records) = (0, 0.0, Vec::new());
+        let (mut first, mut before) = (0, Clocks::default());
+        let mut records = Records::new(METRICS.iter().map(|m| m.to_string()).collect());
         if let Some(ck) = checkpoint {
             self.restore(&ck)?;
-            (first, elapsed0, records) = (ck.step, ck.elapsed_s, ck.records);
+            records = ck.records()?;
+            (first, before) = (
+                ck.step,
+                Clocks {
+                    wall_s: ck.elapsed_s,
+                    train_s: ck.train_time_s,
+                },
+            );
         }
         let dir = match &opts.out {
             Some(out) => {
@@ -473,37 +547,47 @@ where
             }
             None => None,
         };
-        let method = self.method.name();
+        let method = self.method.label(&cfg.optimizer.name);
+        // gradient evaluations per training example (SAM computes two gradients)
+        let grads_per_example = if cfg.sam.is_some() { 2 } else { 1 };
         let t0 = Instant::now();
+        let mut other_s = 0.0; // evaluations and checkpoints, not training
+        let clocks = |other_s: f64| Clocks {
+            wall_s: before.wall_s + t0.elapsed().as_secs_f64(),
+            train_s: before.train_s + t0.elapsed().as_secs_f64() - other_s,
+        };
         let mut losses = Vec::new();
         let mut last_eval = None;
         for k in first..total {
             let (loss, norm) = self.step(k)?;
             losses.push(loss);
             let step = k + 1;
+            let time_s = clocks(other_s).train_s;
             let eval = if step % cfg.eval_every == 0 || step == total {
-                Some(self.evaluate()?)
+                let t = Instant::now();
+                let e = self.evaluate()?;
+                other_s += t.elapsed().as_secs_f64();
+                Some(e)
             } else {
                 None
             };
-            let time_s = elapsed0 + t0.elapsed().as_secs_f64();
             if step % cfg.log_every == 0 || eval.is_some() {
-                let e = eval.as_ref();
-                records.push(Record {
+                let e = |f: fn(&Eval) -> f64| eval.as_ref().map_or(f64::NAN, f);
+                records.rows.push(Record {
                     method: method.clone(),
                     seed: cfg.seed,
                     iteration: step,
                     epoch: self.data.epoch(step),
-                    samples: self.data.samples(step),
+                    grad_evals: grads_per_example * self.data.samples(step),
                     time_s,
                     lr: self.method.optimizer().lr(),
-                    metrics: [
-                        Some(loss),
-                        Some(norm),
-                        e.map(|e| e.train_loss),
-                        e.map(|e| e.train_acc),
-                        e.map(|e| e.val_loss),
-                        e.map(|e| e.val_acc),
+                    values: vec![
+                        loss,
+                        norm,
+                        e(|e| e.train_loss),
+                        e(|e| e.train_acc),
+                        e(|e| e.val_loss),
+                        e(|e| e.val_acc),
                     ],
                 });
             }
@@ -524,19 +608,31 @@ where
                 && step % every == 0
                 && step < total
             {
-                self.checkpoint(step, time_s, &records)?
+                let t = Instant::now();
+                self.checkpoint(step, clocks(other_s), &records)?
                     .save(&d.join("checkpoint.json.gz"))?;
+                other_s += t.elapsed().as_secs_f64();
             }
         }
-        let wall = t0.elapsed().as_secs_f64();
+        let now = clocks(other_s);
         let final_eval = match last_eval {
             Some(e) => e,
             None => self.evaluate()?,
         };
-        let evals: Vec<(f64, f64)> = records
-            .iter()
-            .filter_map(|r| Some((r.metrics[4]?, r.metrics[5]?)))
-            .collect();
+        let val = |m: &str| {
+            let j = METRICS.iter().position(|x| *x == m).unwrap_or(0);
+            records
+                .rows
+                .iter()
+                .map(move |r| r.values[j])
+                .filter(|v| v.is_finite())
+        };
+        let best_val_acc = val("val_acc").fold(final_eval.val_acc, f64::max);
+        let best_val_loss = val("val_loss").fold(final_eval.val_loss, f64::min);
+        let target = match &cfg.target {
+            Some(t) => Some(target_report(&records, t)?),
+            None => None,
+        };
         let model_ref = self.model()?;
         let parameters = read_params(model_ref)?.iter().map(Param::numel).sum();
         let sample = match (&cfg.sample, self.data.text()) {
@@ -550,6 +646,7 @@ where
             }
             _ => None,
         };
+        let done = total.max(first);
         let summary = Summary {
             name: cfg.name.clone(),
             model: match cfg.model {
@@ -561,29 +658,20 @@ where
             parameters,
             optimizer: method,
             seed: cfg.seed,
-            steps: total.max(first),
-            epochs: self.data.epoch(total.max(first)),
+            steps: done,
+            epochs: self.data.epoch(done),
             final_eval,
-            best_val_acc: evals.iter().map(|e| e.1).fold(final_eval.val_acc, f64::max),
-            best_val_loss: evals
-                .iter()
-                .map(|e| e.0)
-                .fold(final_eval.val_loss, f64::min),
-            wall_time_s: elapsed0 + wall,
-            ms_per_step: wall * 1e3 / (total.saturating_sub(first)).max(1) as f64,
+            best_val_acc,
+            best_val_loss,
+            wall_time_s: now.wall_s,
+            train_time_s: now.train_s,
+            ms_per_step: (now.train_s - before.train_s) * 1e3
+                / (total.saturating_sub(first)).max(1) as f64,
+            target,
         };
-        let checkpoint = self.checkpoint(total.max(first), elapsed0 + wall, &records)?;
+        let checkpoint = self.checkpoint(done, now, &records)?;
         if let Some(d) = &dir {
-            records::write_csv(&d.join("metrics.csv"), &records)?;
-            records::plot_losses(
-                &d.join("loss.svg"),
-                &format!("{} — {}", cfg.name, summary.optimizer),
-                &records,
-            )?;
-            let json = serde_json::to_string_pretty(&summary)
-                .map_err(|e| NnError::Parse(e.to_string()))?;
-            let path = d.join("summary.json");
-            std::fs::write(&path, json + "\n").map_err(|e| NnError::io(&path, e))?;
+            write_outputs(d, cfg, &summary, &records)?;
             checkpoint.save(&d.join("checkpoint.json.gz"))?;
             if let Some(s) = &sample {
                 let path = d.join("sample.txt");
@@ -598,4 +686,100 @@ where
             checkpoint,
         })
     }
+}
+
+/// Wall time and training time of a run, seconds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Clocks {
+    wall_s: f64,
+    train_s: f64,
+}
+
+/// The configured target's first hit, on the step, epoch and training-time axes.
+fn target_report(
+    records: &Records,
+    t: &crate::config::TargetConfig,
+) -> Result<TargetReport, NnError> {
+    let direction = t.direction();
+    let first = |axis: XAxis| -> Result<Option<f64>, NnError> {
+        let hits = records
+            .time_to_target(&t.metric, t.threshold, direction, axis)
+            .map_err(|e| NnError::config("target.metric", &t.metric, e.to_string()))?;
+        Ok(hits.first().and_then(|h| h.at))
+    };
+    let step = first(XAxis::Iterations)?;
+    Ok(TargetReport {
+        metric: t.metric.clone(),
+        threshold: t.threshold,
+        direction,
+        reached: step.is_some(),
+        step: step.map(|s| s as u64),
+        epoch: first(XAxis::Epochs)?,
+        seconds: first(XAxis::Seconds)?,
+    })
+}
+
+/// `metrics.csv`, `summary.json` and the plots `loss.{png,svg}` (minibatch, training and
+/// validation loss; log scale) and `accuracy.{png,svg}` (training and validation accuracy).
+fn write_outputs(
+    dir: &Path,
+    cfg: &TrainConfig,
+    summary: &Summary,
+    records: &Records,
+) -> Result<(), NnError> {
+    let path = dir.join("metrics.csv");
+    let file = std::fs::File::create(&path).map_err(|e| NnError::io(&path, e))?;
+    records
+        .write_csv(std::io::BufWriter::new(file))
+        .map_err(|e| NnError::Parse(format!("{}: {e}", path.display())))?;
+    let json = serde_json::to_string_pretty(summary).map_err(|e| NnError::Parse(e.to_string()))?;
+    let path = dir.join("summary.json");
+    std::fs::write(&path, json + "\n").map_err(|e| NnError::io(&path, e))?;
+    let axis = cfg.plot.x_axis;
+    let title = cfg
+        .plot
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("{} — {}", cfg.name, summary.optimizer));
+    let plots = [
+        (
+            "loss",
+            "cross-entropy (nats)",
+            true,
+            &[
+                ("loss", "minibatch loss"),
+                ("train_loss", "training loss"),
+                ("val_loss", "validation loss"),
+            ][..],
+        ),
+        (
+            "accuracy",
+            "accuracy",
+            false,
+            &[
+                ("train_acc", "training accuracy"),
+                ("val_acc", "validation accuracy"),
+            ][..],
+        ),
+    ];
+    for (file, y_label, log_y, metrics) in plots {
+        let bands = plot::metric_bands(records, &summary.optimizer, metrics, axis)
+            .map_err(|e| NnError::Parse(format!("plot {file}: {e}")))?;
+        if bands.iter().all(|b| b.points.is_empty()) {
+            continue;
+        }
+        let opts = ConvergenceOptions {
+            title: title.clone(),
+            x_label: axis.label().into(),
+            y_label: y_label.into(),
+            log_y,
+            ..Default::default()
+        };
+        for ext in ["png", "svg"] {
+            let path = dir.join(format!("{file}.{ext}"));
+            plot::convergence_plot(&path, &bands, &opts)
+                .map_err(|e| NnError::Parse(e.to_string()))?;
+        }
+    }
+    Ok(())
 }

@@ -1,8 +1,9 @@
-//! The bridge drives burn parameters exactly as optlab's optimizers drive plain `Param`s.
+//! The bridge drives burn parameters exactly as optlab's optimizers drive plain `Param`s, and
+//! presents them in PyTorch's layouts (`Linear` weights as `[out, in]`).
 // Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -55,34 +56,107 @@ fn loss(m: &Tiny<B>) -> Tensor<B, 1> {
     (y.clone() * y).sum()
 }
 
-/// The model's parameters and their gradients, read directly through burn's API (not the bridge).
-fn direct(
-    m: &Tiny<B>,
-    grads: &<B as burn::tensor::backend::AutodiffBackend>::Gradients,
-) -> Vec<Param<f32>> {
-    fn p<const D: usize>(
-        name: &str,
-        t: Tensor<B, D>,
-        grads: &<B as burn::tensor::backend::AutodiffBackend>::Gradients,
-    ) -> Param<f32> {
-        let shape = t.dims().to_vec();
-        let g = t.grad(grads).unwrap().into_data().to_vec::<f32>().unwrap();
-        let mut param = Param::new(name, shape, t.into_data().to_vec::<f32>().unwrap()).unwrap();
-        param.grad = g;
-        param
+type Grads = <B as burn::tensor::backend::AutodiffBackend>::Gradients;
+
+/// A parameter and its gradient read directly through burn's API (not the bridge).
+fn p<const D: usize>(name: &str, t: Tensor<B, D>, grads: &Grads) -> Param<f32> {
+    let shape = t.dims().to_vec();
+    let g = t.grad(grads).unwrap().into_data().to_vec::<f32>().unwrap();
+    let mut param = Param::new(name, shape, t.into_data().to_vec::<f32>().unwrap()).unwrap();
+    param.grad = g;
+    param
+}
+
+/// A `Linear` weight read through burn and transposed by burn (`[in, out]` → PyTorch's
+/// `[out, in]`): the layout the bridge must present.
+fn linear_weight(name: &str, t: Tensor<B, 2>, grads: &Grads) -> Param<f32> {
+    let g = t.grad(grads).unwrap().transpose();
+    let v = t.transpose();
+    let shape = v.dims().to_vec();
+    let mut param = Param::new(name, shape, v.into_data().to_vec::<f32>().unwrap()).unwrap();
+    param.grad = g.into_data().to_vec::<f32>().unwrap();
+    param
+}
+
+/// A model the bridge tests run: its loss, its parameters read directly through burn, and the
+/// ids of some parameters.
+trait Probe: burn::module::AutodiffModule<B> + Clone {
+    fn loss(&self) -> Tensor<B, 1>;
+    fn direct(&self, grads: &Grads) -> Vec<Param<f32>>;
+    fn ids(&self) -> Vec<ParamId>;
+}
+
+impl Probe for Tiny<B> {
+    fn loss(&self) -> Tensor<B, 1> {
+        loss(self)
     }
-    vec![
-        p("lin.weight", m.lin.weight.val(), grads),
-        p("lin.bias", m.lin.bias.as_ref().unwrap().val(), grads),
-        p("norm.gamma", m.norm.gamma.val(), grads),
-        p("norm.beta", m.norm.beta.as_ref().unwrap().val(), grads),
-        p("blocks.0.weight", m.blocks[0].weight.val(), grads),
-        p(
-            "blocks.0.bias",
-            m.blocks[0].bias.as_ref().unwrap().val(),
-            grads,
-        ),
-    ]
+
+    fn direct(&self, grads: &Grads) -> Vec<Param<f32>> {
+        let m = self;
+        vec![
+            linear_weight("lin.weight", m.lin.weight.val(), grads),
+            p("lin.bias", m.lin.bias.as_ref().unwrap().val(), grads),
+            p("norm.gamma", m.norm.gamma.val(), grads),
+            p("norm.beta", m.norm.beta.as_ref().unwrap().val(), grads),
+            linear_weight("blocks.0.weight", m.blocks[0].weight.val(), grads),
+            p(
+                "blocks.0.bias",
+                m.blocks[0].bias.as_ref().unwrap().val(),
+                grads,
+            ),
+        ]
+    }
+
+    fn ids(&self) -> Vec<ParamId> {
+        vec![
+            self.lin.weight.id,
+            self.norm.gamma.id,
+            self.blocks[0].weight.id,
+        ]
+    }
+}
+
+/// Only weight matrices (no biases or norms): what plain Muon accepts.
+#[derive(Module, Debug)]
+struct Mats<B: Backend> {
+    lin: Linear<B>,
+    blocks: Vec<Linear<B>>,
+}
+
+fn mats() -> Mats<B> {
+    let device = Default::default();
+    let model = Mats {
+        lin: LinearConfig::new(4, 3).with_bias(false).init(&device),
+        blocks: vec![LinearConfig::new(3, 2).with_bias(false).init(&device)],
+    };
+    let mut params = read_params(&model).unwrap();
+    let mut i = 0.0f32;
+    for p in &mut params {
+        for x in &mut p.data {
+            i += 1.0;
+            *x = (i * 0.9).cos() * 0.5;
+        }
+    }
+    write_params(model, &params, None).unwrap()
+}
+
+impl Probe for Mats<B> {
+    fn loss(&self) -> Tensor<B, 1> {
+        let h = burn::tensor::activation::tanh(self.lin.forward(input()));
+        let y = self.blocks[0].forward(h);
+        (y.clone() * y).sum()
+    }
+
+    fn direct(&self, grads: &Grads) -> Vec<Param<f32>> {
+        vec![
+            linear_weight("lin.weight", self.lin.weight.val(), grads),
+            linear_weight("blocks.0.weight", self.blocks[0].weight.val(), grads),
+        ]
+    }
+
+    fn ids(&self) -> Vec<ParamId> {
+        vec![self.lin.weight.id, self.blocks[0].weight.id]
+    }
 }
 
 fn hyper(v: serde_json::Value) -> HyperMap {
@@ -90,18 +164,18 @@ fn hyper(v: serde_json::Value) -> HyperMap {
 }
 
 #[test]
-fn params_are_named_by_module_path_with_burn_shapes() {
+fn params_are_named_by_module_path_with_pytorch_shapes() {
     let names: Vec<(String, Vec<usize>)> = read_params(&tiny())
         .unwrap()
         .into_iter()
         .map(|p| (p.name, p.shape))
         .collect();
     let expected = [
-        ("lin.weight", vec![4, 3]),
+        ("lin.weight", vec![3, 4]), // burn stores Linear(4, 3) as [4, 3]
         ("lin.bias", vec![3]),
         ("norm.gamma", vec![3]),
         ("norm.beta", vec![3]),
-        ("blocks.0.weight", vec![3, 2]),
+        ("blocks.0.weight", vec![2, 3]),
         ("blocks.0.bias", vec![2]),
     ];
     let expected: Vec<(String, Vec<usize>)> = expected
@@ -109,24 +183,37 @@ fn params_are_named_by_module_path_with_burn_shapes() {
         .map(|(n, s)| (n.to_string(), s))
         .collect();
     assert_eq!(names, expected);
+    // and the values are the transposes of burn's
+    let model = tiny();
+    let grads = loss(&model).backward();
+    let direct = model.direct(&grads);
+    let read = read_params(&model).unwrap();
+    for (a, b) in read.iter().zip(&direct) {
+        assert_eq!((&a.name, &a.shape, &a.data), (&b.name, &b.shape, &b.data));
+    }
+    // write_params takes the presented layout back to burn's
+    let mut moved = read.clone();
+    moved[0].data[1] = 42.0; // row 0 (output 0), column 1 (input 1)
+    let model = write_params(model, &moved, None).unwrap();
+    let w = model.lin.weight.val().into_data().to_vec::<f32>().unwrap();
+    assert_eq!(
+        w[3], 42.0,
+        "burn [in, out]: input 1, output 0 is element 1·3 + 0"
+    );
 }
 
 /// Three steps through the bridge equal three steps of the same optimizer on plain Params
-/// holding the same values and gradients (bit for bit: same f32 arithmetic).
-fn bridge_matches_core(name: &str, h: serde_json::Value) {
-    let mut model = tiny();
+/// holding the same values and gradients in PyTorch's layout, read and transposed by burn itself
+/// (bit for bit: same f32 arithmetic).
+fn bridge_matches_core<M: Probe>(mut model: M, name: &str, h: serde_json::Value) {
     let mut bridge = HostBridge::new(&model).unwrap();
     let mut through_bridge = registry::build::<f32>(name, &hyper(h.clone())).unwrap();
     let mut core = registry::build::<f32>(name, &hyper(h)).unwrap();
     let mut plain: Vec<Param<f32>> = Vec::new();
-    let ids_before: Vec<_> = vec![
-        model.lin.weight.id,
-        model.norm.gamma.id,
-        model.blocks[0].weight.id,
-    ];
+    let ids_before = model.ids();
     for step in 0..3 {
-        let grads = loss(&model).backward();
-        let now = direct(&model, &grads);
+        let grads = model.loss().backward();
+        let now = model.direct(&grads);
         if step == 0 {
             plain = now.clone();
         } else {
@@ -137,8 +224,11 @@ fn bridge_matches_core(name: &str, h: serde_json::Value) {
             }
         }
         core.step(&mut plain).unwrap();
-        GradBridge::<B, Tiny<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
-        model = GradBridge::<B, Tiny<B>>::step(&mut bridge, model, through_bridge.as_mut())
+        GradBridge::<B, M>::load_grads(&mut bridge, &model, &grads).unwrap();
+        for (b, c) in bridge.params().iter().zip(&now) {
+            assert_eq!((&b.shape, &b.grad), (&c.shape, &c.grad), "`{}`", c.name);
+        }
+        model = GradBridge::<B, M>::step(&mut bridge, model, through_bridge.as_mut())
             .unwrap()
             .0;
     }
@@ -146,18 +236,18 @@ fn bridge_matches_core(name: &str, h: serde_json::Value) {
     for (a, p) in after.iter().zip(&plain) {
         assert_eq!(a.data, p.data, "{name}: `{}` differs after 3 steps", p.name);
     }
-    let ids_after = vec![
-        model.lin.weight.id,
-        model.norm.gamma.id,
-        model.blocks[0].weight.id,
-    ];
-    assert_eq!(ids_before, ids_after, "parameter ids stay stable");
-    assert!(model.lin.weight.val().is_require_grad());
+    assert_eq!(ids_before, model.ids(), "parameter ids stay stable");
+    assert_eq!(
+        core.state(),
+        through_bridge.state(),
+        "{name}: optimizer states"
+    );
 }
 
 #[test]
 fn sgd_through_bridge_equals_core() {
     bridge_matches_core(
+        tiny(),
         "SGD",
         json!({"lr": 0.1, "momentum": 0.9, "nesterov": true, "weight_decay": 0.01}),
     );
@@ -165,12 +255,13 @@ fn sgd_through_bridge_equals_core() {
 
 #[test]
 fn adam_through_bridge_equals_core() {
-    bridge_matches_core("Adam", json!({"lr": 0.01, "weight_decay": 0.1}));
+    bridge_matches_core(tiny(), "Adam", json!({"lr": 0.01, "weight_decay": 0.1}));
 }
 
 #[test]
 fn adamw_with_groups_through_bridge_equals_core() {
     bridge_matches_core(
+        tiny(),
         "AdamW",
         json!({"lr": 0.01, "weight_decay": 0.1,
                "groups": [{"params": "ndim=1 | norm.*", "weight_decay": 0.0, "lr": 0.02}]}),
@@ -178,10 +269,36 @@ fn adamw_with_groups_through_bridge_equals_core() {
 }
 
 #[test]
+fn muon_through_bridge_equals_core_on_pytorch_layouts() {
+    // "original" scales by √max(1, rows/cols): 1 for [3, 4] and [2, 3] (PyTorch's layout), but
+    // √(4/3) and √(3/2) for burn's [4, 3] and [3, 2] — the layout is part of the semantics.
+    bridge_matches_core(mats(), "Muon", json!({"lr": 0.02, "weight_decay": 0.1}));
+    bridge_matches_core(
+        mats(),
+        "Muon",
+        json!({"lr": 0.02, "adjust_lr_fn": "match_rms_adamw", "nesterov": false}),
+    );
+}
+
+#[test]
+fn muon_adamw_partition_through_bridge_equals_core() {
+    // the standard recipe: lin.weight and blocks.0.weight to Muon, biases and norm to AdamW
+    bridge_matches_core(tiny(), "MuonAdamW", json!({"lr": 0.02, "adamw_lr": 0.01}));
+    bridge_matches_core(
+        tiny(),
+        "Partition",
+        json!({"routes": [
+            {"params": "ndim>=2", "optimizer": "Muon", "lr": 0.05},
+            {"params": "all", "optimizer": "SGD", "lr": 0.1, "momentum": 0.9},
+        ]}),
+    );
+}
+
+#[test]
 fn clipping_scales_to_max_norm_like_pytorch() {
     let model = tiny();
     let grads = loss(&model).backward();
-    let plain = direct(&model, &grads);
+    let plain = model.direct(&grads);
     let norm: f64 = plain
         .iter()
         .flat_map(|p| p.grad.iter())
@@ -215,7 +332,7 @@ fn sam_uses_the_gradient_at_the_perturbed_point() {
     let (rho, lr) = (0.05f64, 0.1f64);
     let model = tiny();
     // by hand
-    let g0 = direct(&model, &loss(&model).backward());
+    let g0 = model.direct(&loss(&model).backward());
     let norm = g0
         .iter()
         .flat_map(|p| p.grad.iter())
@@ -229,7 +346,7 @@ fn sam_uses_the_gradient_at_the_perturbed_point() {
         }
     }
     let perturbed = write_params(model.clone(), &shifted, None).unwrap();
-    let g1 = direct(&perturbed, &loss(&perturbed).backward());
+    let g1 = perturbed.direct(&loss(&perturbed).backward());
     let expected: Vec<Vec<f32>> = g0
         .iter()
         .zip(&g1)
@@ -269,4 +386,128 @@ fn sam_uses_the_gradient_at_the_perturbed_point() {
         )
         .is_err()
     );
+}
+
+/// `used` always takes part in the loss, `unused` only when asked.
+#[derive(Module, Debug)]
+struct Partly<B: Backend> {
+    used: Linear<B>,
+    unused: Linear<B>,
+}
+
+fn partly() -> Partly<B> {
+    let device = Default::default();
+    let model = Partly {
+        used: LinearConfig::new(4, 3).init(&device),
+        unused: LinearConfig::new(4, 3).init(&device),
+    };
+    let mut params = read_params(&model).unwrap();
+    let mut i = 0.0f32;
+    for p in &mut params {
+        for x in &mut p.data {
+            i += 1.0;
+            *x = (i * 0.3).sin() * 0.5;
+        }
+    }
+    write_params(model, &params, None).unwrap()
+}
+
+fn partly_loss(m: &Partly<B>, with_unused: bool) -> Tensor<B, 1> {
+    let mut y = m.used.forward(input());
+    if with_unused {
+        y = y + m.unused.forward(input());
+    }
+    (y.clone() * y).sum()
+}
+
+/// PyTorch skips a parameter whose `grad` is None: no update, no weight decay, no state. The
+/// bridge steps the others exactly as the core optimizer steps them alone.
+#[test]
+fn a_parameter_without_gradient_is_skipped_like_pytorch() {
+    for (name, h) in [
+        (
+            "SGD",
+            json!({"lr": 0.1, "momentum": 0.9, "weight_decay": 0.1}),
+        ),
+        ("AdamW", json!({"lr": 0.01, "weight_decay": 0.5})),
+        ("MuonAdamW", json!({"lr": 0.05, "adamw_weight_decay": 0.5})),
+    ] {
+        let mut model = partly();
+        let start = read_params(&model).unwrap();
+        let mut bridge = HostBridge::new(&model).unwrap();
+        let mut through_bridge = registry::build::<f32>(name, &hyper(h.clone())).unwrap();
+        let mut core = registry::build::<f32>(name, &hyper(h)).unwrap();
+        let mut plain: Vec<Param<f32>> = Vec::new();
+        for step in 0..3 {
+            let grads = partly_loss(&model, false).backward();
+            let now = vec![
+                linear_weight("used.weight", model.used.weight.val(), &grads),
+                p("used.bias", model.used.bias.as_ref().unwrap().val(), &grads),
+            ];
+            if step == 0 {
+                plain = now;
+            } else {
+                for (q, n) in plain.iter_mut().zip(&now) {
+                    q.grad.clone_from(&n.grad);
+                }
+            }
+            core.step(&mut plain).unwrap();
+            GradBridge::<B, Partly<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+            assert_eq!(bridge.has_grad(), [true, true, false, false]);
+            model = GradBridge::<B, Partly<B>>::step(&mut bridge, model, through_bridge.as_mut())
+                .unwrap()
+                .0;
+        }
+        let after = read_params(&model).unwrap();
+        assert_eq!(after[0].data, plain[0].data, "{name}: used.weight");
+        assert_eq!(after[1].data, plain[1].data, "{name}: used.bias");
+        assert_eq!(
+            after[2..],
+            start[2..],
+            "{name}: the unused layer did not move"
+        );
+        let state = through_bridge.state();
+        assert_eq!(state, core.state(), "{name}: state only for the used layer");
+        assert!(
+            state.params.iter().all(|p| !p.name.contains("unused")),
+            "{name}: {:?}",
+            state.params.iter().map(|p| &p.name).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// A parameter that has a gradient at the first step and none later (or the reverse) cannot be
+/// skipped the way PyTorch skips it with position-keyed state: a clear error, not a silent
+/// zero-gradient step.
+#[test]
+fn a_gradient_that_comes_and_goes_is_an_error() {
+    for (first, second, now) in [(true, false, false), (false, true, true)] {
+        let model = partly();
+        let mut bridge = HostBridge::new(&model).unwrap();
+        let mut opt = registry::build::<f32>("Adam", &hyper(json!({"lr": 0.01}))).unwrap();
+        let grads = partly_loss(&model, first).backward();
+        GradBridge::<B, Partly<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+        let model = GradBridge::<B, Partly<B>>::step(&mut bridge, model, opt.as_mut())
+            .unwrap()
+            .0;
+        let grads = partly_loss(&model, second).backward();
+        GradBridge::<B, Partly<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+        let e = GradBridge::<B, Partly<B>>::step(&mut bridge, model, opt.as_mut()).unwrap_err();
+        match &e {
+            optlab_nn::NnError::GradientComesAndGoes {
+                param,
+                step,
+                now: n,
+            } => {
+                assert_eq!((param.as_str(), *step, *n), ("unused.weight", 2, now));
+            }
+            other => panic!("unexpected error {other}"),
+        }
+        let text = e.to_string();
+        assert!(
+            text.contains("`unused.weight`") && text.contains("step 2"),
+            "{text}"
+        );
+        assert_eq!(opt.steps(), 1, "the refused step changed nothing");
+    }
 }

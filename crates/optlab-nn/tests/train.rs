@@ -143,6 +143,10 @@ fn outputs_are_written() {
             "data.eval_batches=1",
             "sample.length=20",
             "name=\"tiny-gpt\"",
+            "eval_every=2",
+            "log_every=1",
+            "target.metric=\"val_loss\"",
+            "target.threshold=100.0",
         ],
     );
     let dir = std::env::temp_dir().join(format!("optlab-nn-out-{}", std::process::id()));
@@ -159,22 +163,58 @@ fn outputs_are_written() {
     for f in [
         "metrics.csv",
         "summary.json",
+        "loss.png",
         "loss.svg",
+        "accuracy.png",
+        "accuracy.svg",
         "checkpoint.json.gz",
         "sample.txt",
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
-    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    // the shared records format: read back through optlab::record
+    let text = std::fs::read(run.join("metrics.csv")).unwrap();
     assert!(
-        csv.starts_with("method,seed,iteration,epoch,samples,time_s,lr,loss,"),
-        "{csv}"
+        text.starts_with(
+            b"method,seed,iteration,epoch,grad_evals,time_s,lr,\
+              loss,grad_norm,train_loss,train_acc,val_loss,val_acc\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&text)
     );
+    let mut again = Vec::new();
+    out.records.write_csv(&mut again).unwrap();
+    assert_eq!(again, text, "metrics.csv is the outcome's records");
+    let records = optlab::record::Records::read_csv(text.as_slice()).unwrap();
+    let its: Vec<u64> = records.rows.iter().map(|r| r.iteration).collect();
+    assert_eq!(its, [1, 2, 3], "a row per step (log_every = 1)");
+    let val = records.metric_index("val_loss").unwrap();
+    let evaluated: Vec<bool> = records
+        .rows
+        .iter()
+        .map(|r| r.values[val].is_finite())
+        .collect();
     assert_eq!(
-        csv.lines().count(),
-        2,
-        "header + the final evaluated step: {csv}"
+        evaluated,
+        [false, true, true],
+        "eval_every = 2 and the last step"
     );
+    assert_eq!(records.rows[2].grad_evals, 12, "3 steps of 4 sequences");
+    assert!(records.rows.windows(2).all(|w| w[0].time_s <= w[1].time_s));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let target = &summary["target"];
+    assert_eq!(target["metric"], "val_loss");
+    assert_eq!(target["direction"], "below");
+    assert_eq!(
+        target["step"], 2,
+        "first evaluation below 100 nats: {summary}"
+    );
+    assert_eq!(out.summary.final_eval.val_loss, records.rows[2].values[val]);
+    let png = std::fs::read(run.join("loss.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let svg = std::fs::read_to_string(run.join("accuracy.svg")).unwrap();
+    assert!(svg.contains("validation accuracy"), "legend missing");
     let sample = out.sample.unwrap();
     assert_eq!(
         sample.chars().count(),

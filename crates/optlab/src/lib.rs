@@ -20,7 +20,9 @@
 //!   HTML report (`optlab reproduce`);
 //! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse roots on faer
 //!   (Muon, Shampoo, spectral steepest descent);
-//! - [`bench`]: timing utilities and the optimizer step benchmark (`optlab bench`).
+//! - [`bench`]: timing utilities and the optimizer step benchmark (`optlab bench`);
+//! - [`overrides`]: `--set key=value` overrides of TOML configurations (`optlab run`, `optlab
+//!   train`).
 //!
 //! ```
 //! use optlab::optim::{Optimizer, sgd::{Sgd, SgdConfig}};
@@ -44,6 +46,7 @@ pub mod kernels;
 pub mod linalg;
 pub mod optim;
 pub mod oracle;
+pub mod overrides;
 pub mod param;
 pub mod plot;
 pub mod problem;

@@ -9,11 +9,12 @@ use optlab_nn::{Checkpoint, RunOptions, TrainConfig};
 /// Arguments of `optlab train`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A preset (mnist-mlp, mnist-cnn, digits-mlp, shakespeare-gpt) or an EXPERIMENT.toml.
+    /// A preset (mnist-mlp, mnist-cnn, digits-mlp, shakespeare-gpt, shakespeare-gpt-muon) or an
+    /// EXPERIMENT.toml.
     #[arg(required_unless_present = "resume")]
     experiment: Option<String>,
-    /// Override a field: `--set optimizer.lr=3e-4 --set model.width=256` (dotted keys, TOML
-    /// values).
+    /// Override a field: `--set optimizer.lr=3e-4 --set model.width=256` (dotted keys, list
+    /// elements by index, TOML values; the syntax of `optlab run --set`).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Total training steps (overrides the experiment's steps/epochs).
@@ -115,13 +116,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let s = &outcome.summary;
     let e = &s.final_eval;
     println!(
-        "{}: {} ({} parameters) with {}, {} steps ({:.1} epochs) in {:.1} s ({:.2} ms/step)",
-        s.name, s.model, s.parameters, s.optimizer, s.steps, s.epochs, s.wall_time_s, s.ms_per_step
+        "{}: {} ({} parameters) with {}, {} steps ({:.1} epochs) in {:.1} s ({:.1} s training, {:.2} ms/step)",
+        s.name,
+        s.model,
+        s.parameters,
+        s.optimizer,
+        s.steps,
+        s.epochs,
+        s.wall_time_s,
+        s.train_time_s,
+        s.ms_per_step
     );
     println!(
         "final: train loss {:.4} acc {:.4} | validation loss {:.4} acc {:.4} (best acc {:.4}, best loss {:.4})",
         e.train_loss, e.train_acc, e.val_loss, e.val_acc, s.best_val_acc, s.best_val_loss
     );
+    if let Some(t) = &s.target {
+        let cmp = match t.direction {
+            optlab::record::Direction::Above => "≥",
+            optlab::record::Direction::Below => "≤",
+        };
+        match (t.step, t.epoch, t.seconds) {
+            (Some(step), Some(epoch), Some(sec)) => println!(
+                "target {} {cmp} {}: reached at step {step} (epoch {epoch:.2}, {sec:.1} s training)",
+                t.metric, t.threshold
+            ),
+            _ => println!("target {} {cmp} {}: not reached", t.metric, t.threshold),
+        }
+    }
     if let Some(text) = &outcome.sample {
         println!("--- sample ---\n{text}\n--------------");
     }

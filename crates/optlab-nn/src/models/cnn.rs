@@ -6,8 +6,8 @@
 //!   → max-pool 2 → flatten → fc (hidden[0]) → σ → fc (hidden[1]) → σ → fc (classes)
 //! ```
 //!
-//! Parameters: `conv1.weight` `[c₁, C, 5, 5]`, `conv2.weight`, `fc.{0,1,2}.weight` `[d_in, d_out]`
-//! and their biases.
+//! Parameters (as the bridge presents them, PyTorch layouts): `conv1.weight` `[c₁, C, 5, 5]`,
+//! `conv2.weight`, `fc.{0,1,2}.weight` `[d_out, d_in]` and their biases.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};

@@ -10,8 +10,10 @@
 //!
 //! Parameters: `tok_embed.weight` `[vocab, d]`, `pos_embed.weight` `[context, d]`,
 //! `blocks.{l}.{ln1,ln2}.{gamma,beta}`, `blocks.{l}.attn.{qkv,proj}.{weight,bias}`,
-//! `blocks.{l}.mlp.{fc,proj}.{weight,bias}`, `ln_f.{gamma,beta}` and, untied, `head.weight`.
-//! The standard Muon recipe selects the hidden matrices with `"ndim>=2 & blocks.*"`.
+//! `blocks.{l}.mlp.{fc,proj}.{weight,bias}`, `ln_f.{gamma,beta}` and, untied, `head.weight`; the
+//! bridge presents the `Linear` weights in PyTorch's `[out, in]` layout (`qkv.weight` `[3d, d]`).
+//! The standard Muon recipe (`MuonAdamW`'s default filter `"ndim>=2 & !*embed* & !*head*"`)
+//! selects exactly the hidden matrices `blocks.*.weight`.
 //! Initialization follows GPT-2: N(0, 0.02²) with residual projections (`*.proj.weight`)
 //! scaled by 1/√(2·n_layer).
 
@@ -127,9 +129,9 @@ impl GptConfig {
 /// Causal multi-head self-attention.
 #[derive(Module, Debug)]
 pub struct SelfAttention<B: Backend> {
-    /// Query, key and value projections together, `[d, 3d]`.
+    /// Query, key and value projections together (`[3d, d]` as presented to optimizers).
     pub qkv: Linear<B>,
-    /// Output projection `[d, d]`.
+    /// Output projection (`[d, d]`).
     pub proj: Linear<B>,
     #[module(skip)]
     n_head: usize,
@@ -156,9 +158,9 @@ impl<B: Backend> SelfAttention<B> {
 /// The position-wise MLP of a block.
 #[derive(Module, Debug)]
 pub struct FeedForward<B: Backend> {
-    /// `[d, 4d]`.
+    /// Expansion (`[4d, d]` as presented to optimizers).
     pub fc: Linear<B>,
-    /// `[4d, d]`.
+    /// Projection back (`[d, 4d]` as presented to optimizers).
     pub proj: Linear<B>,
 }
 
@@ -194,7 +196,7 @@ pub struct Gpt<B: Backend> {
     pub blocks: Vec<Block<B>>,
     /// Final norm.
     pub ln_f: LayerNorm<B>,
-    /// Untied output head `[d, vocab]`.
+    /// Untied output head (`[vocab, d]` as presented to optimizers).
     pub head: Option<Linear<B>>,
     #[module(skip)]
     block_size: usize,
@@ -331,11 +333,11 @@ mod tests {
         for expected in [
             "tok_embed.weight [5, 8]",
             "pos_embed.weight [6, 8]",
-            "blocks.1.attn.qkv.weight [8, 24]",
-            "blocks.0.mlp.proj.weight [32, 8]",
+            "blocks.1.attn.qkv.weight [24, 8]",
+            "blocks.0.mlp.proj.weight [8, 32]",
             "blocks.0.ln1.gamma [8]",
             "ln_f.beta [8]",
-            "head.weight [8, 5]",
+            "head.weight [5, 8]",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),

@@ -4,7 +4,8 @@
 //! h₀ = x,   h_l = σ(h_{l−1} W_l + b_l)  (l = 1..depth),   logits = h_depth W_out + b_out
 //! ```
 //!
-//! Parameters: `layers.{l}.weight` `[d_in, d_out]` and `layers.{l}.bias`; the last layer is the
+//! Parameters (as the bridge presents them, PyTorch layouts): `layers.{l}.weight` `[d_out, d_in]`
+//! and `layers.{l}.bias`; the last layer is the
 //! output head.
 
 use burn::module::Module;

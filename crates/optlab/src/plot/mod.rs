@@ -133,6 +133,24 @@ pub fn bands(
     Ok(out)
 }
 
+/// One band per metric of one method (a training run's losses, or its accuracies, in one plot),
+/// labelled by the given names; metrics without finite values give empty bands.
+pub fn metric_bands(
+    records: &Records,
+    method: &str,
+    metrics: &[(&str, &str)],
+    axis: XAxis,
+) -> Result<Vec<Band>, PlotError> {
+    metrics
+        .iter()
+        .map(|(metric, label)| {
+            let mut b = records.band(method, metric, axis)?;
+            b.label = label.to_string();
+            Ok(b)
+        })
+        .collect()
+}
+
 /// Axis label of a metric.
 pub fn metric_label(metric: &str) -> String {
     match metric {
@@ -162,5 +180,44 @@ pub(crate) fn tick(v: f64) -> String {
     } else {
         let s = format!("{v:.1e}");
         s.replace(".0e", "e")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+
+    #[test]
+    fn metric_bands_give_one_labelled_band_per_metric() {
+        let mut r = Records::new(vec!["loss".into(), "val_loss".into()]);
+        for it in 1..=4u64 {
+            r.rows.push(Record {
+                method: "AdamW".into(),
+                seed: 0,
+                iteration: it,
+                epoch: it as f64 / 4.0,
+                grad_evals: it * 8,
+                time_s: it as f64,
+                lr: 1e-3,
+                // validation only every other step
+                values: vec![1.0 / it as f64, if it % 2 == 0 { 0.5 } else { f64::NAN }],
+            });
+        }
+        let b = metric_bands(
+            &r,
+            "AdamW",
+            &[("loss", "minibatch loss"), ("val_loss", "validation loss")],
+            XAxis::Epochs,
+        )
+        .unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].label, "minibatch loss");
+        assert_eq!(b[0].points.len(), 4);
+        assert_eq!(b[1].label, "validation loss");
+        let xs: Vec<f64> = b[1].points.iter().map(|p| p.x).collect();
+        assert_eq!(xs, [0.5, 1.0], "rows without a value are left out");
+        let e = metric_bands(&r, "AdamW", &[("acc", "accuracy")], XAxis::Epochs).unwrap_err();
+        assert!(e.to_string().contains("loss, val_loss"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ use super::RunError;
 use super::averaging::Averaging;
 use crate::optim::registry::HyperMap;
 use crate::oracle::BatchSize;
+use crate::overrides::{self, OverrideError};
 use crate::problem::ProblemSpec;
 use crate::record::XAxis;
 
@@ -266,90 +267,23 @@ fn check_budget(
     Ok(())
 }
 
-/// Parses `--set` text `key=value`.
+/// Parses `--set` text `key=value` (the shared [`overrides`](crate::overrides) syntax).
 pub fn parse_set(s: &str) -> Result<(String, String), RunError> {
-    let (k, v) = s.split_once('=').ok_or_else(|| {
-        RunError::Config(format!(
-            "--set `{s}`: expected key=value, e.g. seeds=3 or methods.0.lr=0.1"
-        ))
-    })?;
-    let k = k.trim();
-    if k.is_empty() {
-        return Err(RunError::Config(format!("--set `{s}`: empty key")));
-    }
-    Ok((k.to_string(), v.trim().to_string()))
+    overrides::parse_set(s).map_err(override_error)
 }
 
-/// A `--set` value: TOML syntax (`3`, `0.1`, `true`, `"text"`, `[1, 2]`, `{ kind = "..." }`),
-/// anything that does not parse is taken as a string.
-fn parse_value(v: &str) -> toml::Value {
-    toml::from_str::<toml::Table>(&format!("v = {v}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(v.to_string()))
-}
-
-/// Sets the dotted path `key` (array elements by index: `methods.0.lr`) to `value`; missing
-/// tables on the way are created.
+/// Sets the dotted path `key` (array elements by index: `methods.0.lr`) to `value`
+/// ([`overrides::apply_override`]).
 pub fn apply_override(table: &mut toml::Table, key: &str, value: &str) -> Result<(), RunError> {
-    let err = |m: String| RunError::Config(format!("--set {key}: {m}"));
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.iter().any(|p| p.trim().is_empty()) {
-        return Err(err("empty path segment".into()));
-    }
-    let v = parse_value(value);
-    let (first, rest) = (parts[0], &parts[1..]);
-    let Some((last, middle)) = rest.split_last() else {
-        table.insert(first.to_string(), v);
-        return Ok(());
-    };
-    let mut cur = table
-        .entry(first.to_string())
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let mut walked = first.to_string();
-    for p in middle {
-        cur = step_into(cur, p, &walked).map_err(err)?;
-        walked.push('.');
-        walked.push_str(p);
-    }
-    match cur {
-        toml::Value::Table(t) => {
-            t.insert(last.to_string(), v);
-        }
-        toml::Value::Array(a) => {
-            let i: usize = last.parse().map_err(|_| {
-                err(format!(
-                    "`{walked}` is a list: use an index, e.g. {walked}.0"
-                ))
-            })?;
-            let n = a.len();
-            let slot = a
-                .get_mut(i)
-                .ok_or_else(|| err(format!("`{walked}` has {n} elements (index {i})")))?;
-            *slot = v;
-        }
-        _ => return Err(err(format!("`{walked}` is not a table or a list"))),
-    }
-    Ok(())
+    overrides::apply_override(table, key, value).map_err(override_error)
 }
 
-fn step_into<'a>(
-    cur: &'a mut toml::Value,
-    part: &str,
-    walked: &str,
-) -> Result<&'a mut toml::Value, String> {
-    match cur {
-        toml::Value::Table(t) => Ok(t
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))),
-        toml::Value::Array(a) => {
-            let n = a.len();
-            let i: usize = part
-                .parse()
-                .map_err(|_| format!("`{walked}` is a list: use an index, e.g. {walked}.0"))?;
-            a.get_mut(i)
-                .ok_or_else(|| format!("`{walked}` has {n} elements (index {i})"))
+/// A `--set` error as a configuration error, with examples from the experiment schema.
+fn override_error(e: OverrideError) -> RunError {
+    match e {
+        OverrideError::Syntax(_) => {
+            RunError::Config(format!("{e}, e.g. seeds=3 or methods.0.lr=0.1"))
         }
-        _ => Err(format!("`{walked}` is not a table or a list")),
+        e => RunError::Config(e.to_string()),
     }
 }
