@@ -27,8 +27,14 @@ fn stderr(o: &Output) -> String {
 
 /// `../shared/fixtures/optim_traces.json`, or `None` with a skip message.
 fn fixture() -> Option<PathBuf> {
+    shared_fixture("optim_traces.json")
+}
+
+/// `../shared/fixtures/NAME`, or `None` with a skip message.
+fn shared_fixture(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/optim_traces.json");
+        .join("../../../shared/fixtures")
+        .join(name);
     if p.is_file() {
         Some(p)
     } else {
@@ -138,6 +144,46 @@ fn verify_accepts_a_correct_trace_and_rejects_a_wrong_one() {
     for p in [good, bad, unknown, other] {
         let _ = std::fs::remove_file(p);
     }
+}
+
+#[test]
+fn verify_replays_orthogonalize_and_muon_fixtures() {
+    let Some(ortho) = shared_fixture("orthogonalize.json") else {
+        return;
+    };
+    let o = optlab(&["verify", ortho.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("NS5") && out.contains("PE8"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(
+        out.lines().last().unwrap_or("").ends_with(", 0 failed"),
+        "{out}"
+    );
+    // Changing one reference value makes that case fail.
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&ortho).unwrap()).unwrap();
+    let x = v["cases"][0]["polar"][0].as_f64().unwrap();
+    v["cases"][0]["polar"][0] = json!(x + 1e-6);
+    let bad = write_temp("ortho-bad", &v);
+    let o = optlab(&["verify", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("FAIL"), "{}", stdout(&o));
+    // Other coefficients are refused, not reported as a mismatch.
+    v["kj"][0] = json!(3.0);
+    let other = write_temp("ortho-kj", &v);
+    let o = optlab(&["verify", other.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("coefficients"), "{}", stderr(&o));
+    for p in [bad, other] {
+        let _ = std::fs::remove_file(p);
+    }
+
+    let Some(muon) = shared_fixture("muon_traces.json") else {
+        return;
+    };
+    let o = optlab(&["verify", muon.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("Muon"), "{}", stdout(&o));
 }
 
 #[test]

@@ -9,25 +9,27 @@ pub struct Args {}
 /// with their parameters and defaults.
 pub fn run(_args: Args) -> anyhow::Result<()> {
     println!("Optimizers (PyTorch names; hyperparameters with defaults):");
+    let w = width(optlab::optim::registry::CATALOG.iter().map(|i| i.name));
     for info in optlab::optim::registry::CATALOG {
         let aliases = if info.aliases.is_empty() {
             String::new()
         } else {
             format!(" (also: {})", info.aliases.join(", "))
         };
-        println!("  {:<12} {}{aliases}", info.name, info.summary);
-        println!("  {:<12} {}", "", (info.defaults)());
+        println!("  {:<w$} {}{aliases}", info.name, info.summary);
+        println!("  {:<w$} {}", "", (info.defaults)());
     }
     println!();
     println!(
         "Schedules (`schedule = {{ kind = ..., <arguments> }}`; α₀ = the optimizer's lr, k = 0, 1, ...):"
     );
+    let w = width(optlab::schedule::CATALOG.iter().map(|i| i.kind));
     for info in optlab::schedule::CATALOG {
-        println!("  {:<27} {}", info.kind, info.formula);
+        println!("  {:<w$} {}", info.kind, info.formula);
         if !info.aliases.is_empty() {
-            println!("  {:<27} also: {}", "", info.aliases.join(", "));
+            println!("  {:<w$} also: {}", "", info.aliases.join(", "));
         }
-        println!("  {:<27} args: {}", "", info.args_summary());
+        println!("  {:<w$} args: {}", "", info.args_summary());
     }
     println!();
     println!("Runner methods (problem-aware, full gradient):");
@@ -42,9 +44,15 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     );
     println!();
     println!("Problems (`kind` in [problem]; parameters with defaults):");
+    let w = width(optlab::problem::CATALOG.iter().map(|i| i.kind));
     for info in optlab::problem::CATALOG {
-        println!("  {:<14} {}", info.kind, info.summary);
-        println!("  {:<14} {}", "", (info.defaults)());
+        println!("  {:<w$} {}", info.kind, info.summary);
+        println!("  {:<w$} {}", "", (info.defaults)());
     }
     Ok(())
+}
+
+/// Column width for a list of names: the longest name (in characters).
+fn width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(|n| n.chars().count()).max().unwrap_or(0)
 }

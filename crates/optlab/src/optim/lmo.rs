@@ -325,14 +325,12 @@ impl<T: Scalar> Optimizer<T> for SteepestDescent<T> {
             return Ok(skipped);
         }
         let t = self.step + 1;
-        let numerical = |p: &Param<T>| {
-            let param = p.name.clone();
-            move |e: LinalgError| OptimError::Numerical {
-                optimizer: SteepestDescentConfig::NAME.to_string(),
-                param,
-                step: t,
-                message: e.to_string(),
-            }
+        // Builds the error lazily: naming the parameter allocates, which a step must not do.
+        let numerical = |p: &Param<T>, e: LinalgError| OptimError::Numerical {
+            optimizer: SteepestDescentConfig::NAME.to_string(),
+            param: p.name.clone(),
+            step: t,
+            message: e.to_string(),
         };
         // The LMOs that can fail (the spectral one through an SVD, which refuses a non-finite
         // gradient, e.g. under `NonFinitePolicy::Ignore`) run first, for every parameter, into
@@ -354,7 +352,7 @@ impl<T: Scalar> Optimizer<T> for SteepestDescent<T> {
                 &mut self.workspaces,
                 direction,
             )
-            .map_err(numerical(p))?;
+            .map_err(|e| numerical(p, e))?;
         }
         self.step = t;
         for (j, slot) in self.slots.iter().enumerate() {
@@ -375,7 +373,7 @@ impl<T: Scalar> Optimizer<T> for SteepestDescent<T> {
                     &mut self.workspaces,
                     &mut self.direction,
                 )
-                .map_err(numerical(p))?;
+                .map_err(|e| numerical(p, e))?;
                 (self.direction.as_slice(), dual)
             };
             let scale = if cfg.normalized {

@@ -285,14 +285,12 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
             return Ok(skipped);
         }
         let t = self.step + 1;
-        let numerical = |p: &Param<T>| {
-            let param = p.name.clone();
-            move |e: LinalgError| OptimError::Numerical {
-                optimizer: MuonConfig::NAME.to_string(),
-                param,
-                step: t,
-                message: e.to_string(),
-            }
+        // Builds the error lazily: naming the parameter allocates, which a step must not do.
+        let numerical = |p: &Param<T>, e: LinalgError| OptimError::Numerical {
+            optimizer: MuonConfig::NAME.to_string(),
+            param: p.name.clone(),
+            step: t,
+            message: e.to_string(),
         };
 
         // Phase 1: the orthogonalizations that can fail (the SVD refuses a non-finite input,
@@ -326,7 +324,7 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
                     &cfg.orthogonalizer(),
                     &mut self.pending[j],
                 )
-                .map_err(numerical(p))?;
+                .map_err(|e| numerical(p, e))?;
         }
 
         // Phase 2: commit.
@@ -361,7 +359,7 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
                 self.workspaces
                     .get(rows, cols)
                     .orthogonalize(update, rows, cols, &cfg.orthogonalizer())
-                    .map_err(numerical(p))?
+                    .map_err(|e| numerical(p, e))?
             };
             let decay = T::of(1.0 - lr * cfg.weight_decay);
             let step = T::of(lr * cfg.shape_scale(rows, cols));

@@ -403,14 +403,12 @@ impl<T: Scalar> Optimizer<T> for Shampoo<T> {
             return Ok(skipped);
         }
         let t = self.step + 1;
-        let numerical = |p: &Param<T>| {
-            let param = p.name.clone();
-            move |e: LinalgError| OptimError::Numerical {
-                optimizer: ShampooConfig::NAME.to_string(),
-                param,
-                step: t,
-                message: e.to_string(),
-            }
+        // Builds the error lazily: naming the parameter allocates, which a step must not do.
+        let numerical = |p: &Param<T>, e: LinalgError| OptimError::Numerical {
+            optimizer: ShampooConfig::NAME.to_string(),
+            param: p.name.clone(),
+            step: t,
+            message: e.to_string(),
         };
 
         // Phase 1, the only fallible part: on a step that recomputes the inverse roots, every full
@@ -436,7 +434,7 @@ impl<T: Scalar> Optimizer<T> for Shampoo<T> {
             ] {
                 if side.full {
                     let work = (&mut self.next_stat, &mut self.scratch);
-                    candidate_root(side, x, cfg, order, work, next).map_err(numerical(p))?;
+                    candidate_root(side, x, cfg, order, work, next).map_err(|e| numerical(p, e))?;
                 }
             }
         }
