@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +70,11 @@ pub struct DataSpec {
     /// Validation batches of random windows for text (default 20); image data evaluates the whole
     /// validation set.
     pub eval_batches: usize,
+    /// Image data augmentation (default 0 = none): each training image of a step is translated
+    /// by (dx, dy), each drawn uniformly from −`shift`..=`shift` pixels, the uncovered border
+    /// filled with the background (pixel value 0). Validation and the training-set evaluation
+    /// see the images as they are. Drawn from `(seed, step)`, so resuming is unaffected.
+    pub shift: usize,
 }
 
 impl Default for DataSpec {
@@ -80,6 +86,7 @@ impl Default for DataSpec {
             val_fraction: 0.1,
             batch_size: 128,
             eval_batches: 20,
+            shift: 0,
         }
     }
 }
@@ -114,8 +121,18 @@ impl DataSpec {
         );
         match self.name.image() {
             Some((side, max)) => {
+                if self.shift >= side {
+                    return Err(NnError::config(
+                        "data.shift",
+                        self.shift,
+                        format!(
+                            "in 0..={} (pixels, less than the {side}-pixel side)",
+                            side - 1
+                        ),
+                    ));
+                }
                 let (x, y) = read_labeled_csv(&path, side * side)?;
-                Ok(TaskData::Images(ImageData::new(
+                let mut d = ImageData::new(
                     x,
                     y,
                     [1, side, side],
@@ -123,13 +140,22 @@ impl DataSpec {
                     self.validation,
                     self.batch_size,
                     seed,
-                )?))
+                )?;
+                d.shift = self.shift;
+                Ok(TaskData::Images(d))
             }
             None => {
-                let text = read_text(&path)?;
                 let context = context.ok_or_else(|| {
                     NnError::config("model.kind", "not gpt", "gpt for the shakespeare data set")
                 })?;
+                if self.shift != 0 {
+                    return Err(NnError::config(
+                        "data.shift",
+                        self.shift,
+                        "0 for text data (translation applies to images)",
+                    ));
+                }
+                let text = read_text(&path)?;
                 Ok(TaskData::Text(TextData::new(
                     &text,
                     self.val_fraction,
@@ -317,6 +343,10 @@ pub struct ImageData {
     train: Vec<usize>,
     batch_size: usize,
     seed: u64,
+    /// Largest random translation of a training image, in pixels (0: no augmentation).
+    shift: usize,
+    /// The standardized value of a 0 pixel, filling what a translation uncovers.
+    background: f32,
     /// `(epoch, permutation of the training indices)` of the last epoch served.
     order: Option<(u64, Vec<usize>)>,
     validation: Vec<Batch>,
@@ -372,6 +402,8 @@ impl ImageData {
             train,
             batch_size,
             seed,
+            shift: 0,
+            background: -mean / std,
             order: None,
             validation: Vec::new(),
             train_eval: Vec::new(),
@@ -436,7 +468,38 @@ impl ImageData {
             .unwrap_or(&[]);
         let end = ((j + 1) * self.batch_size).min(perm.len());
         let ix = perm[j * self.batch_size..end].to_vec();
-        self.gather(&ix)
+        let mut batch = self.gather(&ix);
+        if let (true, Inputs::Dense { values, .. }) = (self.shift > 0, &mut batch.inputs) {
+            self.translate(values, k);
+        }
+        batch
+    }
+
+    /// Translates each image of a training batch in place by its own random (dx, dy) in
+    /// −shift..=shift, drawn from `(seed, step)`: output pixel (r, c) is input pixel
+    /// (r − dy, c − dx), or the background where that lies outside the image.
+    fn translate(&self, values: &mut [f32], step: u64) {
+        let [channels, h, w] = self.image;
+        let s = self.shift as i64;
+        let mut rng = stream(self.seed, Purpose::Augment, step);
+        let mut src = vec![0.0f32; h * w];
+        for image in values.chunks_exact_mut(self.dim) {
+            let (dx, dy) = (rng.random_range(-s..=s), rng.random_range(-s..=s));
+            for plane in image.chunks_exact_mut(h * w).take(channels) {
+                src.copy_from_slice(plane);
+                for (r, row) in plane.chunks_exact_mut(w).enumerate() {
+                    let sr = r as i64 - dy;
+                    for (c, v) in row.iter_mut().enumerate() {
+                        let sc = c as i64 - dx;
+                        *v = if (0..h as i64).contains(&sr) && (0..w as i64).contains(&sc) {
+                            src[sr as usize * w + sc as usize]
+                        } else {
+                            self.background
+                        };
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -448,6 +511,56 @@ mod tests {
         let x: Vec<f32> = (0..n * 4).map(|i| (i % 7) as f32).collect();
         let y: Vec<i64> = (0..n).map(|i| (i % 3) as i64).collect();
         ImageData::new(x, y, [1, 2, 2], 6.0, 4, 5, 11).unwrap()
+    }
+
+    /// The image `src` (h×w) translated by (dx, dy) with `fill` outside.
+    fn shifted(src: &[f32], h: usize, w: usize, dx: i64, dy: i64, fill: f32) -> Vec<f32> {
+        let mut out = vec![fill; h * w];
+        for r in 0..h as i64 {
+            for c in 0..w as i64 {
+                let (sr, sc) = (r - dy, c - dx);
+                if (0..h as i64).contains(&sr) && (0..w as i64).contains(&sc) {
+                    out[(r as usize) * w + c as usize] = src[sr as usize * w + sc as usize];
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn shift_translates_each_training_image_within_range_reproducibly() {
+        let n = 30;
+        let x: Vec<f32> = (0..n * 16).map(|i| ((i * 7) % 11) as f32).collect();
+        let y: Vec<i64> = (0..n).map(|i| (i % 3) as i64).collect();
+        let mut d = ImageData::new(x, y, [1, 4, 4], 10.0, 5, 8, 3).unwrap();
+        let mut offsets = std::collections::BTreeSet::new();
+        for k in 0..6 {
+            let plain = d.train_batch(k);
+            d.shift = 1;
+            let aug = d.train_batch(k);
+            assert_eq!(
+                aug,
+                d.train_batch(k),
+                "a step's batch is a function of (seed, k)"
+            );
+            assert_eq!(plain.targets, aug.targets);
+            d.shift = 0;
+            let (Inputs::Dense { values: p, .. }, Inputs::Dense { values: a, .. }) =
+                (&plain.inputs, &aug.inputs)
+            else {
+                panic!("image batches are dense");
+            };
+            for (pi, ai) in p.chunks(16).zip(a.chunks(16)) {
+                let found = (-1..=1)
+                    .flat_map(|dx| (-1..=1).map(move |dy| (dx, dy)))
+                    .find(|&(dx, dy)| shifted(pi, 4, 4, dx, dy, d.background) == ai);
+                let Some(off) = found else {
+                    panic!("not a translation by at most one pixel: {pi:?} → {ai:?}");
+                };
+                offsets.insert(off);
+            }
+        }
+        assert!(offsets.len() >= 5, "offsets drawn: {offsets:?}");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum Purpose {
     EvalWindows = 5,
     /// Text generation (index 0).
     Sample = 6,
+    /// Random translations of the training images of a step (index: step).
+    Augment = 7,
 }
 
 /// The ChaCha8 generator for `(seed, purpose, index)`.

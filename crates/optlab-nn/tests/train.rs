@@ -55,12 +55,13 @@ fn mlp_resume_gives_the_same_loss_sequence() {
 }
 
 #[test]
-fn mlp_resume_across_an_epoch_boundary_with_schedule_and_clipping() {
+fn mlp_resume_across_an_epoch_boundary_with_schedule_clipping_and_augmentation() {
     resume_is_identical(&config(
         "digits-mlp",
         &[
             "model.width=16",
             "data.batch_size=400",
+            "data.shift=1",
             "clip_grad_norm=0.5",
             "schedule.kind=\"Constant\"",
         ],
@@ -254,4 +255,13 @@ fn mismatched_data_and_model_are_errors() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("no/such/file.csv"), "{e}");
+    // Augmentation: a shift must be less than the image side, and there is none for text.
+    let e = train::train(&config("digits-mlp", &["data.shift=8"]), steps(1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("data.shift") && e.contains("0..=7"), "{e}");
+    let e = train::train(&config("shakespeare-gpt", &["data.shift=1"]), steps(1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("data.shift") && e.contains("text"), "{e}");
 }

@@ -127,6 +127,42 @@ impl OptimError {
             allowed: allowed.into(),
         }
     }
+
+    /// An invalid hyperparameter of a nested config located in the outer config: its field is
+    /// prefixed by `path` (`then.gamma`, `routes[1].betas[0]`); other errors are returned as
+    /// they are.
+    pub(crate) fn within(self, path: &str) -> Self {
+        match self {
+            OptimError::InvalidHyperparameter {
+                optimizer,
+                field,
+                value,
+                allowed,
+            } => OptimError::InvalidHyperparameter {
+                optimizer,
+                field: format!("{path}.{field}"),
+                value,
+                allowed,
+            },
+            other => other,
+        }
+    }
+
+    /// A numerical failure (an SVD or eigendecomposition that refused its input) at 1-based
+    /// `step` of `optimizer` on parameter `param`.
+    pub(crate) fn numerical(
+        optimizer: &str,
+        param: &str,
+        step: u64,
+        e: impl std::fmt::Display,
+    ) -> Self {
+        OptimError::Numerical {
+            optimizer: optimizer.to_string(),
+            param: param.to_string(),
+            step,
+            message: e.to_string(),
+        }
+    }
 }
 
 /// Range checks for hyperparameters; each returns an error naming the field and the range.

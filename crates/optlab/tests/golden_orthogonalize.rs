@@ -14,18 +14,7 @@ fn load() -> Option<OrthoFile> {
 
 fn print(label: &str, reports: &[OrthoReport]) {
     for r in reports {
-        println!(
-            "{label} {:>2}×{:<2} NS5 {:.2e}  PE8 {:.2e}  SVD {:.2e}  PE8−polar {:.2e}  NS5−polar {:.2e}  NS5 σ ∈ [{:.3}, {:.3}]",
-            r.shape[0],
-            r.shape[1],
-            r.newton_schulz5_err,
-            r.polar_express8_err,
-            r.polar_err,
-            r.polar_express8_vs_polar,
-            r.newton_schulz5_vs_polar,
-            r.newton_schulz5_singular_range.0,
-            r.newton_schulz5_singular_range.1,
-        );
+        println!("{label} {r}");
     }
 }
 

@@ -92,6 +92,26 @@ pub struct OrthoReport {
     pub newton_schulz5_singular_range: (f64, f64),
 }
 
+/// One line: the shape, the three errors against the file's references, then (information
+/// only) the distances to the exact polar factor and the Newton–Schulz singular-value range.
+impl std::fmt::Display for OrthoReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>4}×{:<4}  NS5 {:.3e}  PE8 {:.3e}  SVD {:.3e}  |  vs polar: PE8 {:.3e}  NS5 {:.3e}  NS5 σ ∈ [{:.3}, {:.3}]",
+            self.shape[0],
+            self.shape[1],
+            self.newton_schulz5_err,
+            self.polar_express8_err,
+            self.polar_err,
+            self.polar_express8_vs_polar,
+            self.newton_schulz5_vs_polar,
+            self.newton_schulz5_singular_range.0,
+            self.newton_schulz5_singular_range.1,
+        )
+    }
+}
+
 impl OrthoFile {
     /// Parses a file, checking lengths against shapes and the coefficients against optlab's.
     pub fn from_json(text: &str) -> Result<Self, ReferenceError> {

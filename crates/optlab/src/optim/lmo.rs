@@ -325,12 +325,9 @@ impl<T: Scalar> Optimizer<T> for SteepestDescent<T> {
             return Ok(skipped);
         }
         let t = self.step + 1;
-        // Builds the error lazily: naming the parameter allocates, which a step must not do.
-        let numerical = |p: &Param<T>, e: LinalgError| OptimError::Numerical {
-            optimizer: SteepestDescentConfig::NAME.to_string(),
-            param: p.name.clone(),
-            step: t,
-            message: e.to_string(),
+        // Built lazily (naming the parameter allocates, which a step must not do).
+        let numerical = |p: &Param<T>, e: LinalgError| {
+            OptimError::numerical(SteepestDescentConfig::NAME, &p.name, t, e)
         };
         // The LMOs that can fail (the spectral one through an SVD, which refuses a non-finite
         // gradient, e.g. under `NonFinitePolicy::Ignore`) run first, for every parameter, into

@@ -285,13 +285,9 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
             return Ok(skipped);
         }
         let t = self.step + 1;
-        // Builds the error lazily: naming the parameter allocates, which a step must not do.
-        let numerical = |p: &Param<T>, e: LinalgError| OptimError::Numerical {
-            optimizer: MuonConfig::NAME.to_string(),
-            param: p.name.clone(),
-            step: t,
-            message: e.to_string(),
-        };
+        // Built lazily (naming the parameter allocates, which a step must not do).
+        let numerical =
+            |p: &Param<T>, e: LinalgError| OptimError::numerical(MuonConfig::NAME, &p.name, t, e);
 
         // Phase 1: the orthogonalizations that can fail (the SVD refuses a non-finite input,
         // e.g. a NaN gradient under `NonFinitePolicy::Ignore`) run on the would-be update of

@@ -507,18 +507,8 @@ impl Buildable for PartitionConfig {
 /// hyperparameter stays typed with its field prefixed by the route (`routes[1].betas[0]`,
 /// `default.lr`; nested partitions prefix again), anything else names the route and its optimizer.
 fn in_route(route: &str, optimizer: &str, e: OptimError) -> OptimError {
-    match e {
-        OptimError::InvalidHyperparameter {
-            optimizer,
-            field,
-            value,
-            allowed,
-        } => OptimError::InvalidHyperparameter {
-            optimizer,
-            field: format!("{route}.{field}"),
-            value,
-            allowed,
-        },
+    match e.within(route) {
+        e @ OptimError::InvalidHyperparameter { .. } => e,
         other => OptimError::BadHyperparameters {
             optimizer: PartitionConfig::NAME.to_string(),
             message: format!("{route} ({optimizer}): {other}"),

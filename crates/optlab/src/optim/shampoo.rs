@@ -403,12 +403,9 @@ impl<T: Scalar> Optimizer<T> for Shampoo<T> {
             return Ok(skipped);
         }
         let t = self.step + 1;
-        // Builds the error lazily: naming the parameter allocates, which a step must not do.
-        let numerical = |p: &Param<T>, e: LinalgError| OptimError::Numerical {
-            optimizer: ShampooConfig::NAME.to_string(),
-            param: p.name.clone(),
-            step: t,
-            message: e.to_string(),
+        // Built lazily (naming the parameter allocates, which a step must not do).
+        let numerical = |p: &Param<T>, e: LinalgError| {
+            OptimError::numerical(ShampooConfig::NAME, &p.name, t, e)
         };
 
         // Phase 1, the only fallible part: on a step that recomputes the inverse roots, every full

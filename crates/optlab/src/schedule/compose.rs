@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Schedule, ScheduleSpec, nested};
+use super::{Schedule, ScheduleSpec};
 use crate::error::OptimError;
 
 /// Linear warmup, then any schedule.
@@ -42,7 +42,7 @@ impl Warmup {
     /// Validates the arguments and the inner schedule, and builds.
     pub fn build(&self) -> Result<WarmupSchedule, OptimError> {
         super::check::in_unit_interval(Self::KIND, "start_factor", self.start_factor)?;
-        let then = self.then.build().map_err(|e| nested(e, "then"))?;
+        let then = self.then.build().map_err(|e| e.within("then"))?;
         Ok(WarmupSchedule {
             warmup_steps: self.warmup_steps,
             start_factor: self.start_factor,
@@ -121,7 +121,7 @@ impl Sequential {
             .schedules
             .iter()
             .enumerate()
-            .map(|(i, s)| s.build().map_err(|e| nested(e, &format!("schedules[{i}]"))))
+            .map(|(i, s)| s.build().map_err(|e| e.within(&format!("schedules[{i}]"))))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SequentialSchedule {
             schedules,

@@ -254,24 +254,6 @@ impl ScheduleSpec {
     }
 }
 
-/// Prefixes the field of an error from a nested schedule with its path (`then`, `schedules[2]`).
-fn nested(e: OptimError, path: &str) -> OptimError {
-    match e {
-        OptimError::InvalidHyperparameter {
-            optimizer,
-            field,
-            value,
-            allowed,
-        } => OptimError::InvalidHyperparameter {
-            optimizer,
-            field: format!("{path}.{field}"),
-            value,
-            allowed,
-        },
-        other => other,
-    }
-}
-
 /// Range checks of schedule arguments (each error names the field and the range).
 mod check {
     use crate::error::OptimError;

@@ -170,7 +170,8 @@ impl CosineAnnealingLR {
 
 /// η_min + (α₀ − η_min)(1 + cos(π t / T)) / 2, PyTorch's cosine annealing term.
 fn cosine_anneal(base_lr: f64, eta_min: f64, t: f64, period: f64) -> f64 {
-    eta_min + (base_lr - eta_min) * (1.0 + (std::f64::consts::PI * t / period).cos()) / 2.0
+    // Halving the factor (exact) before the product: (α₀ − η_min)(1 + cos) could overflow.
+    eta_min + (base_lr - eta_min) * (0.5 * (1.0 + (std::f64::consts::PI * t / period).cos()))
 }
 
 impl Schedule for CosineAnnealingLR {
