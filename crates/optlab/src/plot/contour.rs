@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::gif::GifWriter;
-use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, tick};
+use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, legend, tick};
 
 /// Layout of a contour plot.
 #[derive(Clone, Debug)]
@@ -470,13 +470,7 @@ impl Scene<'_> {
                 .label("minimizer")
                 .legend(|(x, y)| Cross::new((x + 11, y), 5, BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(180, 180, 180))
-            .label_font((FAMILY, 15))
-            .margin(12)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
             .draw()
             .map_err(s)?;
         Ok(())

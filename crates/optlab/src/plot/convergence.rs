@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, tick};
+use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, legend, tick};
 use crate::record::{Band, BandPoint};
 
 /// Labels and layout of a convergence plot.
@@ -184,15 +184,12 @@ fn draw<DB: DrawingBackend>(
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
                 }
             }
-            $chart
-                .configure_series_labels()
-                .position(legend_position(bands, &r, opts.log_x, opts.log_y))
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(180, 180, 180))
-                .label_font((FAMILY, 15))
-                .margin(12)
-                .draw()
-                .map_err(s)?;
+            legend(
+                &mut $chart,
+                legend_position(bands, &r, opts.log_x, opts.log_y),
+            )
+            .draw()
+            .map_err(s)?;
         }};
     }
     if opts.log_x && opts.log_y {

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::gif::GifWriter;
-use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, tick};
+use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, legend, tick};
 
 /// Layout of a function plot.
 #[derive(Clone, Debug)]
@@ -258,13 +258,7 @@ impl<'a> Scene<'a> {
             }
         }
         if paths.iter().any(|p| !p.label.is_empty()) {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperMiddle)
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(180, 180, 180))
-                .label_font((FAMILY, 15))
-                .margin(12)
+            legend(&mut chart, SeriesLabelPosition::UpperMiddle)
                 .draw()
                 .map_err(s)?;
         }

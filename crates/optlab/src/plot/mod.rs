@@ -168,6 +168,27 @@ pub fn metric_label(metric: &str) -> String {
 }
 
 /// Formats a tick value compactly: `1e-4`, `0.5`, `120`, `2.5e6`.
+/// The legend of every optlab plot (translucent white box, grey border) at `position`; the
+/// caller draws it.
+pub(crate) fn legend<'a, 'b, DB, CT>(
+    chart: &'b mut plotters::chart::ChartContext<'a, DB, CT>,
+    position: plotters::chart::SeriesLabelPosition,
+) -> plotters::chart::SeriesLabelStyle<'a, 'b, DB, CT>
+where
+    DB: plotters::prelude::DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    use plotters::style::Color;
+    let mut style = chart.configure_series_labels();
+    style
+        .position(position)
+        .background_style(plotters::style::WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FAMILY, 15))
+        .margin(12);
+    style
+}
+
 pub(crate) fn tick(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
