@@ -3,7 +3,9 @@
 //! A laboratory for stochastic, adaptive and matrix-aware optimization.
 //!
 //! The data path goes one way: **problem → oracle → optimizer (+ schedule) → runner → records →
-//! plots/report**. This crate holds the library side of it:
+//! plots/report**. This crate holds the library side of it; the optimizers themselves (with
+//! `param`, `schedule`, `linalg`, `kernels`, `verify`) are the lean crate `optlab-optim`, re-exported
+//! here under the same paths:
 //!
 //! - [`param`]: named tensors with gradients, and filters selecting them by name and shape;
 //! - [`optim`]: every optimizer of the lecture as a fused kernel with PyTorch semantics, parameter
@@ -41,24 +43,22 @@
 //! ```
 
 pub mod bench;
-pub mod error;
-pub mod kernels;
-pub mod linalg;
-pub mod optim;
 pub mod oracle;
 pub mod overrides;
-pub mod param;
 pub mod plot;
 pub mod problem;
 pub mod record;
 pub mod reproduce;
 pub mod runner;
-pub mod scalar;
-pub mod schedule;
-pub mod verify;
+
+// The optimizers are the drop-in crate `optlab-optim`; re-exported so that `optlab::optim::...`,
+// `optlab::schedule::...` and the other paths work from here as well.
+pub use optlab_optim::{error, kernels, linalg, optim, param, scalar, schedule, verify};
 
 pub use error::OptimError;
-pub use optim::{NonFinitePolicy, Optimizer, OptimizerState, StepOutcome};
+pub use optim::{
+    Closure, ClosureStep, Eval, NonFinitePolicy, Optimizer, OptimizerState, StepOutcome,
+};
 pub use param::{Param, ParamFilter};
 pub use scalar::Scalar;
 

@@ -28,7 +28,7 @@
 
 mod common;
 
-use optlab::schedule::ScheduleSpec;
+use optlab_optim::schedule::ScheduleSpec;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -16,9 +16,9 @@
 
 #![allow(clippy::expect_used)] // test helpers: a failed decomposition should fail the test
 
-use optlab::optim::adam::{Adam, AdamConfig};
-use optlab::optim::shampoo::{Shampoo, ShampooConfig};
-use optlab::{OptimError, Optimizer, Param};
+use optlab_optim::optim::adam::{Adam, AdamConfig};
+use optlab_optim::optim::shampoo::{Shampoo, ShampooConfig};
+use optlab_optim::{OptimError, Optimizer, Param};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -62,7 +62,7 @@ fn gaussian(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
 /// A random n × n orthogonal matrix: the polar factor of a Gaussian matrix (Haar distributed).
 fn orthogonal(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
     let g = gaussian(rng, n * n);
-    optlab::linalg::polar::polar_factor_row_major(&g, n, n).expect("polar factor")
+    optlab_optim::linalg::polar::polar_factor_row_major(&g, n, n).expect("polar factor")
 }
 
 /// U diag(σ) Vᵀ with σ log-spaced over [1/κ, 1].

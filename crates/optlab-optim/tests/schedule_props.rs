@@ -5,7 +5,7 @@
 //! build), and specs with arbitrary arguments (NaN, ±∞, 0, negative, subnormal, huge, unsorted
 //! milestones), which must either be rejected or behave.
 
-use optlab::schedule::*;
+use optlab_optim::schedule::*;
 use proptest::prelude::*;
 
 fn steps() -> impl Strategy<Value = u64> {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use optlab::verify::{TraceFile, replay};
+use optlab_optim::verify::{TraceFile, replay};
 
 #[test]
 fn muon_traces_match_pytorch_in_f64() {

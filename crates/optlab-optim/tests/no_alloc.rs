@@ -12,8 +12,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use optlab::optim::registry::{self, CATALOG, HyperMap};
-use optlab::{Param, Scalar};
+use optlab_optim::optim::registry::{self, CATALOG, HyperMap};
+use optlab_optim::{Param, Scalar};
 use serde_json::{Value, json};
 
 struct Counting;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use optlab::verify::{CaseReport, TraceFile, TraceProblem, replay};
+use optlab_optim::verify::{CaseReport, TraceFile, TraceProblem, replay};
 
 /// The bar for "same semantics as PyTorch" in f64: at every step,
 /// ‖x_k − x_k^ref‖∞ / ‖x_k^ref‖∞ ≤ 1e-10 (and the same for the losses).
@@ -18,7 +18,7 @@ fn load() -> Option<TraceFile> {
 }
 
 /// Replays every case in precision `T`, prints one line per case and returns the failures.
-fn check<T: optlab::Scalar>(file: &TraceFile, tol: f64) -> Vec<String> {
+fn check<T: optlab_optim::Scalar>(file: &TraceFile, tol: f64) -> Vec<String> {
     let mut failures = Vec::new();
     for r in replay::<T>(file) {
         match r {

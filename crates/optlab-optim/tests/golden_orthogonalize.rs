@@ -1,10 +1,10 @@
 //! Golden tests for the orthogonalization kernels: `../shared/fixtures/orthogonalize.json`
 //! (float64 references: exact polar factor from an SVD, 5 Newton–Schulz steps, 8 Polar Express
-//! steps) replayed through `optlab::linalg::reference`.
+//! steps) replayed through `optlab_optim::linalg::reference`.
 
 mod common;
 
-use optlab::linalg::reference::{OrthoFile, OrthoReport, replay};
+use optlab_optim::linalg::reference::{OrthoFile, OrthoReport, replay};
 
 #[allow(clippy::expect_used)] // test helper: a broken fixture should fail the test
 fn load() -> Option<OrthoFile> {

@@ -42,6 +42,11 @@ pub trait Buildable: Config {
         default: Self,
         groups: Vec<(ParamFilter, Self)>,
     ) -> Result<Box<dyn Optimizer<T>>, OptimError>;
+
+    /// Builds the optimizer for this config alone (no parameter groups).
+    fn into_optimizer<T: Scalar>(self) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+        Self::build(self, Vec::new())
+    }
 }
 
 /// `impl Buildable for Config { Optimizer::<T>::with_groups(default, groups) }`.

@@ -111,6 +111,20 @@ pub enum OptimError {
         /// What failed.
         message: String,
     },
+
+    /// [`Optimizer::step`](crate::optim::Optimizer::step) called on a method that needs the
+    /// objective again during its step (L-BFGS, a line search, SAM): use
+    /// [`step_with_closure`](crate::optim::Optimizer::step_with_closure).
+    #[error("{optimizer} evaluates the objective during its step: call step_with_closure")]
+    ClosureRequired {
+        /// The optimizer.
+        optimizer: String,
+    },
+
+    /// The objective handed to [`step_with_closure`](crate::optim::Optimizer::step_with_closure)
+    /// failed (its own error, as text: a network's forward pass, a data read).
+    #[error("objective evaluation failed: {0}")]
+    Objective(String),
 }
 
 impl OptimError {

@@ -7,8 +7,10 @@
 // Test helpers may panic on what the test itself set up.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use optlab::optim::registry::{self, CATALOG, HyperMap};
-use optlab::{NonFinitePolicy, OptimError, Optimizer, OptimizerState, Param, Scalar, StepOutcome};
+use optlab_optim::optim::registry::{self, CATALOG, HyperMap};
+use optlab_optim::{
+    NonFinitePolicy, OptimError, Optimizer, OptimizerState, Param, Scalar, StepOutcome,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -898,12 +900,14 @@ fn invalid_hyperparameters_name_field_and_range() {
             );
         }
     }
-    let nan = optlab::optim::adagrad::Adagrad::<f32>::new(optlab::optim::adagrad::AdagradConfig {
-        lr: f64::NAN,
-        ..Default::default()
-    });
+    let nan = optlab_optim::optim::adagrad::Adagrad::<f32>::new(
+        optlab_optim::optim::adagrad::AdagradConfig {
+            lr: f64::NAN,
+            ..Default::default()
+        },
+    );
     assert!(matches!(nan, Err(OptimError::InvalidHyperparameter { field, .. }) if field == "lr"));
-    let nan = optlab::optim::muon::Muon::<f32>::new(optlab::optim::muon::MuonConfig {
+    let nan = optlab_optim::optim::muon::Muon::<f32>::new(optlab_optim::optim::muon::MuonConfig {
         ns_coefficients: [3.4445, f64::NAN, 2.0315],
         ..Default::default()
     });

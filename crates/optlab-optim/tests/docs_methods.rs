@@ -2,8 +2,8 @@
 //! and f64 through the registry, and steps a small model with embeddings, hidden matrices, a
 //! conv kernel, biases, norm gains and an output head.
 
-use optlab::optim::registry::{self, HyperMap};
-use optlab::{Optimizer, Param, Scalar};
+use optlab_optim::optim::registry::{self, HyperMap};
+use optlab_optim::{Optimizer, Param, Scalar};
 
 fn toml_blocks(text: &str) -> Vec<String> {
     let mut out = Vec::new();

@@ -10,8 +10,8 @@
 //! [`Optimizer`] themselves with the same [`Groups`], [`sync_slots`] and [`screen_gradients`].
 //!
 //! ```
-//! use optlab::optim::{Optimizer, adam::{AdamW, AdamWConfig}};
-//! use optlab::Param;
+//! use optlab_optim::optim::{Optimizer, adam::{AdamW, AdamWConfig}};
+//! use optlab_optim::Param;
 //!
 //! let mut params = vec![Param::<f64>::vector("x", vec![1.0, -2.0])];
 //! let mut opt = AdamW::new(AdamWConfig { lr: 0.1, ..Default::default() })?;
@@ -23,7 +23,7 @@
 //!     opt.step(&mut params)?;
 //! }
 //! assert!(params[0].data.iter().all(|x| x.abs() < 0.1));
-//! # Ok::<(), optlab::OptimError>(())
+//! # Ok::<(), optlab_optim::OptimError>(())
 //! ```
 
 pub mod adadelta;
@@ -113,6 +113,47 @@ impl Subset<'_> {
     }
 }
 
+/// What a closure-based step asks of the objective ([`Closure::evaluate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eval {
+    /// The value f(x) only (a line search's trial points).
+    Value,
+    /// The value f(x), and ∇f(x) written into every parameter's `grad`.
+    ValueAndGrad,
+}
+
+/// The objective at the parameters' current values — PyTorch's `closure` argument of
+/// `optimizer.step(closure)`. It reads `params[i].data` (every parameter of the list handed to
+/// the step), returns f as `f64` and, for [`Eval::ValueAndGrad`], overwrites every `grad`.
+///
+/// A stochastic caller decides what one step sees: a runner's mini-batch closure evaluates the
+/// same batch at every call within a step (a line search on one mini-batch), and draws the next
+/// batch for the next step. Any `FnMut(&mut [Param<T>], Eval) -> Result<f64, OptimError>` is a
+/// closure.
+pub trait Closure<T: Scalar> {
+    /// f at `params` (and ∇f into the gradients when asked).
+    fn evaluate(&mut self, params: &mut [Param<T>], eval: Eval) -> Result<f64, OptimError>;
+}
+
+impl<T: Scalar, F> Closure<T> for F
+where
+    F: FnMut(&mut [Param<T>], Eval) -> Result<f64, OptimError>,
+{
+    fn evaluate(&mut self, params: &mut [Param<T>], eval: Eval) -> Result<f64, OptimError> {
+        self(params, eval)
+    }
+}
+
+/// Result of [`Optimizer::step_with_closure`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosureStep {
+    /// What the step did.
+    pub outcome: StepOutcome,
+    /// The loss at the parameters the step started from (the closure's first value), as
+    /// PyTorch's `step(closure)` returns it.
+    pub loss: f64,
+}
+
 /// A first-order optimizer updating a list of parameters in place from their gradients.
 ///
 /// State is kept per parameter, by position in the list handed to the first step (the names are
@@ -159,6 +200,39 @@ pub trait Optimizer<T: Scalar>: Send {
     /// One step on all of `params`.
     fn step(&mut self, params: &mut [Param<T>]) -> Result<StepOutcome, OptimError> {
         self.step_subset(params, Subset::All)
+    }
+
+    /// One step that may evaluate the objective again — PyTorch's `optimizer.step(closure)`.
+    ///
+    /// As in PyTorch, the closure is called first, at the current parameters, for the value and
+    /// the gradient; gradient-only methods then step as [`step`](Optimizer::step) would (the
+    /// default). Methods that need more evaluations (L-BFGS, a line search, SAM's second
+    /// gradient) call it again; the caller counts the evaluations in its closure.
+    fn step_with_closure(
+        &mut self,
+        params: &mut [Param<T>],
+        closure: &mut dyn Closure<T>,
+    ) -> Result<ClosureStep, OptimError> {
+        let loss = closure.evaluate(params, Eval::ValueAndGrad)?;
+        let outcome = self.step(params)?;
+        Ok(ClosureStep { outcome, loss })
+    }
+
+    /// Whether the method can only step through
+    /// [`step_with_closure`](Optimizer::step_with_closure) (its [`step`](Optimizer::step)
+    /// returns [`OptimError::ClosureRequired`]). Default false.
+    fn requires_closure(&self) -> bool {
+        false
+    }
+
+    /// The parameters at which to evaluate and checkpoint the model, when they differ from those
+    /// gradients are taken at: an average of the iterates, ASGD's `ax`, schedule-free's `x`.
+    /// Writes them into `out` (the same list layout as `params`: names, shapes) and returns
+    /// `Ok(true)`; returns `Ok(false)` and leaves `out` alone when the training parameters are
+    /// the evaluation point (the default).
+    fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
+        let _ = (params, out);
+        Ok(false)
     }
 
     /// A snapshot of the state (step count, learning rates, per-parameter buffers).

@@ -19,7 +19,7 @@
 //! finite non-negative base lr once [`ScheduleSpec::build`] has accepted its arguments.
 //!
 //! ```
-//! use optlab::schedule::{Schedule, ScheduleSpec};
+//! use optlab_optim::schedule::{Schedule, ScheduleSpec};
 //!
 //! let spec: ScheduleSpec = serde_json::from_str(
 //!     r#"{"kind": "warmup", "warmup_steps": 10, "then": {"kind": "cosine", "T_max": 90}}"#,
