@@ -26,6 +26,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Reproduce the lecture's SGD figures, check their claims, write an HTML report.
     Reproduce(commands::reproduce::Args),
+    /// The interactive playground in the browser: methods on 2-D functions, live.
+    Serve(commands::serve::Args),
     /// Train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
     #[cfg(feature = "nn")]
     Train(commands::train::Args),
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Verify(args) => commands::verify::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Reproduce(args) => commands::reproduce::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         #[cfg(feature = "nn")]
         Command::Train(args) => commands::train::run(args),
     }

@@ -8,8 +8,10 @@
 //!   as with PyTorch's `drop_last = false`), so every sample is used exactly once per epoch.
 //!
 //! Each call reports how many per-sample gradients it evaluated (b, or m for the full gradient).
-//! When the problem has gradient noise σ > 0 ([`Problem::grad_noise`]), independent N(0, σ²)
-//! noise is added to every coordinate of the returned gradient.
+//! When the problem has gradient noise σ > 0 ([`Problem::grad_noise`]), every per-sample gradient
+//! carries independent N(0, σ²) noise on each coordinate, so the returned average of b of them
+//! carries N(0, σ²/b) (b = m for the full gradient): a larger batch is a less noisy gradient, as
+//! for the sampling noise of a finite sum.
 //!
 //! Randomness comes from one [`ChaCha8Rng`] per run, derived from `(seed, stream)` by
 //! [`run_rng`] — never from thread identity — so a run's gradients are reproducible whatever the
@@ -136,7 +138,8 @@ impl<'p, T: Scalar> Oracle<'p, T> {
                 self.batch.len()
             }
         };
-        let sigma = self.problem.grad_noise();
+        // the mean of `cost` independent N(0, σ²) per-sample noises
+        let sigma = self.problem.grad_noise() / (cost.max(1) as f64).sqrt();
         if sigma > 0.0 {
             for g in g.iter_mut() {
                 let z: f64 = self.rng.sample(StandardNormal);
@@ -296,23 +299,30 @@ mod tests {
         }
         .build()
         .unwrap();
-        let mut o = Oracle::<f64>::new(&q, Sampling::Full, run_rng(9, 0));
-        let x = [1.0, 1.0];
-        let mut g = vec![0.0; 2];
-        let n = 20_000;
-        let (mut s, mut s2) = (0.0, 0.0);
-        for _ in 0..n {
-            o.gradient(&x, &mut g);
-            let e = g[0] - 1.0;
-            s += e;
-            s2 += e * e;
+        // per-sample variance σ² = 0.25; a batch of b averages b samples: σ²/b
+        for (sampling, b) in [
+            (Sampling::Full, 1.0),
+            (Sampling::WithReplacement(1), 1.0),
+            (Sampling::WithReplacement(4), 4.0),
+        ] {
+            let mut o = Oracle::<f64>::new(&q, sampling, run_rng(9, 0));
+            let x = [1.0, 1.0];
+            let mut g = vec![0.0; 2];
+            let n = 20_000;
+            let (mut s, mut s2) = (0.0, 0.0);
+            for _ in 0..n {
+                o.gradient(&x, &mut g);
+                let e = g[0] - 1.0;
+                s += e;
+                s2 += e * e;
+            }
+            let mean = s / n as f64;
+            let var = s2 / n as f64 - mean * mean;
+            assert!(
+                mean.abs() < 0.02 && (var - 0.25 / b).abs() < 0.02 / b,
+                "{sampling:?}: {mean} {var}"
+            );
         }
-        let mean = s / n as f64;
-        let var = s2 / n as f64 - mean * mean;
-        assert!(
-            mean.abs() < 0.02 && (var - 0.25).abs() < 0.02,
-            "{mean} {var}"
-        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod list;
 pub mod reproduce;
 pub mod run;
+pub mod serve;
 #[cfg(feature = "nn")]
 pub mod train;
 pub mod verify;

@@ -359,8 +359,9 @@ fn auto_bounds(
     Some([cx - 0.65 * w, cx + 0.65 * w, cy - 0.65 * h, cy + 0.65 * h])
 }
 
-/// `levels` values of f, log-spaced in f − min between the 1% and 99% quantiles.
-fn log_levels(z: &[f64], levels: usize) -> Vec<f64> {
+/// `levels` values of f for contour lines of grid values `z`, log-spaced in f − min between the
+/// 1% and 99% quantiles (empty when no value is finite).
+pub fn log_levels(z: &[f64], levels: usize) -> Vec<f64> {
     let mut v: Vec<f64> = z.iter().copied().filter(|v| v.is_finite()).collect();
     if v.is_empty() {
         return Vec::new();

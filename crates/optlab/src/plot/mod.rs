@@ -23,7 +23,9 @@ use thiserror::Error;
 
 use crate::record::{Band, Records, XAxis};
 
-pub use contour::{ContourOptions, clip_polyline, contour_gif, contour_plot, marching_squares};
+pub use contour::{
+    ContourOptions, clip_polyline, contour_gif, contour_plot, log_levels, marching_squares,
+};
 pub use convergence::{ConvergenceOptions, convergence_plot};
 pub use function::{FunctionOptions, FunctionPath, function_gif, function_plot};
 

@@ -148,8 +148,9 @@ pub trait Problem<T: Scalar>: Send + Sync {
     /// L, L_max, μ, f*, x* where known.
     fn constants(&self) -> &Constants;
 
-    /// Standard deviation σ of the additive Gaussian noise an oracle adds to every gradient it
-    /// returns (0: exact gradients). Used by the 2D test functions to make them stochastic.
+    /// Standard deviation σ of the additive Gaussian noise on each coordinate of a per-sample
+    /// gradient (0: exact gradients); an oracle's batch of b samples carries σ/√b. Used by the 2D
+    /// test functions to make them stochastic.
     fn grad_noise(&self) -> f64 {
         0.0
     }
@@ -352,6 +353,15 @@ pub enum ProblemSpec {
     /// Beale's function ([`testfn::BealeSpec`]).
     #[serde(alias = "Beale")]
     Beale(testfn::BealeSpec),
+    /// Himmelblau's function ([`testfn::HimmelblauSpec`]).
+    #[serde(alias = "Himmelblau")]
+    Himmelblau(testfn::HimmelblauSpec),
+    /// The lecture's double well along x, a valley along y ([`testfn::TwoWellSpec`]).
+    #[serde(alias = "TwoWell")]
+    TwoWell(testfn::TwoWellSpec),
+    /// The lecture's scalar double well as a finite sum of 2 ([`testfn::DoubleWellSpec`]).
+    #[serde(alias = "DoubleWell")]
+    DoubleWell(testfn::DoubleWellSpec),
 }
 
 impl Default for ProblemSpec {
@@ -371,6 +381,9 @@ impl ProblemSpec {
             ProblemSpec::Rastrigin(s) => Box::new(s.build()?),
             ProblemSpec::Quadratic(s) => Box::new(s.build()?),
             ProblemSpec::Beale(s) => Box::new(s.build()?),
+            ProblemSpec::Himmelblau(s) => Box::new(s.build()?),
+            ProblemSpec::TwoWell(s) => Box::new(s.build()?),
+            ProblemSpec::DoubleWell(s) => Box::new(s.build()?),
         })
     }
 
@@ -384,6 +397,9 @@ impl ProblemSpec {
             ProblemSpec::Rastrigin(_) => "rastrigin",
             ProblemSpec::Quadratic(_) => "quadratic",
             ProblemSpec::Beale(_) => "beale",
+            ProblemSpec::Himmelblau(_) => "himmelblau",
+            ProblemSpec::TwoWell(_) => "two_well",
+            ProblemSpec::DoubleWell(_) => "double_well",
         }
     }
 }
@@ -439,6 +455,21 @@ pub const CATALOG: &[ProblemInfo] = &[
         kind: "beale",
         summary: "2D Beale function, minimum 0 at (3, 0.5)",
         defaults: || to_json(testfn::BealeSpec::default()),
+    },
+    ProblemInfo {
+        kind: "himmelblau",
+        summary: "2D Himmelblau (x² + y − 11)² + (x + y² − 7)², four global minima 0 (one at (3, 2))",
+        defaults: || to_json(testfn::HimmelblauSpec::default()),
+    },
+    ProblemInfo {
+        kind: "two_well",
+        summary: "2D two-well (x² − 1)² + t x + y²: the lecture's double well along x (global and local minimum)",
+        defaults: || to_json(testfn::TwoWellSpec::default()),
+    },
+    ProblemInfo {
+        kind: "double_well",
+        summary: "1D double well (x² − 1)² + t x as the finite sum ½Σ (f(x) ± σx): the lecture's scalar stories",
+        defaults: || to_json(testfn::DoubleWellSpec::default()),
     },
 ];
 

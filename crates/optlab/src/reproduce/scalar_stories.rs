@@ -24,7 +24,8 @@ use serde_json::json;
 use super::{Check, Figure, Image, Output, Progress, ReproError, Size, write_csv};
 use crate::oracle::BatchSize;
 use crate::plot::{self, FunctionOptions, FunctionPath};
-use crate::problem::{Constants, Problem, ProblemSpec};
+use crate::problem::ProblemSpec;
+use crate::problem::testfn::{DoubleWellSpec, well, well_critical_point, well_minima};
 use crate::record::Records;
 use crate::runner::{self, ExperimentSpec, LrValue, MethodSpec, RunOutput};
 
@@ -53,83 +54,70 @@ const ESCAPE_FRACTION: f64 = 0.7;
 
 /// f(x) = (x² − 1)² + 0.3 x.
 fn f(x: f64) -> f64 {
-    (x * x - 1.0).powi(2) + TILT * x
+    well(x, TILT)
 }
 
-/// f'(x) = 4x(x² − 1) + 0.3.
-fn df(x: f64) -> f64 {
-    4.0 * x * (x * x - 1.0) + TILT
+/// One of the three stories: a method on the double well from a start point.
+#[derive(Clone, Debug)]
+pub struct Story {
+    /// File stem (`story1`).
+    pub stem: &'static str,
+    /// Title, e.g. "GD from x₀ = +1.8".
+    pub title: &'static str,
+    /// The problem (start point, spread σ of the sample functions).
+    pub problem: DoubleWellSpec,
+    /// The method: optimizer, lr, schedule, batch size.
+    pub method: MethodSpec,
+    /// Steps.
+    pub iterations: u64,
 }
 
-/// The critical point reached by Newton's method on f' from `x`.
-fn critical_point(mut x: f64) -> f64 {
-    for _ in 0..100 {
-        let step = df(x) / (12.0 * x * x - 4.0);
-        x -= step;
-        if step.abs() < 1e-15 {
-            break;
-        }
-    }
-    x
-}
-
-/// The double well as a finite sum of two tilted copies.
-struct DoubleWell {
-    x0: f64,
-    constants: Constants,
-}
-
-impl DoubleWell {
-    fn new(x0: f64) -> Self {
-        let xg = critical_point(-1.0);
-        DoubleWell {
-            x0,
-            constants: Constants {
-                f_star: Some(f(xg)),
-                x_star: Some(vec![xg]),
+/// The three stories at a size (what `optlab reproduce scalar-stories` runs; the playground of
+/// `optlab serve` offers them as presets).
+pub fn stories(size: Size) -> [Story; 3] {
+    let gd_iterations = 300;
+    let sgd_iterations = size.pick(20_000, 10_000);
+    let well = |x0: f64| DoubleWellSpec {
+        tilt: TILT,
+        sigma: NOISE,
+        x0,
+    };
+    let gd = |name: &str| MethodSpec {
+        name: Some(name.into()),
+        optimizer: "SGD".into(),
+        lr: Some(LrValue::Number(GD_LR)),
+        ..Default::default()
+    };
+    [
+        Story {
+            stem: "story1",
+            title: STORY1,
+            problem: well(-START),
+            method: gd(STORY1),
+            iterations: gd_iterations,
+        },
+        Story {
+            stem: "story2",
+            title: STORY2,
+            problem: well(START),
+            method: gd(STORY2),
+            iterations: gd_iterations,
+        },
+        Story {
+            stem: "story3",
+            title: STORY3,
+            problem: well(START),
+            method: MethodSpec {
+                name: Some(STORY3.into()),
+                optimizer: "SGD".into(),
+                lr: Some(LrValue::Number(SGD_LR)),
+                schedule: Some(json!({ "kind": "CosineAnnealingLR", "T_max": sgd_iterations })),
+                batch_size: BatchSize::Samples(1),
                 ..Default::default()
             },
-        }
-    }
-}
-
-impl Problem<f64> for DoubleWell {
-    fn describe(&self) -> String {
-        format!(
-            "double well (x² − 1)² + {TILT}x as ½Σ (f(x) ± {NOISE}x), x₀ = {}",
-            self.x0
-        )
-    }
-
-    fn num_samples(&self) -> usize {
-        2
-    }
-
-    fn dim(&self) -> usize {
-        1
-    }
-
-    /// fᵢ(x) = f(x) + cᵢ x with c = (+s, −s).
-    fn sample_loss(&self, x: &[f64], i: usize) -> f64 {
-        f(x[0]) + sample_shift(i) * x[0]
-    }
-
-    /// fᵢ'(x) = f'(x) + cᵢ.
-    fn add_sample_grad(&self, x: &[f64], i: usize, w: f64, g: &mut [f64]) {
-        g[0] += w * (df(x[0]) + sample_shift(i));
-    }
-
-    fn constants(&self) -> &Constants {
-        &self.constants
-    }
-
-    fn x0(&self) -> Vec<f64> {
-        vec![self.x0]
-    }
-}
-
-fn sample_shift(i: usize) -> f64 {
-    if i == 0 { NOISE } else { -NOISE }
+            iterations: sgd_iterations,
+        },
+    ]
 }
 
 const STORY1: &str = "GD from x₀ = −1.8";
@@ -138,52 +126,41 @@ const STORY3: &str = "SGD from x₀ = +1.8";
 
 fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproError> {
     let seeds = size.pick(100, 40);
-    let gd_iterations = 300;
-    let sgd_iterations = size.pick(20_000, 10_000);
-    let xg = critical_point(-1.0);
-    let xl = critical_point(1.0);
-    let xb = critical_point(0.0);
-    let gd = |name: &str| MethodSpec {
-        name: Some(name.into()),
-        optimizer: "SGD".into(),
-        lr: Some(LrValue::Number(GD_LR)),
-        ..Default::default()
-    };
+    let [st1, st2, st3] = stories(size);
+    let gd_iterations = st1.iterations;
+    let sgd_iterations = st3.iterations;
+    let minima = well_minima(TILT);
+    let xg = minima[0].0;
+    let xl = minima.get(1).map_or(f64::NAN, |m| m.0);
+    let xb = well_critical_point(TILT, 0.0);
     let base = ExperimentSpec {
         name: FIGURE.name.into(),
         seeds: 1,
         iterations: Some(gd_iterations),
         log_points: Some(100),
         // the runner takes the problem built here; this only names a kind in summaries
-        problem: ProblemSpec::Quadratic(Default::default()),
+        problem: ProblemSpec::DoubleWell(st1.problem.clone()),
         ..Default::default()
     };
-    let left = DoubleWell::new(-START);
-    let right = DoubleWell::new(START);
+    let left = st1.problem.build()?;
+    let right = st2.problem.build()?;
     let s1 = ExperimentSpec {
-        methods: vec![gd(STORY1)],
+        methods: vec![st1.method],
         ..base.clone()
     };
     let s2 = ExperimentSpec {
-        methods: vec![gd(STORY2)],
+        methods: vec![st2.method],
         ..base.clone()
     };
     let s3 = ExperimentSpec {
         seeds,
         iterations: Some(sgd_iterations),
-        methods: vec![MethodSpec {
-            name: Some(STORY3.into()),
-            optimizer: "SGD".into(),
-            lr: Some(LrValue::Number(SGD_LR)),
-            schedule: Some(json!({ "kind": "CosineAnnealingLR", "T_max": sgd_iterations })),
-            batch_size: BatchSize::Samples(1),
-            ..Default::default()
-        }],
+        methods: vec![st3.method],
         ..base.clone()
     };
-    let o1 = runner::run(&s1, &left, progress)?;
-    let o2 = runner::run(&s2, &right, progress)?;
-    let o3 = runner::run(&s3, &right, progress)?;
+    let o1 = runner::run::<f64>(&s1, &left, progress)?;
+    let o2 = runner::run::<f64>(&s2, &right, progress)?;
+    let o3 = runner::run::<f64>(&s3, &st3.problem.build()?, progress)?;
     for o in [&o1, &o2, &o3] {
         if let Some(fail) = o.failures.first() {
             return Err(ReproError::Figure {

@@ -299,6 +299,12 @@ pub struct Trajectory {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Every how many iterations a [`Trajectory`] keeps a point for a run of `iterations` steps:
+/// point j is iterate min(j·stride, iterations), at most about 2000 points.
+pub fn trajectory_stride(iterations: u64) -> u64 {
+    (iterations / 2000).max(1)
+}
+
 /// What an experiment produced.
 #[derive(Clone, Debug)]
 pub struct RunOutput {
@@ -475,7 +481,7 @@ fn run_one<T: Scalar>(
     let mut scratch = vec![T::zero(); dim];
     let mut xbar = vec![T::zero(); dim];
     let mut prev = vec![T::zero(); if avg.enabled() { dim } else { 0 }];
-    let stride = (plan.iterations / 2000).max(1);
+    let stride = trajectory_stride(plan.iterations);
     let mut path = Vec::new();
     let mut elapsed = Duration::ZERO;
     let mut next_log = 0usize;
