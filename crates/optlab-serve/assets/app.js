@@ -351,10 +351,17 @@ function updateStartText() {
   $('start-text').textContent = `(${state.start.map((v) => fmt(roundSig(v, 3))).join(', ')})`;
 }
 
+// steps per method: at most `steps`, and `total_steps` over all methods
+function maxSteps() {
+  const l = catalog.limits;
+  return Math.min(l.steps, Math.floor(l.total_steps / Math.max(1, state.methods.length)));
+}
+
 function buildGlobalControls() {
-  const steps = { name: 'steps', scale: 'log', min: 10, max: catalog.limits.steps };
+  state.steps = Math.min(state.steps, maxSteps());
+  const steps = { name: 'steps', scale: 'log', min: 10, max: maxSteps() };
   $('steps-row').replaceWith(Object.assign(sliderRow('steps', steps, state.steps, (v) => {
-    state.steps = Math.max(1, Math.round(roundSig(v, 2)));
+    state.steps = Math.min(maxSteps(), Math.max(1, Math.round(roundSig(v, 2))));
     refreshTrajectory();
   }, (v) => String(Math.round(roundSig(v, 2)))), { id: 'steps-row' }));
   const noise = { name: 'noise', scale: 'linear', min: 0, max: 10 };
@@ -517,6 +524,7 @@ function buildMethods() {
     box.append(card);
   });
   $('add-method').disabled = state.methods.length >= catalog.limits.methods;
+  buildGlobalControls();
 }
 
 // errors of the whole request naming methods[i], or the paths' own failures
@@ -553,8 +561,7 @@ function rebuild() {
   stopPlay();
   frame = null;
   buildFunctionControls();
-  buildGlobalControls();
-  buildMethods();
+  buildMethods(); // and the steps, noise, batch and seed controls
   refreshContours();
   refreshTrajectory();
 }
@@ -600,7 +607,7 @@ function mapFrame() {
   };
 }
 
-const STOPS = [[255, 255, 250], [236, 238, 230], [206, 214, 222], [160, 176, 198], [112, 128, 158]];
+const STOPS = [[255, 255, 255], [250, 244, 222], [221, 232, 242], [178, 198, 222], [140, 162, 196]];
 function shade(t) {
   const x = Math.min(0.9999, Math.max(0, t)) * (STOPS.length - 1);
   const i = Math.floor(x);
@@ -610,8 +617,9 @@ function shade(t) {
 
 function buildHeatmap() {
   const { nx, ny, values, min, levels } = contours;
-  const lo = Math.max(levels[0] - min, 1e-12);
-  const hi = Math.max(levels[levels.length - 1] - min, lo * 10);
+  // colours spread over the contour levels: log(f − min) from the lowest level to the highest
+  const lo = Math.log(Math.max(levels[0] - min, 1e-300));
+  const hi = Math.max(Math.log(Math.max(levels[levels.length - 1] - min, 1e-300)), lo + 1e-9);
   const off = document.createElement('canvas');
   off.width = nx;
   off.height = ny;
@@ -620,7 +628,7 @@ function buildHeatmap() {
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
       const z = values[j * nx + i];
-      const t = z === null ? 1 : (Math.log(Math.max(z - min, lo * 1e-3)) - Math.log(lo * 1e-3)) / (Math.log(hi) - Math.log(lo * 1e-3));
+      const t = z === null ? 1 : (Math.log(Math.max(z - min, 1e-300)) - lo) / (hi - lo);
       const [r, g, b] = shade(t);
       const o = ((ny - 1 - j) * nx + i) * 4;
       img.data[o] = r;
@@ -711,7 +719,8 @@ function drawMap() {
   ctx.beginPath();
   ctx.rect(fr.ox, fr.oy, fr.pw, fr.ph);
   ctx.clip();
-  const xy = info.dim === 2 ? (p) => [fr.X(p[0]), fr.Y(p[1])] : (p) => [fr.X(p[0]), fr.Y(valueAt(p[0]))];
+  // points to draw: (x, y), or on a 1-D function (x_k, f(x_k)) with f as computed by the server
+  const xy = (d) => [fr.X(d[0]), fr.Y(d[1])];
   if (contours && info.dim === 2 && contours.function === state.f) {
     if (!heatmap) heatmap = buildHeatmap();
     ctx.imageSmoothingEnabled = true;
@@ -743,21 +752,33 @@ function drawMap() {
   let digest = 0;
   if (traj && traj.function === state.f) {
     traj.paths.forEach((p, i) => {
-      const pts = shownPoints(p);
+      const pts = shownPoints(p).map((q, j) => (info.dim === 2 ? q : [q[0], p.losses[j]]));
       const col = COLORS[i % COLORS.length];
       ctx.strokeStyle = col;
       ctx.fillStyle = col;
       ctx.lineWidth = 2;
-      ctx.globalAlpha = info.dim === 1 && pts.length > 400 ? 0.35 : 0.95;
-      ctx.beginPath();
       for (const q of pts) {
         const [x, y] = xy(q);
-        ctx.lineTo(x, y);
         digest = (digest * 31 + Math.round(x * 10) * 7 + Math.round(y * 10)) % 1000000007;
+      }
+      // 1-D: the iterates as dots on the curve and a trail of the last steps; 2-D: the path
+      const line = info.dim === 2 ? pts : pts.slice(-12);
+      if (info.dim === 1) {
+        ctx.globalAlpha = Math.min(0.8, 40 / pts.length + 0.08);
+        for (const q of pts) {
+          const [x, y] = xy(q);
+          ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+        }
+      }
+      ctx.globalAlpha = 0.95;
+      ctx.beginPath();
+      for (const q of line) {
+        const [x, y] = xy(q);
+        ctx.lineTo(x, y);
       }
       ctx.stroke();
       ctx.globalAlpha = 1;
-      if (pts.length < 80) {
+      if (info.dim === 2 && pts.length < 80) {
         for (const q of pts) {
           const [x, y] = xy(q);
           ctx.beginPath();
@@ -778,7 +799,10 @@ function drawMap() {
     });
   }
   // the start point
-  const [sx, sy] = info.dim === 2 ? [fr.X(state.start[0]), fr.Y(state.start[1])] : [fr.X(state.start[0]), fr.Y(valueAt(state.start[0]))];
+  const f0 = traj && traj.function === state.f && traj.paths[0] && traj.paths[0].points.length && traj.paths[0].points[0][0] === state.start[0]
+    ? traj.paths[0].losses[0]
+    : valueAt(state.start[0]);
+  const [sx, sy] = info.dim === 2 ? [fr.X(state.start[0]), fr.Y(state.start[1])] : [fr.X(state.start[0]), fr.Y(f0)];
   ctx.beginPath();
   ctx.arc(sx, sy, 5, 0, 2 * Math.PI);
   ctx.fillStyle = '#ffffff';
@@ -791,15 +815,11 @@ function drawMap() {
   c.dataset.paths = String(digest);
 }
 
-// f on the 1-D curve, interpolated from the contours answer
+// f on the 1-D curve, interpolated from the contours answer (until the trajectory's f(x₀) is in)
 function valueAt(x) {
   if (!contours || !contours.xs) return 0;
   const xs = contours.xs;
-  const t = (x - xs[0]) / (xs[xs.length - 1] - xs[0]);
-  if (t <= 0 || t >= 1 || !isFinite(t)) {
-    const tilt = state.p.tilt ?? 0.3;
-    return (x * x - 1) ** 2 + tilt * x;
-  }
+  const t = Math.min(1, Math.max(0, (x - xs[0]) / (xs[xs.length - 1] - xs[0]) || 0));
   const k = t * (xs.length - 1);
   const i = Math.floor(k);
   const f = k - i;
@@ -812,7 +832,7 @@ function drawChart() {
   const c = $('chart');
   const ctx = c.getContext('2d');
   ctx.clearRect(0, 0, c.width, c.height);
-  const pad = { left: 58, right: 12, top: 14, bottom: 36 };
+  const pad = { left: 58, right: 24, top: 14, bottom: 36 };
   const w = c.width - pad.left - pad.right;
   const h = c.height - pad.top - pad.bottom;
   ctx.font = '12px system-ui, sans-serif';
@@ -968,7 +988,7 @@ function startPlay() {
   playing = true;
   lastTick = 0;
   carry = 0;
-  $('play').textContent = '❚❚ Pause';
+  $('play').textContent = 'Pause';
   requestAnimationFrame(tick);
 }
 

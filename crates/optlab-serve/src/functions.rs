@@ -105,7 +105,7 @@ pub const FUNCTIONS: &[FunctionInfo] = &[
     },
     FunctionInfo {
         name: "two_well",
-        title: "Two wells (the lecture's double well)",
+        title: "Two wells (2-D double well)",
         dim: 2,
         params: &[TILT],
         view: [-2.0, 2.0, -1.5, 1.5],
@@ -133,7 +133,7 @@ pub const FUNCTIONS: &[FunctionInfo] = &[
     },
     FunctionInfo {
         name: "double_well",
-        title: "Scalar double well (the lecture's stories)",
+        title: "Double well, 1-D (the stories)",
         dim: 1,
         params: &[TILT],
         view: [-2.1, 2.1, -0.6, 6.0],

@@ -2,8 +2,9 @@
 //! (problem → oracle → optimizer, schedules, divergence detection), and `POST /api/contours`:
 //! the function on a grid with log-spaced contour lines (optlab's plot module).
 //!
-//! Caps ([`LIMITS`]) bound the work of one request: at most `steps × methods × batch` sample
-//! gradients, so any accepted request answers in well under 100 ms.
+//! Caps ([`LIMITS`]) bound the work of one request so that it answers in about 100 ms at most
+//! (measured in docs/playground.md): at most 10,000 steps per method and 20,000 over all methods
+//! (methods run in parallel), mini-batches of at most 64 samples, grids of at most 256².
 
 use optlab::oracle::BatchSize;
 use optlab::plot::{log_levels, marching_squares};
@@ -21,6 +22,8 @@ use crate::functions::{self, AsMatrix};
 pub struct Limits {
     /// Most steps per method.
     pub steps: u64,
+    /// Most steps over all methods of a request (steps × methods).
+    pub total_steps: u64,
     /// Most methods per request.
     pub methods: usize,
     /// Largest mini-batch.
@@ -35,7 +38,8 @@ pub struct Limits {
 
 /// The caps of this server.
 pub const LIMITS: Limits = Limits {
-    steps: 20_000,
+    steps: 10_000,
+    total_steps: 20_000,
     methods: 8,
     batch: 64,
     grid: 256,
@@ -47,7 +51,8 @@ impl Limits {
     /// As JSON (in the catalog).
     pub fn to_json(&self) -> Value {
         json!({
-            "steps": self.steps, "methods": self.methods, "batch": self.batch,
+            "steps": self.steps, "total_steps": self.total_steps,
+            "methods": self.methods, "batch": self.batch,
             "grid": self.grid, "curve": self.curve, "levels": self.levels,
         })
     }
@@ -189,6 +194,16 @@ pub fn trajectory(req: TrajectoryRequest) -> Result<TrajectoryResponse, ApiError
             "`methods`: {} given, must be 1..={}",
             req.methods.len(),
             LIMITS.methods
+        )));
+    }
+    let total = req.steps * req.methods.len() as u64;
+    if total > LIMITS.total_steps {
+        return Err(ApiError::bad(format!(
+            "`steps` × methods = {} × {} = {total}: at most {} steps over all methods of a \
+             request (fewer steps or fewer methods)",
+            req.steps,
+            req.methods.len(),
+            LIMITS.total_steps
         )));
     }
     if let Batch::Samples(b) = req.batch

@@ -2,6 +2,8 @@
 //! forms) and the bad-input cases (HTTP 400 with a JSON error naming the field, the server still
 //! answering afterwards).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Server, temp_dir};
@@ -61,7 +63,8 @@ async fn health_and_catalog() {
     assert_eq!(kinds.len(), optlab::schedule::CATALOG.len());
     assert!(kinds.contains(&"CosineAnnealingLR"));
     assert_eq!(c["stories"].as_array().map(Vec::len), Some(3));
-    assert_eq!(c["limits"]["steps"], 20_000);
+    assert_eq!(c["limits"]["steps"], 10_000);
+    assert_eq!(c["limits"]["total_steps"], 20_000);
     s.stop().await;
 }
 
@@ -342,7 +345,8 @@ async fn bad_input_is_a_400_naming_the_field() {
         r.to_string()
     };
     let nine: Vec<Value> = (0..9).map(|_| json!({"optimizer": "SGD"})).collect();
-    let cases: Vec<(String, &str)> = vec![
+    let cases: Vec<(String, &str)> =
+        vec![
         (r#"{"function": "rosenbrock", "#.into(), "malformed"),
         ("hello".into(), "malformed"),
         ("[1, 2]".into(), "malformed"),
@@ -359,6 +363,10 @@ async fn bad_input_is_a_400_naming_the_field() {
         ),
         (with("steps", json!(0)), "`steps`"),
         (with("steps", json!(1_000_000)), "`steps`"),
+        (with("steps", json!(10_001)), "`steps`"),
+        (format!("{{\"function\": \"beale\", \"steps\": 3000, \"methods\": {}}}",
+                 json!((0..7).map(|_| json!({"optimizer": "SGD"})).collect::<Vec<_>>())),
+         "`steps` × methods"),
         (with("steps", json!(-3)), "`steps`"),
         (with("steps", json!(2.5)), "`steps`"),
         (with("methods", json!([])), "`methods`"),

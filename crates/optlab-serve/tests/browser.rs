@@ -6,6 +6,8 @@
 //! is missing (a user's clone) the test prints `SKIPPED: ...` and passes, unless
 //! `OPTLAB_REQUIRE_BROWSER=1` (set by `.ci/run`) makes that a failure.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -75,7 +75,11 @@ fn open_browser(url: &str) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn();
-    if spawned.is_err() {
-        println!("(could not open a browser; open the URL above yourself)");
+    match spawned {
+        // reap it when it exits (xdg-open returns once the browser is asked)
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(_) => println!("(could not open a browser; open the URL above yourself)"),
     }
 }

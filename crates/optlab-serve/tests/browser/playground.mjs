@@ -48,6 +48,7 @@ try {
   await page.goto(url);
   await settle();
   check((await page.title()) === 'optlab playground', 'the page loads');
+  await page.screenshot({ path: join(outDir, 'default.png') });
 
   // two methods: SGD and Adam
   const cards = page.locator('#methods .method');
@@ -69,7 +70,7 @@ try {
   const lr = cards.nth(1).locator('input[type=range][data-name="lr"]');
   const lrBefore = await cards.nth(1).locator('.slider-row output').first().textContent();
   await lr.focus();
-  for (let k = 0; k < 60; k++) await page.keyboard.press('ArrowRight');
+  for (let k = 0; k < 250; k++) await page.keyboard.press('ArrowRight');
   await settle();
   const after = await drawn();
   const lrAfter = await cards.nth(1).locator('.slider-row output').first().textContent();

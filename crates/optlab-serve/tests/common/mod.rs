@@ -1,6 +1,6 @@
 //! A server on a free port and a minimal HTTP/1.1 client for the tests.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
