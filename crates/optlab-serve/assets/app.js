@@ -764,7 +764,7 @@ function drawMap() {
       // 1-D: the iterates as dots on the curve and a trail of the last steps; 2-D: the path
       const line = info.dim === 2 ? pts : pts.slice(-12);
       if (info.dim === 1) {
-        ctx.globalAlpha = Math.min(0.8, 40 / pts.length + 0.08);
+        ctx.globalAlpha = Math.min(0.8, 60 / pts.length + 0.15);
         for (const q of pts) {
           const [x, y] = xy(q);
           ctx.fillRect(x - 1.5, y - 1.5, 3, 3);

@@ -51,6 +51,8 @@ async fn playground_in_headless_chromium() {
         return;
     }
     let base = temp_dir("browser");
+    std::fs::create_dir_all(base.join("runs/demo")).expect("runs/");
+    std::fs::write(base.join("runs/demo/summary.json"), r#"{"name": "demo"}"#).expect("file");
     let s = Server::start(base.clone()).await;
     let url = format!("http://{}/", s.addr);
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/playground");

@@ -27,8 +27,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let addr = SocketAddr::new(args.host, args.port);
-        let listener = optlab_serve::bind(addr).await.with_context(|| {
-            format!("cannot listen on {addr} (in use? `--port 0` picks a free port)")
+        let listener = optlab_serve::bind(addr).await.map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (the port is in use: `--port 0` picks a free one)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
         })?;
         let local = listener.local_addr()?;
         let host = if local.ip().is_unspecified() {

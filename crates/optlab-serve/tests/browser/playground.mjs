@@ -118,6 +118,15 @@ try {
   await settle();
   check(/p\.kappa=/.test(page.url()), `κ in the URL (${page.url().match(/p\.kappa=[^&]+/)})`);
 
+  // the runs & reports tab
+  await page.click('.tab[data-tab="files"]');
+  await page.click('#listing li:has-text("runs/")');
+  await page.click('#listing li:has-text("demo/")');
+  await page.click('#listing li:has-text("summary.json")');
+  await page.waitForSelector('#preview pre');
+  check((await page.textContent('#preview pre')).includes('"demo"'), 'the file browser shows runs/demo/summary.json');
+  check(page.url().endsWith('#files'), 'the tab is in the URL');
+
   check(errors.length === 0, `no errors in the page${errors.length ? ': ' + errors.join('; ') : ''}`);
   console.log('browser test passed');
 } finally {
