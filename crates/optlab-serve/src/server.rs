@@ -39,6 +39,7 @@ pub fn router(base: PathBuf) -> Router {
         .route("/api/files", get(list_handler))
         .route("/files/{*path}", get(file_handler))
         .fallback(get(asset_handler).post(not_found))
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(AppState {
             base: Arc::new(base),
@@ -139,6 +140,20 @@ async fn asset_handler(uri: Uri) -> Response {
             .into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
+}
+
+async fn wrong_method(method: axum::http::Method, uri: Uri) -> Response {
+    let allowed = match uri.path() {
+        "/api/trajectory" | "/api/contours" => "POST",
+        _ => "GET",
+    };
+    let message = format!("{method} {}: use {allowed}", uri.path());
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, allowed)],
+        axum::Json(json!({ "error": message })),
+    )
+        .into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -247,6 +247,7 @@ pub fn trajectory(req: TrajectoryRequest) -> Result<TrajectoryResponse, ApiError
         iterations: Some(req.steps),
         // the paths carry f(x_k); the runner's own records are not needed
         log_points: Some(2),
+        // the runner takes the problem handed to it; this field only names a kind in summaries
         problem: ProblemSpec::default(),
         methods,
         ..Default::default()

@@ -438,9 +438,17 @@ async fn bad_input_is_a_400_naming_the_field() {
             .contains("larger than"),
         "{v}"
     );
-    // unknown endpoints and the file browser's refusals
+    // unknown endpoints, wrong methods and the file browser's refusals
     let (st, v) = s.get("/api/nothing").await;
     assert_eq!((st, v["error"].is_string()), (404, true));
+    let (st, v) = s.get("/api/trajectory").await;
+    assert_eq!(st, 405, "{v}");
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("use POST"),
+        "{v}"
+    );
+    let (st, v) = s.post("/api/health", &json!({})).await;
+    assert_eq!(st, 405, "{v}");
     for evil in [
         "/files/runs/../secret.txt",
         "/files/runs/%2e%2e/secret.txt",
