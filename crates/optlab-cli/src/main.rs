@@ -26,6 +26,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Reproduce the lecture's SGD figures, check their claims, write an HTML report.
     Reproduce(commands::reproduce::Args),
+    /// AlgoPerf-style benchmarking: score logs, plan and shard trials, check submissions.
+    Algoperf(commands::algoperf::Args),
     /// Train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
     #[cfg(feature = "nn")]
     Train(commands::train::Args),
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Verify(args) => commands::verify::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Reproduce(args) => commands::reproduce::run(args),
+        Command::Algoperf(args) => commands::algoperf::run(args),
         #[cfg(feature = "nn")]
         Command::Train(args) => commands::train::run(args),
     }

@@ -1,5 +1,6 @@
 //! Plots (plotters): convergence curves from records, trajectories over contour lines, iterates
-//! on the graph of a scalar function; the last two also as animated GIFs.
+//! on the graph of a scalar function (the last two also as animated GIFs), and performance
+//! profiles (AlgoPerf's leaderboard plot).
 //!
 //! The output format follows the file extension: `.png` (bitmap backend) or `.svg`; animations
 //! are written by the `*_gif` functions (frames drawn by the bitmap backend, encoded with one
@@ -14,6 +15,7 @@ pub mod contour;
 pub mod convergence;
 pub mod function;
 mod gif;
+pub mod profile;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -26,6 +28,7 @@ use crate::record::{Band, Records, XAxis};
 pub use contour::{ContourOptions, clip_polyline, contour_gif, contour_plot, marching_squares};
 pub use convergence::{ConvergenceOptions, convergence_plot};
 pub use function::{FunctionOptions, FunctionPath, function_gif, function_plot};
+pub use profile::{ProfileCurve, ProfileOptions, performance_profile_plot};
 
 /// The embedded font.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
