@@ -150,32 +150,44 @@ impl ResultsDir {
     /// one. A non-empty directory without a marker is refused (it is not ours).
     pub fn create(root: &Path) -> Result<ResultsDir, AlgoPerfError> {
         let marker = root.join(MARKER_FILE);
+        let dir = ResultsDir {
+            root: root.to_path_buf(),
+        };
         if marker.is_file() {
             check_marker(&marker)?;
-        } else {
-            if root.is_dir() {
-                let mut entries = std::fs::read_dir(root).map_err(|e| io_err(root, e))?;
-                if entries.next().is_some() {
-                    return Err(AlgoPerfError::Invalid(format!(
-                        "{}: exists, is not empty and has no {MARKER_FILE}: not an optlab \
-                         algoperf results directory; choose another --out",
-                        root.display()
-                    )));
-                }
-            }
-            std::fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
-            write_json(
-                &marker,
-                &Marker {
-                    format: FORMAT.into(),
-                    version: FORMAT_VERSION,
-                    optlab: env!("CARGO_PKG_VERSION").into(),
-                },
-            )?;
+            return Ok(dir);
         }
-        Ok(ResultsDir {
-            root: root.to_path_buf(),
-        })
+        if root.is_dir() {
+            // Shards started together race to create the marker: another process's
+            // half-written marker (its temporary file) does not make the directory foreign.
+            let tmp_prefix = format!(".{MARKER_FILE}.");
+            let mut entries = std::fs::read_dir(root).map_err(|e| io_err(root, e))?;
+            let foreign = entries.any(|e| match e {
+                Ok(e) => !e.file_name().to_string_lossy().starts_with(&tmp_prefix),
+                Err(_) => true,
+            });
+            if marker.is_file() {
+                check_marker(&marker)?;
+                return Ok(dir);
+            }
+            if foreign {
+                return Err(AlgoPerfError::Invalid(format!(
+                    "{}: exists, is not empty and has no {MARKER_FILE}: not an optlab \
+                     algoperf results directory; choose another --out",
+                    root.display()
+                )));
+            }
+        }
+        std::fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
+        write_json(
+            &marker,
+            &Marker {
+                format: FORMAT.into(),
+                version: FORMAT_VERSION,
+                optlab: env!("CARGO_PKG_VERSION").into(),
+            },
+        )?;
+        Ok(dir)
     }
 
     /// Opens an existing directory for reading: its marker is checked when present (AlgoPerf's

@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, legend, tick};
+use super::{FAMILY, PALETTE, PlotError, ensure_font, kind_of, legend, render, tick};
 use crate::record::{Band, BandPoint};
 
 /// Labels and layout of a convergence plot.
@@ -47,28 +47,12 @@ pub fn convergence_plot(
     opts: &ConvergenceOptions,
 ) -> Result<(), PlotError> {
     ensure_font()?;
-    let file = path.display().to_string();
-    let be = |e: String| PlotError::Backend {
-        file: file.clone(),
-        message: e,
-    };
-    let kind = kind_of(path)?;
+    kind_of(path)?;
     let ranges = ranges(bands, opts.log_x, opts.log_y).ok_or_else(|| PlotError::Empty {
-        file: file.clone(),
+        file: path.display().to_string(),
         message: "no finite values to plot".into(),
     })?;
-    match kind {
-        Kind::Png => {
-            let root = BitMapBackend::new(path, opts.size).into_drawing_area();
-            draw(&root, bands, opts, ranges).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-        Kind::Svg => {
-            let root = SVGBackend::new(path, opts.size).into_drawing_area();
-            draw(&root, bands, opts, ranges).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-    }
+    render!(path, opts.size, |root| draw(&root, bands, opts, ranges))
 }
 
 struct Ranges {

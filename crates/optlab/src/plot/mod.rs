@@ -97,6 +97,37 @@ pub(crate) fn kind_of(path: &Path) -> Result<Kind, PlotError> {
     }
 }
 
+/// Draws into `path` as a PNG or an SVG, by its extension, and writes the file. `$draw` is an
+/// expression over the drawing area `$root` that returns `Result<(), String>`; it is expanded
+/// once per backend (plotters' backends are distinct types). Errors become [`PlotError`]s naming
+/// the file; an unknown extension is [`PlotError::Format`].
+macro_rules! render {
+    ($path:expr, $size:expr, |$root:ident| $draw:expr) => {{
+        let path: &std::path::Path = $path;
+        let be = |e: String| $crate::plot::PlotError::Backend {
+            file: path.display().to_string(),
+            message: e,
+        };
+        match $crate::plot::kind_of(path)? {
+            $crate::plot::Kind::Png => {
+                let $root = plotters::prelude::IntoDrawingArea::into_drawing_area(
+                    plotters::prelude::BitMapBackend::new(path, $size),
+                );
+                $draw.map_err(be)?;
+                $root.present().map_err(|e| be(e.to_string()))
+            }
+            $crate::plot::Kind::Svg => {
+                let $root = plotters::prelude::IntoDrawingArea::into_drawing_area(
+                    plotters::prelude::SVGBackend::new(path, $size),
+                );
+                $draw.map_err(be)?;
+                $root.present().map_err(|e| be(e.to_string()))
+            }
+        }
+    }};
+}
+pub(crate) use render;
+
 /// The ten-colour qualitative palette (Tableau 10) used for methods, in order.
 pub const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),

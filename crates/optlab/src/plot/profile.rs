@@ -10,7 +10,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, legend, tick};
+use super::{FAMILY, PALETTE, PlotError, ensure_font, kind_of, legend, render, tick};
 
 /// One method's profile.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,12 +52,7 @@ pub fn performance_profile_plot(
     opts: &ProfileOptions,
 ) -> Result<(), PlotError> {
     ensure_font()?;
-    let file = path.display().to_string();
-    let be = |e: String| PlotError::Backend {
-        file: file.clone(),
-        message: e,
-    };
-    let kind = kind_of(path)?;
+    kind_of(path)?;
     let (lo, hi) = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.0))
@@ -67,22 +62,11 @@ pub fn performance_profile_plot(
         });
     if !(lo.is_finite() && hi > lo) {
         return Err(PlotError::Empty {
-            file,
+            file: path.display().to_string(),
             message: "a profile needs at least two distinct τ values".into(),
         });
     }
-    match kind {
-        Kind::Png => {
-            let root = BitMapBackend::new(path, opts.size).into_drawing_area();
-            draw(&root, curves, opts, (lo, hi)).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-        Kind::Svg => {
-            let root = SVGBackend::new(path, opts.size).into_drawing_area();
-            draw(&root, curves, opts, (lo, hi)).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-    }
+    render!(path, opts.size, |root| draw(&root, curves, opts, (lo, hi)))
 }
 
 fn draw<DB: DrawingBackend>(
