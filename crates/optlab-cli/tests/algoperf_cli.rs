@@ -98,12 +98,19 @@ fn score_reproduces_expected_json() {
         "index.html",
     ] {
         let p = out.join(f);
-        assert!(p.is_file() && std::fs::metadata(&p).unwrap().len() > 100, "{f}");
+        assert!(
+            p.is_file() && std::fs::metadata(&p).unwrap().len() > 100,
+            "{f}"
+        );
     }
     // a missing targets file is a clear error
     let o = optlab(&["algoperf", "score", subs.to_str().unwrap()], &dir, &[]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("--workloads"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--workloads"),
+        "{}",
+        text(&o.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -152,10 +159,25 @@ fn two_shards_are_disjoint_and_make_the_whole_plan() {
     // Slurm's variables give the same shards
     let slurm = run(
         &[],
-        &[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ],
     );
     assert_eq!(slurm, s1);
-    let o = optlab(&["algoperf", "plan", "adamw", "--workloads", "a", "--shard", "2/2"], &dir, &[]);
+    let o = optlab(
+        &[
+            "algoperf",
+            "plan",
+            "adamw",
+            "--workloads",
+            "a",
+            "--shard",
+            "2/2",
+        ],
+        &dir,
+        &[],
+    );
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("below 2"), "{}", text(&o.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -166,8 +188,17 @@ fn plan_out_then_status_and_version_errors() {
     let dir = tempdir("status");
     let o = optlab(
         &[
-            "algoperf", "plan", "sgd_nesterov", "--workloads", "logreg", "--studies", "1",
-            "--trials", "2", "--out", "res",
+            "algoperf",
+            "plan",
+            "sgd_nesterov",
+            "--workloads",
+            "logreg",
+            "--studies",
+            "1",
+            "--trials",
+            "2",
+            "--out",
+            "res",
         ],
         &dir,
         &[],
@@ -182,11 +213,17 @@ fn plan_out_then_status_and_version_errors() {
     assert!(s.contains("sgd_nesterov/logreg"), "{s}");
     // an incompatible results directory
     let marker = dir.join("res/optlab-algoperf.json");
-    let m = std::fs::read_to_string(&marker).unwrap().replace("\"version\": 1", "\"version\": 7");
+    let m = std::fs::read_to_string(&marker)
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 7");
     std::fs::write(&marker, m).unwrap();
     let o = optlab(&["algoperf", "status", "res"], &dir, &[]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("format version 7"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("format version 7"),
+        "{}",
+        text(&o.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -207,6 +244,9 @@ fn check_validates_submissions() {
     let o = optlab(&["algoperf", "check", "bad.toml"], &dir, &[]);
     assert!(!o.status.success());
     let e = text(&o.stderr);
-    assert!(e.contains("search_space.learning_rate.max") && e.contains("inverted"), "{e}");
+    assert!(
+        e.contains("search_space.learning_rate.max") && e.contains("inverted"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

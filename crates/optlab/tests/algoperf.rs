@@ -13,7 +13,8 @@ use optlab::algoperf::submission::{Submission, Tuning};
 use serde_json::Value;
 
 fn fixture_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/algoperf_scoring");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/algoperf_scoring");
     if dir.join("expected.json").is_file() {
         Some(dir)
     } else {
@@ -36,7 +37,9 @@ fn max_error(got: &Value, expected: &Value) -> f64 {
         "submissions"
     );
     for (s, e) in subs {
-        let g = got["scores"][s].as_f64().unwrap_or_else(|| panic!("score of {s}"));
+        let g = got["scores"][s]
+            .as_f64()
+            .unwrap_or_else(|| panic!("score of {s}"));
         worst = worst.max((g - e.as_f64().unwrap()).abs());
     }
     for key in ["time_to_target", "ratios"] {
@@ -45,7 +48,9 @@ fn max_error(got: &Value, expected: &Value) -> f64 {
                 let g = &got[key][s][w];
                 match (g.as_f64(), e.as_f64()) {
                     (Some(g), Some(e)) => worst = worst.max((g - e).abs()),
-                    (None, None) => assert!(g.is_null() && e.is_null(), "{key} {s} {w}: {g} vs {e}"),
+                    (None, None) => {
+                        assert!(g.is_null() && e.is_null(), "{key} {s} {w}: {g} vs {e}")
+                    }
                     _ => panic!("{key} {s} {w}: got {g}, expected {e}"),
                 }
             }
@@ -76,7 +81,9 @@ fn scoring_reproduces_the_algoperf_fixture() {
     assert_eq!(steps["scores"].as_object().unwrap().len(), 3);
     // the fixture's log rows are 100 steps and 20 s apart: times in steps are 5× the seconds
     let t = got["time_to_target"]["muon"]["char_gpt"].as_f64().unwrap();
-    let s = steps["time_to_target"]["muon"]["char_gpt"].as_f64().unwrap();
+    let s = steps["time_to_target"]["muon"]["char_gpt"]
+        .as_f64()
+        .unwrap();
     assert_eq!(s, 5.0 * t);
 }
 
@@ -116,8 +123,14 @@ fn halton_points_match_the_numpy_reference() {
     assert_eq!(pts, halton::sequence(1000, 5, halton::DEFAULT_SKIP, 0));
     let other = halton::sequence(1000, 5, halton::DEFAULT_SKIP, 1);
     assert_ne!(pts, other);
-    let mut a: Vec<Vec<u64>> = pts.iter().map(|p| p.iter().map(|v| v.to_bits()).collect()).collect();
-    let mut b: Vec<Vec<u64>> = other.iter().map(|p| p.iter().map(|v| v.to_bits()).collect()).collect();
+    let mut a: Vec<Vec<u64>> = pts
+        .iter()
+        .map(|p| p.iter().map(|v| v.to_bits()).collect())
+        .collect();
+    let mut b: Vec<Vec<u64>> = other
+        .iter()
+        .map(|p| p.iter().map(|v| v.to_bits()).collect())
+        .collect();
     a.sort();
     b.sort();
     assert_eq!(a, b);
@@ -171,7 +184,9 @@ fn reads_algoperf_layouts_jax_pytorch_and_single_study() {
     // a: studies, jax
     write(
         &root.join("a/study_0/mnist_jax/trial_1/eval_measurements.csv"),
-        &format!("{header}1.0,0.0,10.0,100,0,10.0,11.0,0.5,100\n2.0,0.0,20.0,200,0,20.0,22.0,0.2,100\n"),
+        &format!(
+            "{header}1.0,0.0,10.0,100,0,10.0,11.0,0.5,100\n2.0,0.0,20.0,200,0,20.0,22.0,0.2,100\n"
+        ),
     );
     write(
         &root.join("a/study_0/mnist_jax/trial_1/hparams.json"),
@@ -180,7 +195,9 @@ fn reads_algoperf_layouts_jax_pytorch_and_single_study() {
     // b: no study level, pytorch, a NaN and an empty cell before the target
     write(
         &root.join("b/mnist_pytorch/trial_1/eval_measurements.csv"),
-        &format!("{header}1.0,0.0,5.0,50,0,5.0,6.0,nan,100\n2.0,0.0,8.0,80,0,8.0,9.0,,100\n3.0,0.0,30.0,300,0,30.0,33.0,0.1,100\n"),
+        &format!(
+            "{header}1.0,0.0,5.0,50,0,5.0,6.0,nan,100\n2.0,0.0,8.0,80,0,8.0,9.0,,100\n3.0,0.0,30.0,300,0,30.0,33.0,0.1,100\n"
+        ),
     );
     write(&root.join("b/mnist_pytorch/trial_2/notes.txt"), "no csv");
     write(&root.join("scores/readme.txt"), "not a submission");
@@ -191,14 +208,25 @@ fn reads_algoperf_layouts_jax_pytorch_and_single_study() {
     let (logs, notes) = read_results(&root).unwrap();
     assert_eq!(logs.keys().collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(logs["b"].studies[&0]["mnist"].framework, "pytorch");
-    assert!(notes.notes.iter().any(|n| n.contains("trial_2")), "{:?}", notes.notes);
-    assert!(notes.notes.iter().any(|n| n.contains("scores")), "{:?}", notes.notes);
+    assert!(
+        notes.notes.iter().any(|n| n.contains("trial_2")),
+        "{:?}",
+        notes.notes
+    );
+    assert!(
+        notes.notes.iter().any(|n| n.contains("scores")),
+        "{:?}",
+        notes.notes
+    );
     let report = score_results(&root, None, "score").unwrap();
     let j = report.scores_json();
     assert_eq!(j["time_to_target"]["a"]["mnist"], 20.0);
     assert_eq!(j["time_to_target"]["b"]["mnist"], 30.0);
     assert_eq!(j["ratios"]["b"]["mnist"], 1.5);
-    assert_eq!(j["studies"]["a"]["mnist"][0]["hparams"]["learning_rate"], 0.001);
+    assert_eq!(
+        j["studies"]["a"]["mnist"][0]["hparams"]["learning_rate"],
+        0.001
+    );
     let out = root.join("scores_out");
     let files = report.write(&out).unwrap();
     for f in [

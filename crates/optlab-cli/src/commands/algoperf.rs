@@ -132,7 +132,11 @@ fn score(a: ScoreArgs) -> anyhow::Result<()> {
         writeln!(out, "note: {n}")?;
     }
     for (s, ws) in &report.primary.ignored_workloads {
-        writeln!(out, "note: {s}: not in the targets file, ignored: {}", ws.join(", "))?;
+        writeln!(
+            out,
+            "note: {s}: not in the targets file, ignored: {}",
+            ws.join(", ")
+        )?;
     }
     writeln!(
         out,

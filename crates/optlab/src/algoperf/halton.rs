@@ -36,9 +36,7 @@ pub struct NumpyRandomState {
 impl NumpyRandomState {
     /// `numpy.random.RandomState(seed)` (numpy's legacy seeding = MT19937's `init_genrand`).
     pub fn new(seed: u32) -> Self {
-        NumpyRandomState {
-            mt: Mt::new(seed),
-        }
+        NumpyRandomState { mt: Mt::new(seed) }
     }
 
     /// numpy's `random_interval(max)`: uniform in 0..=max by masked rejection sampling.
@@ -176,7 +174,9 @@ pub fn centered_l2_discrepancy(points: &[Vec<f64>]) -> f64 {
             term3 += x
                 .iter()
                 .zip(y)
-                .map(|(&a, &b)| 1.0 + 0.5 * (a - 0.5).abs() + 0.5 * (b - 0.5).abs() - 0.5 * (a - b).abs())
+                .map(|(&a, &b)| {
+                    1.0 + 0.5 * (a - 0.5).abs() + 0.5 * (b - 0.5).abs() - 0.5 * (a - b).abs()
+                })
                 .product::<f64>();
         }
     }

@@ -116,7 +116,9 @@ fn parse_cell(s: &str) -> Option<f64> {
 
 /// Columns written as integers.
 fn integer_column(name: &str) -> bool {
-    name == columns::GLOBAL_STEP || name == columns::PREEMPTION_COUNT || name.ends_with("num_examples")
+    name == columns::GLOBAL_STEP
+        || name == columns::PREEMPTION_COUNT
+        || name.ends_with("num_examples")
 }
 
 /// A value as pandas writes it: NaN → empty, integers in integer columns without a decimal
@@ -320,9 +322,10 @@ fn read_workload_dir(dir: &Path, notes: &mut ReadNotes) -> Result<Vec<TrialLog>,
         };
         let csv = path.join(MEASUREMENTS_FILE);
         if !csv.is_file() {
-            notes
-                .notes
-                .push(format!("{}: no {MEASUREMENTS_FILE}, skipped", path.display()));
+            notes.notes.push(format!(
+                "{}: no {MEASUREMENTS_FILE}, skipped",
+                path.display()
+            ));
             continue;
         }
         let measurements = EvalMeasurements::read(&csv)?;
@@ -471,7 +474,10 @@ mod tests {
         assert!(loss[0].is_nan() && loss[1].is_nan());
         assert_eq!(loss[2], f64::INFINITY);
         assert_eq!(loss[3], f64::NEG_INFINITY);
-        assert_eq!(m.column("global_step").unwrap(), [100.0, 200.0, 300.0, 400.0]);
+        assert_eq!(
+            m.column("global_step").unwrap(),
+            [100.0, 200.0, 300.0, 400.0]
+        );
         assert!(m.non_numeric.is_empty());
         let bad = "a,b\n1,2\n3\n";
         let e = EvalMeasurements::parse(bad, Path::new("x.csv")).unwrap_err();

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::scoring::{Scoring, SubmissionScore, WorkloadResult};
 use super::workloads::WorkloadsFile;
 use super::{AlgoPerfError, io_err, write_atomic, write_json};
-use crate::plot::{self, ProfileCurve, ProfileOptions};
+use crate::plot::{self, ProfileCurve};
 use crate::reproduce::{CSS, base64, esc, fmt_num};
 
 /// The scores of one set of logs, for one or more time columns.
@@ -174,7 +174,9 @@ impl ScoreReport {
                 .join(", ")
         );
         // leaderboard
-        h.push_str("<section>\n<h2>Leaderboard</h2>\n<table>\n<tr><th>rank</th><th>submission</th>");
+        h.push_str(
+            "<section>\n<h2>Leaderboard</h2>\n<table>\n<tr><th>rank</th><th>submission</th>",
+        );
         for v in self.all_views() {
             let _ = write!(h, "<th>score by <code>{}</code></th>", esc(&v.time_column));
         }
@@ -344,7 +346,13 @@ fn cell(r: &WorkloadResult) -> String {
 
 fn file_safe(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -386,7 +394,13 @@ pub fn csv_table(s: &Scoring) -> String {
         "studies_reached",
         "score",
     ]);
-    let num = |v: f64| if v.is_finite() { format!("{v:?}") } else { String::new() };
+    let num = |v: f64| {
+        if v.is_finite() {
+            format!("{v:?}")
+        } else {
+            String::new()
+        }
+    };
     for sub in &s.submissions {
         write_rows(&mut w, s, sub, &num);
     }
@@ -447,15 +461,20 @@ pub fn profile_plot(path: &Path, s: &Scoring) -> Result<(), AlgoPerfError> {
         .into_iter()
         .map(|sub| ProfileCurve {
             label: format!("{} (score {:.3})", sub.name, sub.score),
-            points: s.taus.iter().copied().zip(sub.rho.iter().copied()).collect(),
+            points: s
+                .taus
+                .iter()
+                .copied()
+                .zip(sub.rho.iter().copied())
+                .collect(),
         })
         .collect();
-    let opts = ProfileOptions {
-        title: format!("Performance profiles by {}", s.time_column),
-        x_label: format!("τ ({} to target / best {} to target)", s.time_column, s.time_column),
-        ..Default::default()
-    };
-    plot::performance_profile_plot(path, &curves, &opts)?;
+    plot::performance_profile_plot(
+        path,
+        &curves,
+        &format!("Performance profiles by {}", s.time_column),
+        &format!("τ ({c} to target / best {c} to target)", c = s.time_column),
+    )?;
     Ok(())
 }
 

@@ -316,7 +316,12 @@ impl ResultsDir {
         if let Some(p) = &plan {
             for t in &p.trials {
                 let dir = self.trial_dir(t);
-                entries.push((t.submission.clone(), t.workload.clone(), true, state_of(&dir)?));
+                entries.push((
+                    t.submission.clone(),
+                    t.workload.clone(),
+                    true,
+                    state_of(&dir)?,
+                ));
                 seen.insert(dir);
             }
         }

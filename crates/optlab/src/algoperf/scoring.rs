@@ -141,14 +141,15 @@ fn trial_time(
     let missing = |col: &str| {
         super::format_err(
             &path,
-            format!(
-                "no column `{col}` (columns: {})",
-                m.columns.join(", ")
-            ),
+            format!("no column `{col}` (columns: {})", m.columns.join(", ")),
         )
     };
-    let jm = m.column_index(&target.metric).ok_or_else(|| missing(&target.metric))?;
-    let jt = m.column_index(time_column).ok_or_else(|| missing(time_column))?;
+    let jm = m
+        .column_index(&target.metric)
+        .ok_or_else(|| missing(&target.metric))?;
+    let jt = m
+        .column_index(time_column)
+        .ok_or_else(|| missing(time_column))?;
     Ok(m.rows
         .iter()
         .find(|r| target.reached(r[jm], minimize) && !r[jt].is_nan())
@@ -394,13 +395,20 @@ mod tests {
         assert_eq!(rb.time_to_target, 100.0);
         assert_eq!(rb.ratio, f64::INFINITY, "100 > 4 × 20");
         // workload v was never run: NaN, never counts; rho over N = 2 workloads
-        assert!(s.submission("a").unwrap().workloads["v"].time_to_target.is_nan());
+        assert!(
+            s.submission("a").unwrap().workloads["v"]
+                .time_to_target
+                .is_nan()
+        );
         assert!((s.submission("a").unwrap().score - 0.5).abs() < 1e-15);
         assert_eq!(s.submission("b").unwrap().score, 0.0);
         assert_eq!(s.ranking()[0].name, "a");
         // the step view
         let g = score(&logs, &workloads(), "global_step").unwrap();
-        assert_eq!(g.submission("a").unwrap().workloads["w"].time_to_target, 200.0);
+        assert_eq!(
+            g.submission("a").unwrap().workloads["w"].time_to_target,
+            200.0
+        );
         assert!(has_column(&logs, "global_step") && !has_column(&logs, "steps"));
         let e = score(&logs, &workloads(), "steps").unwrap_err().to_string();
         assert!(e.contains("no column `steps`"), "{e}");

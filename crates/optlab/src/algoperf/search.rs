@@ -138,7 +138,10 @@ impl Dimension {
         match (self.min, self.max, self.scaling, &self.feasible_points) {
             (None, None, None, Some(points)) => {
                 if points.is_empty() {
-                    return Err(("feasible_points", "is empty: give at least one value".into()));
+                    return Err((
+                        "feasible_points",
+                        "is empty: give at least one value".into(),
+                    ));
                 }
                 if let Some(v) = points.iter().find(|v| v.is_array() || v.is_object()) {
                     return Err((
@@ -154,12 +157,13 @@ impl Dimension {
                  (feasible_points), not both"
                     .into(),
             )),
-            (None, _, _, None) => Err(("min", "missing (a range needs min, max and scaling)".into())),
-            (_, None, _, None) => Err(("max", "missing (a range needs min, max and scaling)".into())),
-            (_, _, None, None) => Err((
-                "scaling",
-                "missing: \"log\" or \"linear\"".into(),
-            )),
+            (None, _, _, None) => {
+                Err(("min", "missing (a range needs min, max and scaling)".into()))
+            }
+            (_, None, _, None) => {
+                Err(("max", "missing (a range needs min, max and scaling)".into()))
+            }
+            (_, _, None, None) => Err(("scaling", "missing: \"log\" or \"linear\"".into())),
             (Some(min), Some(max), Some(scaling), None) => {
                 if !min.is_finite() {
                     return Err(("min", format!("must be finite, got {min}")));
@@ -269,7 +273,12 @@ impl SearchSpace {
         out.push(Ordered(
             self.dims
                 .iter()
-                .map(|(n, d)| (n.clone(), d.extremes().last().cloned().unwrap_or(Value::Null)))
+                .map(|(n, d)| {
+                    (
+                        n.clone(),
+                        d.extremes().last().cloned().unwrap_or(Value::Null),
+                    )
+                })
                 .collect(),
         ));
         for (i, (_, d)) in self.dims.iter().enumerate() {
@@ -307,13 +316,33 @@ mod tests {
         let names: Vec<&str> = s.dims.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["zeta", "alpha", "mid"]);
         let cases = [
-            ("a = { min = 2.0, max = 1.0, scaling = \"log\" }", "a.max", "inverted"),
-            ("a = { min = 1.0, max = 1.0, scaling = \"log\" }", "a.max", "empty"),
-            ("a = { min = 0.0, max = 1.0, scaling = \"log\" }", "a.min", "min > 0"),
+            (
+                "a = { min = 2.0, max = 1.0, scaling = \"log\" }",
+                "a.max",
+                "inverted",
+            ),
+            (
+                "a = { min = 1.0, max = 1.0, scaling = \"log\" }",
+                "a.max",
+                "empty",
+            ),
+            (
+                "a = { min = 0.0, max = 1.0, scaling = \"log\" }",
+                "a.min",
+                "min > 0",
+            ),
             ("a = { min = 0.0, max = 1.0 }", "a.scaling", "missing"),
-            ("a = { max = 1.0, scaling = \"linear\" }", "a.min", "missing"),
+            (
+                "a = { max = 1.0, scaling = \"linear\" }",
+                "a.min",
+                "missing",
+            ),
             ("a = { feasible_points = [] }", "a.feasible_points", "empty"),
-            ("a = { feasible_points = [[1]] }", "a.feasible_points", "numbers"),
+            (
+                "a = { feasible_points = [[1]] }",
+                "a.feasible_points",
+                "numbers",
+            ),
             (
                 "a = { min = 0.1, max = 1.0, scaling = \"log\", feasible_points = [1] }",
                 "a.feasible_points",

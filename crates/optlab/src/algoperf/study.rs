@@ -117,7 +117,9 @@ impl Plan {
                 return bad(format!("workload `{w}` given twice"));
             }
             if w.is_empty()
-                || !w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                || !w
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
                 return bad(format!(
                     "workload `{w}`: names are letters, digits, `_` and `-`"
@@ -195,7 +197,9 @@ impl Shard {
 
     /// The shard of a Slurm job-array task: `SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN` of
     /// `SLURM_ARRAY_TASK_COUNT`, read through `var`; `None` when not in a job array.
-    pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>, AlgoPerfError> {
+    pub fn from_slurm(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Shard>, AlgoPerfError> {
         let Some(id) = var("SLURM_ARRAY_TASK_ID") else {
             return Ok(None);
         };
@@ -325,7 +329,10 @@ mod tests {
 
     #[test]
     fn shards_parse_and_come_from_slurm() {
-        assert_eq!("1/4".parse::<Shard>().unwrap(), Shard { index: 1, count: 4 });
+        assert_eq!(
+            "1/4".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 4 }
+        );
         for bad in ["4/4", "1", "a/b", "0/0", "-1/2"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
@@ -352,7 +359,10 @@ mod tests {
                 ("SLURM_ARRAY_TASK_MIN", "1")
             ]))
             .unwrap(),
-            Some(Shard { index: 9, count: 10 })
+            Some(Shard {
+                index: 9,
+                count: 10
+            })
         );
         assert!(Shard::from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "3")])).is_err());
         assert!(
@@ -371,7 +381,12 @@ mod tests {
         assert!(p.trials().unwrap_err().to_string().contains("twice"));
         let mut p = plan();
         p.trials = 6; // nadamw has 5 fixed points
-        assert!(p.trials().unwrap_err().to_string().contains("5 fixed points"));
+        assert!(
+            p.trials()
+                .unwrap_err()
+                .to_string()
+                .contains("5 fixed points")
+        );
         let mut p = plan();
         p.workloads = vec!["a/b".into()];
         assert!(p.trials().is_err());

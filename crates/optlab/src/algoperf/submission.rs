@@ -302,10 +302,7 @@ fn parse_path(path: &str) -> Result<Vec<(String, Vec<usize>)>, String> {
             Some(i) => (&seg[..i], &seg[i..]),
             None => (seg, ""),
         };
-        let ok_key = !key.is_empty()
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let ok_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok_key {
             return Err(format!(
                 "`{path}` is not a path (keys of letters, digits and _, joined by `.`, with \
@@ -352,9 +349,9 @@ fn set_path(map: &mut HyperMap, defaults: &Value, path: &str, value: Value) -> R
     };
     for (i, (key, idx)) in segs.iter().enumerate() {
         if i > 0 {
-            let obj = cur
-                .as_object_mut()
-                .ok_or_else(|| format!("`{path}`: `{key}` is inside a value that is not a table"))?;
+            let obj = cur.as_object_mut().ok_or_else(|| {
+                format!("`{path}`: `{key}` is inside a value that is not a table")
+            })?;
             cur = obj.entry(key.clone()).or_insert(Value::Null);
         }
         for &n in idx {
@@ -382,7 +379,9 @@ fn default_target(name: &str) -> Target {
         "warmup_factor" | "decay_steps_factor" | "end_factor" | "step_hint_factor" => {
             (format!("schedule.{name}"), Transform::Identity)
         }
-        n if WORKLOAD_HYPERPARAMETERS.contains(&n) => (format!("workload.{n}"), Transform::Identity),
+        n if WORKLOAD_HYPERPARAMETERS.contains(&n) => {
+            (format!("workload.{n}"), Transform::Identity)
+        }
         n => (n.to_string(), Transform::Identity),
     };
     Target { set, transform }
@@ -397,7 +396,10 @@ fn check_fraction(
     if v.is_finite() && ok(v) {
         Ok(())
     } else {
-        Err((format!("schedule.{field}"), format!("{v}: must be in {range}")))
+        Err((
+            format!("schedule.{field}"),
+            format!("{v}: must be in {range}"),
+        ))
     }
 }
 
@@ -406,7 +408,9 @@ impl ScheduleSection {
     pub fn check(&self) -> Result<(), (String, String)> {
         let allowed: &[&str] = match self.kind {
             ScheduleKind::Constant => &[],
-            ScheduleKind::WarmupCosine => &["warmup_factor", "decay_steps_factor", "step_hint_factor"],
+            ScheduleKind::WarmupCosine => {
+                &["warmup_factor", "decay_steps_factor", "step_hint_factor"]
+            }
             ScheduleKind::WarmupLinear => &[
                 "warmup_factor",
                 "decay_steps_factor",
@@ -472,7 +476,8 @@ impl ScheduleSection {
     pub fn resolve(&self, step_hint: u64) -> ResolvedSchedule {
         let h = (self.step_hint_factor.unwrap_or(1.0) * step_hint as f64).floor();
         let warmup = (self.warmup_factor.unwrap_or(0.0) * h).floor() as u64;
-        let decay_end = ((self.decay_steps_factor.unwrap_or(1.0) * h).floor() as u64).max(warmup + 1);
+        let decay_end =
+            ((self.decay_steps_factor.unwrap_or(1.0) * h).floor() as u64).max(warmup + 1);
         let t = decay_end - warmup;
         match self.kind {
             ScheduleKind::Constant => ResolvedSchedule {
@@ -727,13 +732,21 @@ impl Submission {
                 Transform::Identity => value.clone(),
                 Transform::OneMinus => {
                     let x = value.as_f64().ok_or_else(|| {
-                        err(field.clone(), format!("one_minus needs a number, got {value}"))
+                        err(
+                            field.clone(),
+                            format!("one_minus needs a number, got {value}"),
+                        )
                     })?;
                     Value::from(1.0 - x)
                 }
             };
             if let Some(f) = target.set.strip_prefix("schedule.") {
-                let allowed = ["warmup_factor", "decay_steps_factor", "step_hint_factor", "end_factor"];
+                let allowed = [
+                    "warmup_factor",
+                    "decay_steps_factor",
+                    "step_hint_factor",
+                    "end_factor",
+                ];
                 if !allowed.contains(&f) {
                     return Err(err(
                         field,
@@ -759,8 +772,8 @@ impl Submission {
                     .map_err(|m| err(field, format!("{} ({}): {m}", target.set, info.name)))?;
             }
         }
-        let schedule: ScheduleSection = serde_json::from_value(schedule)
-            .map_err(|e| err("schedule".into(), e.to_string()))?;
+        let schedule: ScheduleSection =
+            serde_json::from_value(schedule).map_err(|e| err("schedule".into(), e.to_string()))?;
         schedule.check().map_err(|(f, m)| err(f, m))?;
         Ok(Resolved {
             optimizer: info.name.to_string(),
@@ -862,7 +875,10 @@ mod tests {
         assert!((sched.lr(1.0, 25) - 0.5).abs() < 1e-15);
         assert!((sched.lr(1.0, 50) - 1.0).abs() < 1e-15);
         assert!(sched.lr(1.0, 1000).abs() < 1e-15);
-        assert!(sched.lr(1.0, 1900).abs() < 1e-15, "held at 0 after the decay");
+        assert!(
+            sched.lr(1.0, 1900).abs() < 1e-15,
+            "held at 0 after the decay"
+        );
         // one_minus_beta1 = 0.1 → betas[0] = 0.9 with betas taken from the defaults
         let r0 = &r.hyperparameters["betas"][0];
         assert!((r0.as_f64().unwrap() - 0.9).abs() < 1e-15);
@@ -900,7 +916,10 @@ mod tests {
     #[test]
     fn bad_files_name_the_field() {
         let cases = [
-            ("[optimizer]\nname = \"AdamW\"\n[schedule]\nkind = \"constant\"\nwarmup = 0.1\n", "warmup"),
+            (
+                "[optimizer]\nname = \"AdamW\"\n[schedule]\nkind = \"constant\"\nwarmup = 0.1\n",
+                "warmup",
+            ),
             ("[optimizer]\nname = \"AdamZ\"\n", "optimizer.name"),
             ("nmae = \"x\"\n[optimizer]\nname = \"AdamW\"\n", "nmae"),
             (

@@ -219,7 +219,9 @@ impl Logger<'_> {
         c: &mut Clocks,
     ) -> Result<f64, AlgoPerfError> {
         let t0 = clock.now();
-        let metrics = training.evaluate().map_err(|e| self.failed(&e.to_string()))?;
+        let metrics = training
+            .evaluate()
+            .map_err(|e| self.failed(&e.to_string()))?;
         let t1 = clock.now();
         c.eval += t1 - t0;
         let value = metrics
@@ -241,7 +243,10 @@ impl Logger<'_> {
         row.extend([
             (columns::ACCUMULATED_EVAL_TIME.to_string(), c.eval),
             (columns::ACCUMULATED_LOGGING_TIME.to_string(), c.logging),
-            (columns::ACCUMULATED_SUBMISSION_TIME.to_string(), c.submission),
+            (
+                columns::ACCUMULATED_SUBMISSION_TIME.to_string(),
+                c.submission,
+            ),
             (columns::GLOBAL_STEP.to_string(), c.step as f64),
             (columns::PREEMPTION_COUNT.to_string(), 0.0),
             (columns::SCORE.to_string(), c.submission),
@@ -410,7 +415,11 @@ pub fn run_trials(
             .iter()
             .find(|s| s.name == t.submission)
             .ok_or_else(|| {
-                AlgoPerfError::Invalid(format!("{}: submission `{}` not given", t.label(), t.submission))
+                AlgoPerfError::Invalid(format!(
+                    "{}: submission `{}` not given",
+                    t.label(),
+                    t.submission
+                ))
             })?;
         let restarted = match results.state(t)? {
             TrialState::Finished(_) => {
@@ -429,7 +438,10 @@ pub fn run_trials(
         let setup = runner.prepare(t, sub)?;
         let done = run_trial_in(&dir, t, sub, setup, clock, progress)?;
         results.finish(t, &done)?;
-        progress(&TrialEvent::Finished { trial: t, done: &done });
+        progress(&TrialEvent::Finished {
+            trial: t,
+            done: &done,
+        });
         if restarted {
             report.restarted.push(t.clone());
         }
@@ -606,7 +618,11 @@ mod tests {
                     assert!(done.reached_target);
                 }
                 StopReason::StepBudget => {
-                    assert_eq!(*steps.last().unwrap(), 60.0, "final evaluation at the budget");
+                    assert_eq!(
+                        *steps.last().unwrap(),
+                        60.0,
+                        "final evaluation at the budget"
+                    );
                     assert!(acc.iter().all(|&a| a < 0.9));
                 }
                 other => panic!("{other:?}"),
@@ -658,8 +674,15 @@ mod tests {
             fail_at: Some(3),
             prepared: 0,
         };
-        let e = run_trials(&results, &p.submissions, &shard, &mut crashing, &clock, &mut |_| {})
-            .unwrap_err();
+        let e = run_trials(
+            &results,
+            &p.submissions,
+            &shard,
+            &mut crashing,
+            &clock,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("simulated crash"), "{e}");
         let st = results.status().unwrap();
         assert_eq!(st.rows.len(), 1);
@@ -672,17 +695,37 @@ mod tests {
             fail_at: None,
             prepared: 0,
         };
-        let r = run_trials(&results, &p.submissions, &shard, &mut ok, &clock, &mut |_| {}).unwrap();
+        let r = run_trials(
+            &results,
+            &p.submissions,
+            &shard,
+            &mut ok,
+            &clock,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(r.ran.len(), 3);
         assert_eq!(r.restarted.len(), 1);
         let st = results.status().unwrap();
         assert_eq!(
-            (st.rows[0].finished, st.rows[0].started, st.rows[0].pending()),
+            (
+                st.rows[0].finished,
+                st.rows[0].started,
+                st.rows[0].pending()
+            ),
             (3, 0, 3)
         );
         // shard 1/2 completes the plan
         let other = Shard::new(1, 2).unwrap().select(&trials);
-        run_trials(&results, &p.submissions, &other, &mut ok, &clock, &mut |_| {}).unwrap();
+        run_trials(
+            &results,
+            &p.submissions,
+            &other,
+            &mut ok,
+            &clock,
+            &mut |_| {},
+        )
+        .unwrap();
         let st = results.status().unwrap();
         assert_eq!((st.rows[0].finished, st.rows[0].pending()), (6, 0));
         // a different plan or a changed submission is refused
@@ -704,12 +747,18 @@ mod tests {
             .replace("\"version\": 1", "\"version\": 99");
         std::fs::write(&marker, text).unwrap();
         let e = ResultsDir::create(&root).unwrap_err().to_string();
-        assert!(e.contains("format version 99") && e.contains("version 1"), "{e}");
+        assert!(
+            e.contains("format version 99") && e.contains("version 1"),
+            "{e}"
+        );
         assert!(ResultsDir::open(&root).is_err());
         std::fs::remove_file(&marker).unwrap();
         std::fs::write(root.join("notes.txt"), "x").unwrap();
         let e = ResultsDir::create(&root).unwrap_err().to_string();
-        assert!(e.contains("not an optlab algoperf results directory"), "{e}");
+        assert!(
+            e.contains("not an optlab algoperf results directory"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -35,7 +35,14 @@ pub struct WorkloadTarget {
     pub minimize: Option<bool>,
 }
 
-const MIN_METRICS: [&str; 6] = ["ce_loss", "error_rate", "ctc_loss", "wer", "l1_loss", "loss"];
+const MIN_METRICS: [&str; 6] = [
+    "ce_loss",
+    "error_rate",
+    "ctc_loss",
+    "wer",
+    "l1_loss",
+    "loss",
+];
 const MAX_METRICS: [&str; 4] = ["mean_average_precision", "ssim", "accuracy", "bleu"];
 
 /// AlgoPerf's `check_if_minimized`: the first of `train/<m>`, `validation/<m>` (minimized

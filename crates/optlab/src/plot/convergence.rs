@@ -23,6 +23,8 @@ pub struct ConvergenceOptions {
     pub log_y: bool,
     /// Logarithmic x-axis (default false); points with x ≤ 0 (iteration 0) are not drawn.
     pub log_x: bool,
+    /// Fixed y range (default: from the data), e.g. `(0, 1)` for fractions.
+    pub y_range: Option<(f64, f64)>,
     /// Size in pixels.
     pub size: (u32, u32),
 }
@@ -35,6 +37,7 @@ impl Default for ConvergenceOptions {
             y_label: "f(x) − f*".into(),
             log_y: true,
             log_x: false,
+            y_range: None,
             size: (1000, 640),
         }
     }
@@ -48,10 +51,13 @@ pub fn convergence_plot(
 ) -> Result<(), PlotError> {
     ensure_font()?;
     kind_of(path)?;
-    let ranges = ranges(bands, opts.log_x, opts.log_y).ok_or_else(|| PlotError::Empty {
+    let mut ranges = ranges(bands, opts.log_x, opts.log_y).ok_or_else(|| PlotError::Empty {
         file: path.display().to_string(),
         message: "no finite values to plot".into(),
     })?;
+    if let Some(y) = opts.y_range {
+        ranges.y = y;
+    }
     render!(path, opts.size, |root| draw(&root, bands, opts, ranges))
 }
 

@@ -28,7 +28,7 @@ use crate::record::{Band, Records, XAxis};
 pub use contour::{ContourOptions, clip_polyline, contour_gif, contour_plot, marching_squares};
 pub use convergence::{ConvergenceOptions, convergence_plot};
 pub use function::{FunctionOptions, FunctionPath, function_gif, function_plot};
-pub use profile::{ProfileCurve, ProfileOptions, performance_profile_plot};
+pub use profile::{ProfileCurve, performance_profile_plot};
 
 /// The embedded font.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
