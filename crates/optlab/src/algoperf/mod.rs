@@ -8,23 +8,23 @@
 //! own file formats, so that optlab's logs can be scored by AlgoPerf's scripts and AlgoPerf's
 //! logs by optlab:
 //!
-//! - [`logs`]: `DIR/<submission>/study_<k>/<workload>_<framework>/trial_<j>/eval_measurements.csv`
+//! - [`logs`] — `DIR/<submission>/study_<k>/<workload>_<framework>/trial_<j>/eval_measurements.csv`
 //!   (AlgoPerf's columns; empty cells are failed evaluations), `hparams.json`, reading whole result
 //!   trees written by AlgoPerf (`_jax`, `_pytorch`) or optlab (`_optlab`);
-//! - [`workloads`]: `workloads.json`, the validation metric, target and goal of each workload;
-//! - [`scoring`]: AlgoPerf v0.6 external-tuning scoring (time to target per trial, fastest trial
+//! - [`workloads`] — `workloads.json`, the validation metric, target and goal of each workload;
+//! - [`scoring`] — AlgoPerf v0.6 external-tuning scoring (time to target per trial, fastest trial
 //!   per study, median over studies, the 4× cap, ratios to the best);
-//! - [`profile`]: performance profiles ρ(τ) on AlgoPerf's τ grid and the score (their integral);
-//! - [`halton`]: AlgoPerf's scrambled Halton sequence, bit for bit (numpy's MT19937 draws), and
+//! - [`profile`] — performance profiles ρ(τ) on AlgoPerf's τ grid and the score (their integral);
+//! - [`halton`] — AlgoPerf's scrambled Halton sequence, bit for bit (numpy's MT19937 draws), and
 //!   the centered L² discrepancy;
-//! - [`search`]: search spaces (log/linear ranges, discrete sets) and fixed lists of points;
-//! - [`submission`]: submission files (TOML): optimizer, schedule over the step hint, search space;
-//! - [`study`]: the deterministic trial list (submission × workload × study × trial) and shards;
-//! - [`results`]: the results directory (version marker, finished-trial markers, status);
-//! - [`trial`]: **the seam to the training code** — [`trial::TrialRunner`] / [`trial::Training`]
+//! - [`search`] — search spaces (log/linear ranges, discrete sets) and fixed lists of points;
+//! - [`submission`] — submission files (TOML): optimizer, schedule over the step hint, search space;
+//! - [`study`] — the deterministic trial list (submission × workload × study × trial) and shards;
+//! - [`results`] — the results directory (version marker, finished-trial markers, status);
+//! - [`trial`] — **the seam to the training code** — [`trial::TrialRunner`] / [`trial::Training`]
 //!   (implemented by the workloads) and [`trial::run_trial`], which owns the loop, AlgoPerf's
 //!   clocks, the eval cadence, the stop at target or budget, and the logs;
-//! - [`report`]: time-to-target tables, `scores.json`, the profile plot and the HTML page.
+//! - [`report`] — time-to-target tables, `scores.json`, the profile plot and the HTML page.
 //!
 //! The scoring reproduces `../shared/fixtures/algoperf_scoring/expected.json` to 1e-9 (a test).
 

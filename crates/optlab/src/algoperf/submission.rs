@@ -261,6 +261,16 @@ pub struct Resolved {
     pub workload: Map<String, Value>,
 }
 
+/// A trial's optimizer and schedule, built ([`Submission::build`]).
+pub struct Built<T: Scalar> {
+    /// The optimizer (parameter groups and partitions included).
+    pub optimizer: Box<dyn Optimizer<T>>,
+    /// The learning-rate schedule.
+    pub schedule: HeldSchedule,
+    /// What they were built from.
+    pub resolved: Resolved,
+}
+
 /// A schedule in steps, held constant from `hold_from` on.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResolvedSchedule {
@@ -804,16 +814,21 @@ impl Submission {
         Ok((opt, schedule))
     }
 
-    /// The optimizer and schedule of a trial at `point` (what phase 2's training code drives:
-    /// `opt.set_lrs(&|base| schedule.lr(base, k))` before step k).
+    /// The optimizer and schedule of a trial at `point` for a workload with `step_hint` steps
+    /// (what the training code drives: `opt.set_lrs(&|base| schedule.lr(base, k))` before step
+    /// k), with the resolved configuration.
     pub fn build<T: Scalar>(
         &self,
         point: &Point,
         step_hint: u64,
-    ) -> Result<(Box<dyn Optimizer<T>>, HeldSchedule, Resolved), AlgoPerfError> {
-        let r = self.resolve(point, step_hint)?;
-        let (o, s) = self.build_resolved(&r, point)?;
-        Ok((o, s, r))
+    ) -> Result<Built<T>, AlgoPerfError> {
+        let resolved = self.resolve(point, step_hint)?;
+        let (optimizer, schedule) = self.build_resolved(&resolved, point)?;
+        Ok(Built {
+            optimizer,
+            schedule,
+            resolved,
+        })
     }
 }
 
@@ -834,9 +849,9 @@ mod tests {
             let points = s.points(5, 0).unwrap();
             assert_eq!(points.len(), 5);
             for p in &points {
-                let (_, sched, r) = s.build::<f32>(p, 1000).unwrap();
-                assert!(sched.lr(1.0, 500).is_finite());
-                assert!(!r.optimizer.is_empty());
+                let b = s.build::<f32>(p, 1000).unwrap();
+                assert!(b.schedule.lr(1.0, 500).is_finite());
+                assert!(!b.resolved.optimizer.is_empty());
             }
         }
         assert!(Submission::load("nadamw").is_ok());

@@ -354,7 +354,7 @@ pub fn run_trial_in(
         c.submission += clock.now() - t0;
         c.step += 1;
         let due = match setup.cadence {
-            Cadence::Steps(n) => c.step % n == 0,
+            Cadence::Steps(n) => c.step.is_multiple_of(n),
             Cadence::Seconds(s) => c.submission - c.last_eval_submission >= s,
         };
         if due {
@@ -511,7 +511,9 @@ mod tests {
             submission: &Submission,
         ) -> Result<TrialSetup<'_>, AlgoPerfError> {
             self.prepared += 1;
-            let (_, _, resolved) = submission.build::<f32>(&trial.hyperparameters, 100)?;
+            let resolved = submission
+                .build::<f32>(&trial.hyperparameters, 100)?
+                .resolved;
             let lr = resolved.hyperparameters["lr"].as_f64().unwrap_or(1e-3);
             Ok(TrialSetup {
                 training: Box::new(Fake {
