@@ -28,6 +28,8 @@ enum Command {
     Reproduce(commands::reproduce::Args),
     /// The interactive playground in the browser: methods on 2-D functions, live.
     Serve(commands::serve::Args),
+    /// AlgoPerf-style benchmarking: score logs, plan and shard trials, check submissions.
+    Algoperf(commands::algoperf::Args),
     /// Train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
     #[cfg(feature = "nn")]
     Train(commands::train::Args),
@@ -42,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => commands::bench::run(args),
         Command::Reproduce(args) => commands::reproduce::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Algoperf(args) => commands::algoperf::run(args),
         #[cfg(feature = "nn")]
         Command::Train(args) => commands::train::run(args),
     }

@@ -18,6 +18,8 @@
 //! - [`runner`]: experiments (problem × methods × seeds), Armijo line search, iterate averaging;
 //! - [`record`]: records (fixed columns + named metrics), CSV, summaries, time-to-target;
 //! - [`plot`]: convergence curves, contour/trajectory and function plots (PNG, SVG, GIF);
+//! - [`algoperf`]: AlgoPerf-style benchmarking: its log layout, v0.6 scoring, performance
+//!   profiles, Halton search, submission files, shards and the seam to the training code;
 //! - [`reproduce`]: the lecture's SGD figures with their theorems checked numerically, and the
 //!   HTML report (`optlab reproduce`);
 //! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse roots on faer
@@ -42,6 +44,7 @@
 //! # Ok::<(), optlab::OptimError>(())
 //! ```
 
+pub mod algoperf;
 pub mod bench;
 pub mod oracle;
 pub mod overrides;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod algoperf;
 pub mod bench;
 pub mod list;
 pub mod reproduce;

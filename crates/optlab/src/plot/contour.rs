@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::gif::GifWriter;
-use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, legend, tick};
+use super::{FAMILY, PALETTE, PlotError, ensure_font, kind_of, legend, render, tick};
 
 /// Layout of a contour plot.
 #[derive(Clone, Debug)]
@@ -119,12 +119,8 @@ pub fn contour_plot(
 ) -> Result<(), PlotError> {
     ensure_font()?;
     let file = path.display().to_string();
-    let kind = kind_of(path)?;
+    kind_of(path)?;
     let (bounds, levels, lines) = level_sets(&file, f, trajectories, opts)?;
-    let be = |e: String| PlotError::Backend {
-        file: file.clone(),
-        message: e,
-    };
     let scene = Scene {
         bounds,
         lines: &lines,
@@ -132,18 +128,7 @@ pub fn contour_plot(
         trajectories,
         opts,
     };
-    match kind {
-        Kind::Png => {
-            let root = BitMapBackend::new(path, opts.size).into_drawing_area();
-            scene.draw(&root).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-        Kind::Svg => {
-            let root = SVGBackend::new(path, opts.size).into_drawing_area();
-            scene.draw(&root).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-    }
+    render!(path, opts.size, |root| scene.draw(&root))
 }
 
 /// An animated GIF of the `trajectories` being drawn over the contour lines of `f`: `frames`

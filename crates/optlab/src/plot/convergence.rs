@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, legend, tick};
+use super::{FAMILY, PALETTE, PlotError, ensure_font, kind_of, legend, render, tick};
 use crate::record::{Band, BandPoint};
 
 /// Labels and layout of a convergence plot.
@@ -23,6 +23,8 @@ pub struct ConvergenceOptions {
     pub log_y: bool,
     /// Logarithmic x-axis (default false); points with x ≤ 0 (iteration 0) are not drawn.
     pub log_x: bool,
+    /// Fixed y range (default: from the data), e.g. `(0, 1)` for fractions.
+    pub y_range: Option<(f64, f64)>,
     /// Size in pixels.
     pub size: (u32, u32),
 }
@@ -35,6 +37,7 @@ impl Default for ConvergenceOptions {
             y_label: "f(x) − f*".into(),
             log_y: true,
             log_x: false,
+            y_range: None,
             size: (1000, 640),
         }
     }
@@ -47,28 +50,15 @@ pub fn convergence_plot(
     opts: &ConvergenceOptions,
 ) -> Result<(), PlotError> {
     ensure_font()?;
-    let file = path.display().to_string();
-    let be = |e: String| PlotError::Backend {
-        file: file.clone(),
-        message: e,
-    };
-    let kind = kind_of(path)?;
-    let ranges = ranges(bands, opts.log_x, opts.log_y).ok_or_else(|| PlotError::Empty {
-        file: file.clone(),
+    kind_of(path)?;
+    let mut ranges = ranges(bands, opts.log_x, opts.log_y).ok_or_else(|| PlotError::Empty {
+        file: path.display().to_string(),
         message: "no finite values to plot".into(),
     })?;
-    match kind {
-        Kind::Png => {
-            let root = BitMapBackend::new(path, opts.size).into_drawing_area();
-            draw(&root, bands, opts, ranges).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-        Kind::Svg => {
-            let root = SVGBackend::new(path, opts.size).into_drawing_area();
-            draw(&root, bands, opts, ranges).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
+    if let Some(y) = opts.y_range {
+        ranges.y = y;
     }
+    render!(path, opts.size, |root| draw(&root, bands, opts, ranges))
 }
 
 struct Ranges {

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::gif::GifWriter;
-use super::{FAMILY, Kind, PALETTE, PlotError, ensure_font, kind_of, legend, tick};
+use super::{FAMILY, PALETTE, PlotError, ensure_font, kind_of, legend, render, tick};
 
 /// Layout of a function plot.
 #[derive(Clone, Debug)]
@@ -65,24 +65,9 @@ pub fn function_plot(
 ) -> Result<(), PlotError> {
     ensure_font()?;
     let file = path.display().to_string();
-    let kind = kind_of(path)?;
+    kind_of(path)?;
     let scene = Scene::new(&file, f, paths, opts)?;
-    let be = |e: String| PlotError::Backend {
-        file: file.clone(),
-        message: e,
-    };
-    match kind {
-        Kind::Png => {
-            let root = BitMapBackend::new(path, opts.size).into_drawing_area();
-            scene.draw(&root, paths).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-        Kind::Svg => {
-            let root = SVGBackend::new(path, opts.size).into_drawing_area();
-            scene.draw(&root, paths).map_err(be)?;
-            root.present().map_err(|e| be(e.to_string()))
-        }
-    }
+    render!(path, opts.size, |root| scene.draw(&root, paths))
 }
 
 /// An animated GIF of the paths advancing over the graph of f: `frames` frames (at least 2) of

@@ -1,5 +1,6 @@
 //! Plots (plotters): convergence curves from records, trajectories over contour lines, iterates
-//! on the graph of a scalar function; the last two also as animated GIFs.
+//! on the graph of a scalar function (the last two also as animated GIFs), and performance
+//! profiles (AlgoPerf's leaderboard plot).
 //!
 //! The output format follows the file extension: `.png` (bitmap backend) or `.svg`; animations
 //! are written by the `*_gif` functions (frames drawn by the bitmap backend, encoded with one
@@ -14,6 +15,7 @@ pub mod contour;
 pub mod convergence;
 pub mod function;
 mod gif;
+pub mod profile;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -28,6 +30,7 @@ pub use contour::{
 };
 pub use convergence::{ConvergenceOptions, convergence_plot};
 pub use function::{FunctionOptions, FunctionPath, function_gif, function_plot};
+pub use profile::{ProfileCurve, performance_profile_plot};
 
 /// The embedded font.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
@@ -95,6 +98,37 @@ pub(crate) fn kind_of(path: &Path) -> Result<Kind, PlotError> {
         _ => Err(PlotError::Format(path.display().to_string())),
     }
 }
+
+/// Draws into `path` as a PNG or an SVG, by its extension, and writes the file. `$draw` is an
+/// expression over the drawing area `$root` that returns `Result<(), String>`; it is expanded
+/// once per backend (plotters' backends are distinct types). Errors become [`PlotError`]s naming
+/// the file; an unknown extension is [`PlotError::Format`].
+macro_rules! render {
+    ($path:expr, $size:expr, |$root:ident| $draw:expr) => {{
+        let path: &std::path::Path = $path;
+        let be = |e: String| $crate::plot::PlotError::Backend {
+            file: path.display().to_string(),
+            message: e,
+        };
+        match $crate::plot::kind_of(path)? {
+            $crate::plot::Kind::Png => {
+                let $root = plotters::prelude::IntoDrawingArea::into_drawing_area(
+                    plotters::prelude::BitMapBackend::new(path, $size),
+                );
+                $draw.map_err(be)?;
+                $root.present().map_err(|e| be(e.to_string()))
+            }
+            $crate::plot::Kind::Svg => {
+                let $root = plotters::prelude::IntoDrawingArea::into_drawing_area(
+                    plotters::prelude::SVGBackend::new(path, $size),
+                );
+                $draw.map_err(be)?;
+                $root.present().map_err(|e| be(e.to_string()))
+            }
+        }
+    }};
+}
+pub(crate) use render;
 
 /// The ten-colour qualitative palette (Tableau 10) used for methods, in order.
 pub const PALETTE: [RGBColor; 10] = [

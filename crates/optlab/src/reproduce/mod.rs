@@ -571,7 +571,7 @@ fn section(h: &mut String, r: &FigureReport) -> Result<(), ReproError> {
     Ok(())
 }
 
-const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#fafafa;color:#222}\n\
+pub(crate) const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#fafafa;color:#222}\n\
 main{max-width:1100px;margin:0 auto;padding:24px}\n\
 h1{font-size:1.6em}h2{margin-top:0;font-size:1.3em}\n\
 section{background:#fff;border:1px solid #ddd;border-radius:8px;padding:20px;margin:28px 0}\n\
@@ -594,7 +594,7 @@ fn holds_badge(holds: bool) -> &'static str {
 }
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

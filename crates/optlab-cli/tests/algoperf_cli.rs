@@ -1,0 +1,252 @@
+//! `optlab algoperf` end to end: scoring the shared AlgoPerf fixture, plans and shards, status,
+//! submission checks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn optlab(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_optlab"));
+    c.args(args)
+        .current_dir(cwd)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .env_remove("SLURM_ARRAY_TASK_MIN");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the optlab binary runs")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("optlab-cli-algoperf-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn fixture() -> Option<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/algoperf_scoring")
+        .canonicalize()
+        .ok()?;
+    if d.join("expected.json").is_file() {
+        Some(d)
+    } else {
+        None
+    }
+}
+
+#[test]
+fn score_reproduces_expected_json() {
+    let Some(fx) = fixture() else {
+        eprintln!("SKIPPED: ../shared/fixtures/algoperf_scoring not found");
+        return;
+    };
+    let dir = tempdir("score");
+    let subs = fx.join("submissions");
+    let wl = fx.join("workloads.json");
+    // the command line, with the default --out
+    let o = optlab(
+        &[
+            "algoperf",
+            "score",
+            subs.to_str().unwrap(),
+            "--workloads",
+            wl.to_str().unwrap(),
+        ],
+        &dir,
+        &[],
+    );
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("| muon | 0.9444 |"), "{stdout}");
+    assert!(stdout.contains("by `global_step`"), "{stdout}");
+    let out = dir.join("algoperf_scores");
+    let got: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("scores.json")).unwrap()).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
+    for (s, e) in expected["scores"].as_object().unwrap() {
+        let g = got["scores"][s].as_f64().unwrap();
+        assert!((g - e.as_f64().unwrap()).abs() <= 1e-9, "{s}: {g} vs {e}");
+    }
+    for (s, per) in expected["time_to_target"].as_object().unwrap() {
+        for (w, e) in per.as_object().unwrap() {
+            let g = &got["time_to_target"][s][w];
+            match e.as_f64() {
+                Some(e) => assert!((g.as_f64().unwrap() - e).abs() <= 1e-9, "{s} {w}"),
+                None => assert!(g.is_null(), "{s} {w}: {g}"),
+            }
+        }
+    }
+    for f in [
+        "time_to_target.md",
+        "time_to_target.csv",
+        "time_to_target_global_step.md",
+        "performance_profile.png",
+        "performance_profile.svg",
+        "performance_profile_global_step.svg",
+        "index.html",
+    ] {
+        let p = out.join(f);
+        assert!(
+            p.is_file() && std::fs::metadata(&p).unwrap().len() > 100,
+            "{f}"
+        );
+    }
+    // a missing targets file is a clear error
+    let o = optlab(&["algoperf", "score", subs.to_str().unwrap()], &dir, &[]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--workloads"),
+        "{}",
+        text(&o.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn trial_keys(stdout: &str) -> BTreeSet<String> {
+    stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{}/{}/{}/{}",
+                v["submission"], v["workload"], v["study"], v["trial"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_shards_are_disjoint_and_make_the_whole_plan() {
+    let dir = tempdir("shards");
+    let base = [
+        "algoperf",
+        "plan",
+        "adamw",
+        "nadamw",
+        "--workloads",
+        "mnist_mlp,logreg",
+        "--studies",
+        "2",
+        "--trials",
+        "3",
+        "--json",
+    ];
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        let o = optlab(&a, &dir, env);
+        assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+        trial_keys(&text(&o.stdout))
+    };
+    let all = run(&[], &[]);
+    assert_eq!(all.len(), 2 * 2 * 2 * 3);
+    let s0 = run(&["--shard", "0/2"], &[]);
+    let s1 = run(&["--shard", "1/2"], &[]);
+    assert!(s0.is_disjoint(&s1));
+    assert_eq!(s0.union(&s1).cloned().collect::<BTreeSet<_>>(), all);
+    // Slurm's variables give the same shards
+    let slurm = run(
+        &[],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ],
+    );
+    assert_eq!(slurm, s1);
+    let o = optlab(
+        &[
+            "algoperf",
+            "plan",
+            "adamw",
+            "--workloads",
+            "a",
+            "--shard",
+            "2/2",
+        ],
+        &dir,
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("below 2"), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plan_out_then_status_and_version_errors() {
+    let dir = tempdir("status");
+    let o = optlab(
+        &[
+            "algoperf",
+            "plan",
+            "sgd_nesterov",
+            "--workloads",
+            "logreg",
+            "--studies",
+            "1",
+            "--trials",
+            "2",
+            "--out",
+            "res",
+        ],
+        &dir,
+        &[],
+    );
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(dir.join("res/plan.json").is_file());
+    assert!(dir.join("res/sgd_nesterov/submission.toml").is_file());
+    let o = optlab(&["algoperf", "status", "res"], &dir, &[]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let s = text(&o.stdout);
+    assert!(s.contains("plan of 2 trials"), "{s}");
+    assert!(s.contains("sgd_nesterov/logreg"), "{s}");
+    // an incompatible results directory
+    let marker = dir.join("res/optlab-algoperf.json");
+    let m = std::fs::read_to_string(&marker)
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 7");
+    std::fs::write(&marker, m).unwrap();
+    let o = optlab(&["algoperf", "status", "res"], &dir, &[]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("format version 7"),
+        "{}",
+        text(&o.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_validates_submissions() {
+    let dir = tempdir("check");
+    let o = optlab(&["algoperf", "check"], &dir, &[]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let s = text(&o.stdout);
+    for n in ["nadamw", "adamw", "sgd_nesterov", "muon_adamw", "shampoo"] {
+        assert!(s.contains(&format!("{n}: ok")), "{s}");
+    }
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[optimizer]\nname = \"AdamW\"\n[search_space]\nlearning_rate = { min = 1e-2, max = 1e-4, scaling = \"log\" }\n",
+    )
+    .unwrap();
+    let o = optlab(&["algoperf", "check", "bad.toml"], &dir, &[]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("search_space.learning_rate.max") && e.contains("inverted"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
