@@ -392,6 +392,16 @@ impl OneCycleLR {
         check::in_unit_interval(Self::KIND, "pct_start", self.pct_start)?;
         check::positive(Self::KIND, "div_factor", self.div_factor)?;
         check::positive(Self::KIND, "final_div_factor", self.final_div_factor)?;
+        // PyTorch's warm-up phase ends at step pct_start·T − 1; when that is step 0 the phase
+        // has zero length and its interpolation is 0/0 (ZeroDivisionError in PyTorch).
+        if self.pct_start * self.total_steps as f64 - 1.0 == 0.0 {
+            return Err(OptimError::invalid(
+                Self::KIND,
+                "pct_start",
+                self.pct_start,
+                "such that pct_start · total_steps ≠ 1 (a zero-length warm-up phase is 0/0)",
+            ));
+        }
         if !(self.max_lr / self.div_factor).is_finite() {
             return Err(OptimError::invalid(
                 Self::KIND,
@@ -609,14 +619,24 @@ mod tests {
     }
 
     #[test]
-    fn one_cycle_zero_length_phase_is_finite() {
-        // pct_start·T = 1: PyTorch divides 0 by 0 at k = 0.
-        let s = OneCycleLR {
-            pct_start: 0.1,
+    fn one_cycle_zero_length_warm_up_is_refused() {
+        // pct_start·T = 1: PyTorch divides 0 by 0 at k = 0 (ZeroDivisionError).
+        for (pct_start, total_steps) in [(0.1, 10), (0.5, 2), (1.0, 1)] {
+            let s = OneCycleLR {
+                pct_start,
+                ..OneCycleLR::new(1.0, total_steps)
+            };
+            let err = s.validate().expect_err("zero-length warm-up accepted");
+            assert!(err.to_string().contains("pct_start"), "{err}");
+        }
+        // a warm-up ending before step 0 is not degenerate: PyTorch starts in the annealing phase
+        let short = OneCycleLR {
+            pct_start: 0.05,
             ..OneCycleLR::new(1.0, 10)
         };
-        assert_eq!(s.lr(0.0, 0), 1.0);
+        assert!(short.validate().is_ok());
         let one = OneCycleLR::new(1.0, 1);
+        assert!(one.validate().is_ok());
         assert!((one.lr(0.0, 0) - 4e-6).abs() < 1e-18);
     }
 
