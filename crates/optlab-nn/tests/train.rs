@@ -25,7 +25,7 @@ fn resume_is_identical(cfg: &TrainConfig) {
     assert_eq!(half.losses[..], full.losses[..4]);
     let dir = std::env::temp_dir().join(format!(
         "optlab-nn-resume-{}-{}",
-        cfg.name,
+        cfg.common.name,
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
@@ -38,7 +38,7 @@ fn resume_is_identical(cfg: &TrainConfig) {
         rest.losses[..],
         full.losses[4..],
         "{}: resumed losses differ",
-        cfg.name
+        cfg.common.name
     );
     assert_eq!(rest.checkpoint.params, full.checkpoint.params);
     assert_eq!(rest.checkpoint.optimizer, full.checkpoint.optimizer);
@@ -156,11 +156,11 @@ fn outputs_are_written() {
         RunOptions {
             steps: Some(3),
             out: Some(dir.clone()),
-            progress: None,
+            ..Default::default()
         },
     )
     .unwrap();
-    let run = dir.join("tiny-gpt");
+    let run = dir.clone(); // `out` is the run directory itself
     for f in [
         "metrics.csv",
         "summary.json",
@@ -189,11 +189,11 @@ fn outputs_are_written() {
     let records = optlab::record::Records::read_csv(text.as_slice()).unwrap();
     let its: Vec<u64> = records.rows.iter().map(|r| r.iteration).collect();
     assert_eq!(its, [1, 2, 3], "a row per step (log_every = 1)");
-    let val = records.metric_index("val_loss").unwrap();
+    let val = records.column("val_loss").unwrap();
     let evaluated: Vec<bool> = records
         .rows
         .iter()
-        .map(|r| r.values[val].is_finite())
+        .map(|r| r.get(val).is_finite())
         .collect();
     assert_eq!(
         evaluated,
@@ -211,7 +211,7 @@ fn outputs_are_written() {
         target["step"], 2,
         "first evaluation below 100 nats: {summary}"
     );
-    assert_eq!(out.summary.final_eval.val_loss, records.rows[2].values[val]);
+    assert_eq!(out.summary.final_eval.val_loss, records.rows[2].get(val));
     let png = std::fs::read(run.join("loss.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     let svg = std::fs::read_to_string(run.join("accuracy.svg")).unwrap();

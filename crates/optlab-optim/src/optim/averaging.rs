@@ -347,7 +347,7 @@ impl<T: Scalar> Optimizer<T> for Averaged<T> {
     /// x̄ for the averaged parameters, the training values for the others; `Ok(false)` (the
     /// training parameters are the evaluation point) before anything was averaged.
     fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
-        if !(self.weight > 0.0) {
+        if self.weight.is_nan() || self.weight <= 0.0 {
             return Ok(false);
         }
         if out.len() != params.len() {

@@ -616,7 +616,7 @@ pub(crate) fn encode_f64<T: Scalar>(values: &[f64]) -> Vec<T> {
 
 /// Inverse of [`encode_f64`]; `what` names the buffer in the error.
 pub(crate) fn decode_f64<T: Scalar>(data: &[T], what: &str) -> Result<Vec<f64>, OptimError> {
-    if data.len() % 3 != 0 {
+    if !data.len().is_multiple_of(3) {
         return Err(OptimError::StateMismatch(format!(
             "buffer `{what}` has {} entries, not a multiple of 3",
             data.len()
