@@ -99,6 +99,60 @@ fn sam_resume_gives_the_same_loss_sequence() {
     ));
 }
 
+/// `averaging` (an optimizer wrapper shared with `optlab run`) leaves the iterates alone and
+/// moves the evaluation to the average; its sums resume bit-identically.
+#[test]
+fn averaging_from_a_train_config_evaluates_at_the_average_and_resumes() {
+    let base = [
+        "model.width=16",
+        "optimizer.name=\"SGD\"",
+        "optimizer.lr=0.1",
+        "optimizer.weight_decay=0.0",
+        "eval_every=6",
+    ];
+    let plain = train::train(&config("digits-mlp", &base), steps(6)).unwrap();
+    let mut with = base.to_vec();
+    with.push("averaging=\"uniform\"");
+    let avg_cfg = config("digits-mlp", &with);
+    let avg = train::train(&avg_cfg, steps(6)).unwrap();
+    assert_eq!(
+        avg.losses, plain.losses,
+        "averaging must not change the iterates"
+    );
+    assert_ne!(
+        avg.summary.final_eval.val_loss, plain.summary.final_eval.val_loss,
+        "evaluated at the average, not at the last iterate"
+    );
+    resume_is_identical(&avg_cfg);
+}
+
+/// `armijo` (the shared line-search wrapper) from a train config: trial losses on the step's
+/// batch are counted in `grad_evals`, and its state resumes bit-identically.
+#[test]
+fn armijo_from_a_train_config_counts_its_trials_and_resumes() {
+    let cfg = config(
+        "digits-mlp",
+        &[
+            "model.width=16",
+            "optimizer.name=\"SGD\"",
+            "optimizer.lr=1.0",
+            "optimizer.weight_decay=0.0",
+            "armijo={ c = 0.1, rho = 0.5 }",
+            "log_every=1",
+        ],
+    );
+    let out = train::train(&cfg, steps(4)).unwrap();
+    assert_eq!(out.summary.optimizer, "Armijo(SGD)");
+    let last = out.records.rows.last().unwrap();
+    assert_eq!(last.method, "Armijo(SGD)");
+    // per step: the batch's forward/backward and at least one trial loss on it
+    assert!(last.grad_evals >= 4 * 64 * 2, "{last:?}");
+    assert_eq!(last.grad_evals % 64, 0);
+    // an accepted step is lr · ρ^j ≤ 1
+    assert!(last.lr > 0.0 && last.lr <= 1.0, "{last:?}");
+    resume_is_identical(&cfg);
+}
+
 #[test]
 fn digits_mlp_learns_in_a_few_epochs() {
     let cfg = config(

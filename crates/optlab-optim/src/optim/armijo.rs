@@ -142,13 +142,14 @@ impl<T: Scalar> Armijo<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Armijo<T> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn steps(&self) -> u64 {
-        self.inner.steps()
-    }
+    delegate_to_inner!(
+        name,
+        steps,
+        base_lr,
+        set_lrs,
+        eval_params,
+        step_with_closure
+    );
 
     /// The step t·α₀ accepted last (the inner optimizer's learning rate before the first step).
     fn lr(&self) -> f64 {
@@ -157,14 +158,6 @@ impl<T: Scalar> Optimizer<T> for Armijo<T> {
         } else {
             self.last
         }
-    }
-
-    fn base_lr(&self) -> f64 {
-        self.inner.base_lr()
-    }
-
-    fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
-        self.inner.set_lrs(f);
     }
 
     fn set_nonfinite_policy(&mut self, policy: NonFinitePolicy) {
@@ -179,14 +172,6 @@ impl<T: Scalar> Optimizer<T> for Armijo<T> {
         Err(OptimError::ClosureRequired {
             optimizer: self.name.clone(),
         })
-    }
-
-    fn step_with_closure(
-        &mut self,
-        params: &mut [Param<T>],
-        closure: &mut dyn Closure<T>,
-    ) -> Result<ClosureStep, OptimError> {
-        self.step_subset_with_closure(params, Subset::All, closure)
     }
 
     fn step_subset_with_closure(
@@ -258,10 +243,6 @@ impl<T: Scalar> Optimizer<T> for Armijo<T> {
 
     fn requires_closure(&self) -> bool {
         true
-    }
-
-    fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
-        self.inner.eval_params(params, out)
     }
 
     fn state(&self) -> OptimizerState<T> {

@@ -20,8 +20,8 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
-    Buffer, Closure, ClosureStep, NonFinitePolicy, Optimizer, OptimizerState, ParamState,
-    StepOutcome, Subset, check_subset, decode_f64, encode_f64, nest_state, split_state,
+    Buffer, Closure, ClosureStep, Optimizer, OptimizerState, ParamState, StepOutcome, Subset,
+    check_subset, decode_f64, encode_f64, nest_state, split_state,
 };
 use crate::error::OptimError;
 use crate::param::Param;
@@ -283,29 +283,16 @@ impl<T: Scalar> Averaged<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Averaged<T> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn steps(&self) -> u64 {
-        self.inner.steps()
-    }
-
-    fn lr(&self) -> f64 {
-        self.inner.lr()
-    }
-
-    fn base_lr(&self) -> f64 {
-        self.inner.base_lr()
-    }
-
-    fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
-        self.inner.set_lrs(f);
-    }
-
-    fn set_nonfinite_policy(&mut self, policy: NonFinitePolicy) {
-        self.inner.set_nonfinite_policy(policy);
-    }
+    delegate_to_inner!(
+        name,
+        steps,
+        lr,
+        base_lr,
+        set_lrs,
+        set_nonfinite_policy,
+        requires_closure,
+        step_with_closure
+    );
 
     fn step_subset(
         &mut self,
@@ -316,14 +303,6 @@ impl<T: Scalar> Optimizer<T> for Averaged<T> {
         let outcome = self.inner.step_subset(params, subset)?;
         self.after(&outcome);
         Ok(outcome)
-    }
-
-    fn step_with_closure(
-        &mut self,
-        params: &mut [Param<T>],
-        closure: &mut dyn Closure<T>,
-    ) -> Result<ClosureStep, OptimError> {
-        self.step_subset_with_closure(params, Subset::All, closure)
     }
 
     fn step_subset_with_closure(
@@ -338,10 +317,6 @@ impl<T: Scalar> Optimizer<T> for Averaged<T> {
             .step_subset_with_closure(params, subset, closure)?;
         self.after(&r.outcome);
         Ok(r)
-    }
-
-    fn requires_closure(&self) -> bool {
-        self.inner.requires_closure()
     }
 
     /// x̄ for the averaged parameters, the training values for the others; `Ok(false)` (the

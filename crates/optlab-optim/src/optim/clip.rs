@@ -15,10 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Closure, ClosureStep, Config, Eval, NonFinitePolicy, Optimizer, OptimizerState, StepOutcome,
-    Subset, global_grad_norm, load_renamed, rename_state,
-};
+use super::{Closure, ClosureStep, Config, Eval, Optimizer, StepOutcome, Subset, global_grad_norm};
 use crate::error::OptimError;
 use crate::param::Param;
 use crate::scalar::Scalar;
@@ -107,29 +104,19 @@ impl<T: Scalar> ClipGradNorm<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for ClipGradNorm<T> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn steps(&self) -> u64 {
-        self.inner.steps()
-    }
-
-    fn lr(&self) -> f64 {
-        self.inner.lr()
-    }
-
-    fn base_lr(&self) -> f64 {
-        self.inner.base_lr()
-    }
-
-    fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
-        self.inner.set_lrs(f);
-    }
-
-    fn set_nonfinite_policy(&mut self, policy: NonFinitePolicy) {
-        self.inner.set_nonfinite_policy(policy);
-    }
+    delegate_to_inner!(
+        name,
+        steps,
+        lr,
+        base_lr,
+        set_lrs,
+        set_nonfinite_policy,
+        requires_closure,
+        eval_params,
+        state,
+        load_state,
+        step_with_closure
+    );
 
     fn step_subset(
         &mut self,
@@ -143,14 +130,6 @@ impl<T: Scalar> Optimizer<T> for ClipGradNorm<T> {
         }
         self.last_norm = clip_grad_norm(params, subset, self.max_norm);
         self.inner.step_subset(params, subset)
-    }
-
-    fn step_with_closure(
-        &mut self,
-        params: &mut [Param<T>],
-        closure: &mut dyn Closure<T>,
-    ) -> Result<ClosureStep, OptimError> {
-        self.step_subset_with_closure(params, Subset::All, closure)
     }
 
     fn step_subset_with_closure(
@@ -176,22 +155,6 @@ impl<T: Scalar> Optimizer<T> for ClipGradNorm<T> {
             self.last_norm = n;
         }
         result
-    }
-
-    fn requires_closure(&self) -> bool {
-        self.inner.requires_closure()
-    }
-
-    fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
-        self.inner.eval_params(params, out)
-    }
-
-    fn state(&self) -> OptimizerState<T> {
-        rename_state(&self.name, self.inner.state())
-    }
-
-    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
-        load_renamed(&self.name, self.inner.as_mut(), state)
     }
 }
 

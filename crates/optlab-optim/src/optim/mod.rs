@@ -33,6 +33,81 @@
 //! # Ok::<(), optlab_optim::OptimError>(())
 //! ```
 
+/// The [`Optimizer`] methods a wrapper (a struct with `name: String` and
+/// `inner: Box<dyn Optimizer<T>>`) passes through to the optimizer it wraps, one name per method:
+/// `name` (the wrapper's own), `steps`, `lr`, `base_lr`, `set_lrs`, `set_nonfinite_policy`,
+/// `requires_closure`, `eval_params`, `state`/`load_state` (the inner state under the wrapper's
+/// name), and `step_with_closure` (its `step_subset_with_closure` on every parameter).
+macro_rules! delegate_to_inner {
+    ($($method:ident),* $(,)?) => { $( delegate_to_inner!(@ $method); )* };
+    (@name) => {
+        fn name(&self) -> &str {
+            &self.name
+        }
+    };
+    (@steps) => {
+        fn steps(&self) -> u64 {
+            self.inner.steps()
+        }
+    };
+    (@lr) => {
+        fn lr(&self) -> f64 {
+            self.inner.lr()
+        }
+    };
+    (@base_lr) => {
+        fn base_lr(&self) -> f64 {
+            self.inner.base_lr()
+        }
+    };
+    (@set_lrs) => {
+        fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
+            self.inner.set_lrs(f);
+        }
+    };
+    (@set_nonfinite_policy) => {
+        fn set_nonfinite_policy(&mut self, policy: $crate::optim::NonFinitePolicy) {
+            self.inner.set_nonfinite_policy(policy);
+        }
+    };
+    (@requires_closure) => {
+        fn requires_closure(&self) -> bool {
+            self.inner.requires_closure()
+        }
+    };
+    (@eval_params) => {
+        fn eval_params(
+            &self,
+            params: &[$crate::param::Param<T>],
+            out: &mut [$crate::param::Param<T>],
+        ) -> Result<bool, $crate::error::OptimError> {
+            self.inner.eval_params(params, out)
+        }
+    };
+    (@state) => {
+        fn state(&self) -> $crate::optim::OptimizerState<T> {
+            $crate::optim::rename_state(&self.name, self.inner.state())
+        }
+    };
+    (@load_state) => {
+        fn load_state(
+            &mut self,
+            state: &$crate::optim::OptimizerState<T>,
+        ) -> Result<(), $crate::error::OptimError> {
+            $crate::optim::load_renamed(&self.name, self.inner.as_mut(), state)
+        }
+    };
+    (@step_with_closure) => {
+        fn step_with_closure(
+            &mut self,
+            params: &mut [$crate::param::Param<T>],
+            closure: &mut dyn $crate::optim::Closure<T>,
+        ) -> Result<$crate::optim::ClosureStep, $crate::error::OptimError> {
+            self.step_subset_with_closure(params, $crate::optim::Subset::All, closure)
+        }
+    };
+}
+
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;

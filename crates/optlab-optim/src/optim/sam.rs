@@ -20,8 +20,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Closure, ClosureStep, Config, Eval, NonFinitePolicy, Optimizer, OptimizerState, StepOutcome,
-    Subset, check_subset, global_grad_norm, load_renamed, rename_state, screen_gradients,
+    Closure, ClosureStep, Config, Eval, NonFinitePolicy, Optimizer, StepOutcome, Subset,
+    check_subset, global_grad_norm, screen_gradients,
 };
 use crate::error::OptimError;
 use crate::param::Param;
@@ -100,25 +100,17 @@ impl<T: Scalar> Sam<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Sam<T> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn steps(&self) -> u64 {
-        self.inner.steps()
-    }
-
-    fn lr(&self) -> f64 {
-        self.inner.lr()
-    }
-
-    fn base_lr(&self) -> f64 {
-        self.inner.base_lr()
-    }
-
-    fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
-        self.inner.set_lrs(f);
-    }
+    delegate_to_inner!(
+        name,
+        steps,
+        lr,
+        base_lr,
+        set_lrs,
+        eval_params,
+        state,
+        load_state,
+        step_with_closure
+    );
 
     fn set_nonfinite_policy(&mut self, policy: NonFinitePolicy) {
         self.policy = policy;
@@ -133,14 +125,6 @@ impl<T: Scalar> Optimizer<T> for Sam<T> {
         Err(OptimError::ClosureRequired {
             optimizer: self.name.clone(),
         })
-    }
-
-    fn step_with_closure(
-        &mut self,
-        params: &mut [Param<T>],
-        closure: &mut dyn Closure<T>,
-    ) -> Result<ClosureStep, OptimError> {
-        self.step_subset_with_closure(params, Subset::All, closure)
     }
 
     fn step_subset_with_closure(
@@ -178,18 +162,6 @@ impl<T: Scalar> Optimizer<T> for Sam<T> {
 
     fn requires_closure(&self) -> bool {
         true
-    }
-
-    fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
-        self.inner.eval_params(params, out)
-    }
-
-    fn state(&self) -> OptimizerState<T> {
-        rename_state(&self.name, self.inner.state())
-    }
-
-    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
-        load_renamed(&self.name, self.inner.as_mut(), state)
     }
 }
 

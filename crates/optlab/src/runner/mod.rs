@@ -89,6 +89,36 @@ impl From<crate::record::RecordError> for RunError {
     }
 }
 
+/// Why one run stopped early (reported as a [`Failure`] with this message; the records logged
+/// before are kept).
+#[derive(Debug, Error)]
+pub enum StepError {
+    /// The objective or its gradient at a logged iterate is NaN or ±Inf.
+    #[error("non-finite f(x) = {loss} or ‖∇f(x)‖ = {grad_norm} after {step} steps")]
+    NonFiniteMetric {
+        /// Steps done.
+        step: u64,
+        /// f(x).
+        loss: f64,
+        /// ‖∇f(x)‖.
+        grad_norm: f64,
+    },
+    /// A coordinate of the iterate became NaN or ±Inf.
+    #[error("iterate became non-finite (x[{index}] = {value}) at step {step}")]
+    NonFiniteIterate {
+        /// The 1-based step that produced it.
+        step: u64,
+        /// The coordinate.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
+    /// The optimizer, its schedule or the parameter (setting up the run, stepping, or
+    /// evaluating the averaged iterate), e.g. a line search without sufficient decrease.
+    #[error(transparent)]
+    Optimizer(#[from] OptimError),
+}
+
 /// A method ready to run: typed optimizer, resolved learning rate, schedule, sampling, budget
 /// and log points.
 #[derive(Clone, Debug)]
@@ -131,8 +161,9 @@ pub fn expr_vars(c: &Constants, m: usize, dim: usize) -> expr::Vars {
 }
 
 /// Resolves every method of `spec` against a problem's constants: learning-rate and schedule
-/// expressions are evaluated, each optimizer is parsed once into its typed configuration (and
-/// built once, so that every configuration error is found before anything runs).
+/// expressions are evaluated, each optimizer is parsed and validated once into its typed
+/// configuration (every configuration error is found before anything runs); each run then
+/// builds its own optimizer from that configuration without parsing again.
 pub fn plan<T: Scalar>(
     spec: &ExperimentSpec,
     problem: &dyn Problem<T>,
@@ -187,7 +218,6 @@ pub fn plan<T: Scalar>(
         };
         let optimizer =
             MethodOptimizer::parse(&ms.optimizer, &hyper, &ms.wrappers).map_err(optimizer_error)?;
-        optimizer.build::<T>().map_err(optimizer_error)?;
         let sampling = Sampling::new(ms.batch_size, ms.replacement);
         let (it, ep) = if ms.iterations.is_some() || ms.epochs.is_some() {
             (ms.iterations, ms.epochs)
@@ -385,30 +415,30 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
         failure: None,
         trajectory: None,
     };
-    let fail = |step: u64, message: String| Failure {
+    let fail = |step: u64, e: StepError| Failure {
         method: plan.label.clone(),
         seed,
         step,
-        message,
+        message: e.to_string(),
     };
     let mut params = match Param::new("x", problem.shape(), problem.x0()) {
         Ok(p) => vec![p],
         Err(e) => {
-            out.failure = Some(fail(0, e.to_string()));
+            out.failure = Some(fail(0, e.into()));
             return out;
         }
     };
     let mut opt = match plan.optimizer.build::<T>() {
         Ok(o) => o,
         Err(e) => {
-            out.failure = Some(fail(0, e.to_string()));
+            out.failure = Some(fail(0, e.into()));
             return out;
         }
     };
     let schedule = match plan.schedule.build() {
         Ok(s) => s,
         Err(e) => {
-            out.failure = Some(fail(0, e.to_string()));
+            out.failure = Some(fail(0, e.into()));
             return out;
         }
     };
@@ -441,7 +471,11 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
             if !loss.is_finite() || !gnorm.is_finite() {
                 out.failure = Some(fail(
                     k,
-                    format!("non-finite f(x) = {loss} or ‖∇f(x)‖ = {gnorm} after {k} steps"),
+                    StepError::NonFiniteMetric {
+                        step: k,
+                        loss,
+                        grad_norm: gnorm,
+                    },
                 ));
                 break;
             }
@@ -479,7 +513,7 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
                     Ok(true) => &eval_params[0].data,
                     Ok(false) => &params[0].data,
                     Err(e) => {
-                        out.failure = Some(fail(k, e.to_string()));
+                        out.failure = Some(fail(k, e.into()));
                         break;
                     }
                 };
@@ -524,14 +558,18 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
             opt.step(&mut params).map(|_| ())
         };
         if let Err(e) = stepped {
-            out.failure = Some(fail(k + 1, e.to_string()));
+            out.failure = Some(fail(k + 1, e.into()));
             break;
         }
         elapsed += t0.elapsed();
         if let Some((i, v)) = crate::kernels::first_non_finite(&params[0].data) {
             out.failure = Some(fail(
                 k + 1,
-                format!("iterate became non-finite (x[{i}] = {v}) at step {}", k + 1),
+                StepError::NonFiniteIterate {
+                    step: k + 1,
+                    index: i,
+                    value: v.as_f64(),
+                },
             ));
             break;
         }
