@@ -65,7 +65,8 @@ fn tiny_run_writes_outputs_and_resumes() {
         stdout.contains("5 steps") && stdout.contains("validation loss"),
         "{stdout}"
     );
-    let dir = out.join("cli-digits");
+    // --out is the run directory itself, as for `optlab run`
+    let dir = out.clone();
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["steps"], 5);

@@ -29,21 +29,23 @@
 //! first step and missing later, or the reverse) is an error naming it and the step
 //! ([`NnError::GradientComesAndGoes`]), not a silent deviation — PyTorch would skip it at those
 //! steps only (and, for Adam, not advance its per-parameter step count), which a per-position
-//! state with one step counter cannot reproduce. For clipping and SAM such a parameter's
-//! gradient buffer reads zero (it adds nothing to the global norm and is not perturbed, as in
-//! PyTorch).
+//! state with one step counter cannot reproduce. For clipping and SAM (which act on the
+//! parameters the optimizer steps) such a parameter is not there: it adds nothing to the global
+//! norm and is not perturbed, as in PyTorch.
 //!
 //! [`HostBridge`] is the implementation for backends whose tensors live in host memory (burn's
 //! flex CPU backend): it keeps one host copy of the values and gradients, allocated once and
 //! reused every step. A device-resident update path (GPU) implements the same trait without
-//! changing the training loop, gradient clipping or SAM, which only talk to the trait.
+//! changing the training loop, which only talks to the trait; gradient clipping, SAM, averaging
+//! and the line search are optimizers (wrappers of `optlab::optim`), so they run wherever the
+//! optimizer does.
 //!
 
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param as BurnParam, ParamId};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use optlab::optim::Subset;
-use optlab::{Optimizer, Param, StepOutcome};
+use optlab::{ClosureStep, Eval, OptimError, Optimizer, Param, StepOutcome};
 
 use crate::error::NnError;
 
@@ -58,15 +60,6 @@ pub trait GradBridge<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Global Euclidean norm of all loaded gradients, ‖g‖₂ = (Σ_p ‖g_p‖₂²)^½.
     fn grad_norm(&self) -> f64;
 
-    /// Multiplies every loaded gradient by `factor`.
-    fn scale_grads(&mut self, factor: f64);
-
-    /// Moves the model to `w + scale · g` (remembering `w`), for SAM's ascent step.
-    fn perturb(&mut self, model: M, scale: f64) -> Result<M, NnError>;
-
-    /// Puts back the values remembered by the last [`perturb`](GradBridge::perturb).
-    fn restore(&mut self, model: M) -> Result<M, NnError>;
-
     /// One optimizer step with the loaded gradients on the parameters that have one (the same
     /// set at every step, see the module documentation); returns the updated model.
     fn step(
@@ -75,10 +68,30 @@ pub trait GradBridge<B: AutodiffBackend, M: AutodiffModule<B>> {
         optimizer: &mut dyn Optimizer<f32>,
     ) -> Result<(M, StepOutcome), NnError>;
 
+    /// One [`Optimizer::step_with_closure`] for methods that evaluate the loss again during
+    /// their step (SAM's gradient at w + ε, a line search's trial values), on the same
+    /// parameters as [`step`](GradBridge::step). The gradients at the model's current values
+    /// must be loaded and `loss` be their loss: the optimizer's first closure call (at those
+    /// values) is answered from them. For each later call the bridge writes the parameters the
+    /// optimizer asks about into the model, calls `eval(model, what)` — the loss, and for
+    /// [`Eval::ValueAndGrad`] the gradients of its backward pass — and loads the gradients.
+    /// Returns the model at the parameters the step ends with.
+    fn step_with_closure(
+        &mut self,
+        model: M,
+        optimizer: &mut dyn Optimizer<f32>,
+        loss: f64,
+        eval: &mut LossEval<'_, M, B::Gradients>,
+    ) -> Result<(M, ClosureStep), NnError>;
+
     /// The parameters as the optimizer sees them (names, shapes, last loaded values and
     /// gradients).
     fn params(&self) -> &[Param<f32>];
 }
+
+/// The loss evaluation a closure-based step calls: `eval(model, what)` returns the loss at the
+/// model's values and, for [`Eval::ValueAndGrad`], the gradients of its backward pass.
+pub type LossEval<'a, M, G> = dyn FnMut(&M, Eval) -> Result<(f64, Option<G>), NnError> + 'a;
 
 /// [`GradBridge`] through host memory: one `Param<f32>` per burn parameter, reused every step.
 pub struct HostBridge {
@@ -89,8 +102,6 @@ pub struct HostBridge {
     has_grad: Vec<bool>,
     /// Positions of the parameters with a gradient at the first step: what the optimizer steps.
     active: Option<Vec<usize>>,
-    /// Values saved by `perturb` (allocated at the first SAM step).
-    saved: Vec<Vec<f32>>,
 }
 
 impl HostBridge {
@@ -107,7 +118,6 @@ impl HostBridge {
             ids: collect.ids,
             layouts: collect.layouts,
             active: None,
-            saved: Vec::new(),
         })
     }
 
@@ -125,26 +135,7 @@ impl HostBridge {
     /// the parameters with a gradient are exactly that set. `step` is the optimizer step about
     /// to be taken (for the error).
     fn check_active(&mut self, step: u64) -> Result<(), NnError> {
-        let Some(active) = &self.active else {
-            self.active = Some(
-                (0..self.params.len())
-                    .filter(|&i| self.has_grad[i])
-                    .collect(),
-            );
-            return Ok(());
-        };
-        let mut a = active.iter().peekable();
-        for (i, &has) in self.has_grad.iter().enumerate() {
-            let was = a.next_if_eq(&&i).is_some();
-            if has != was {
-                return Err(NnError::GradientComesAndGoes {
-                    param: self.params[i].name.clone(),
-                    step,
-                    now: has,
-                });
-            }
-        }
-        Ok(())
+        check_active(&mut self.active, &self.has_grad, &self.params, step)
     }
 
     /// Writes the host values into `model`.
@@ -155,27 +146,14 @@ impl HostBridge {
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
     fn load_grads(&mut self, model: &M, grads: &B::Gradients) -> Result<(), NnError> {
-        let expected = self.params.len();
-        let mut v = LoadGrads::<B> {
-            params: &mut self.params,
-            ids: &self.ids,
-            layouts: &self.layouts,
-            has_grad: &mut self.has_grad,
+        load_grads::<B, M>(
+            model,
             grads,
-            next: 0,
-            error: None,
-        };
-        model.visit(&mut v);
-        if let Some(e) = v.error {
-            return Err(e);
-        }
-        if v.next != expected {
-            return Err(NnError::ParamMismatch(format!(
-                "model has {} parameters, bridge was built for {expected}",
-                v.next
-            )));
-        }
-        Ok(())
+            &mut self.params,
+            &self.ids,
+            &self.layouts,
+            &mut self.has_grad,
+        )
     }
 
     fn grad_norm(&self) -> f64 {
@@ -184,38 +162,6 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
             .map(|p| f64::from(optlab::kernels::norm2_sq(&p.grad)))
             .sum::<f64>()
             .sqrt()
-    }
-
-    fn scale_grads(&mut self, factor: f64) {
-        let c = factor as f32;
-        for p in &mut self.params {
-            p.grad.iter_mut().for_each(|g| *g = *g * c);
-        }
-    }
-
-    fn perturb(&mut self, model: M, scale: f64) -> Result<M, NnError> {
-        let c = scale as f32;
-        self.saved.resize_with(self.params.len(), Vec::new);
-        for (p, saved) in self.params.iter_mut().zip(&mut self.saved) {
-            saved.clear();
-            saved.extend_from_slice(&p.data);
-            for (x, g) in p.data.iter_mut().zip(&p.grad) {
-                *x = *x + c * g;
-            }
-        }
-        self.write_back(model)
-    }
-
-    fn restore(&mut self, model: M) -> Result<M, NnError> {
-        if self.saved.len() != self.params.len() {
-            return Err(NnError::ParamMismatch(
-                "restore without a preceding perturb".into(),
-            ));
-        }
-        for (p, saved) in self.params.iter_mut().zip(&self.saved) {
-            p.data.copy_from_slice(saved);
-        }
-        self.write_back(model)
     }
 
     fn step(
@@ -236,9 +182,128 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
         Ok((model, outcome))
     }
 
+    fn step_with_closure(
+        &mut self,
+        model: M,
+        optimizer: &mut dyn Optimizer<f32>,
+        loss: f64,
+        eval: &mut LossEval<'_, M, B::Gradients>,
+    ) -> Result<(M, ClosureStep), NnError> {
+        let step = optimizer.steps() + 1;
+        self.check_active(step)?;
+        let HostBridge {
+            params,
+            ids,
+            layouts,
+            has_grad,
+            active,
+        } = self;
+        let subset = match &*active {
+            Some(ix) if ix.len() < params.len() => Subset::Indices(ix),
+            _ => Subset::All,
+        };
+        let mut model = Some(model);
+        let mut first = true;
+        let mut failure: Option<NnError> = None;
+        let mut closure = |ps: &mut [Param<f32>], what: Eval| -> Result<f64, OptimError> {
+            if std::mem::take(&mut first) {
+                return Ok(loss); // the gradients at these values are loaded
+            }
+            let mut evaluate = || -> Result<f64, NnError> {
+                let m = model.take().ok_or_else(|| {
+                    NnError::ParamMismatch("model lost after a failed evaluation".into())
+                })?;
+                let m = write_params(m, ps, Some(ids))?;
+                let (value, grads) = eval(&m, what)?;
+                if let Some(grads) = grads {
+                    load_grads::<B, M>(&m, &grads, ps, ids, layouts, has_grad)?;
+                    let mut fixed = active.clone();
+                    check_active(&mut fixed, has_grad, ps, step)?;
+                }
+                model = Some(m);
+                Ok(value)
+            };
+            evaluate().map_err(|e| {
+                let message = e.to_string();
+                failure = Some(e);
+                OptimError::Objective(message)
+            })
+        };
+        let result = optimizer.step_subset_with_closure(params, subset, &mut closure);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let outcome = result?;
+        let model = model
+            .ok_or_else(|| NnError::ParamMismatch("model lost after a failed evaluation".into()))?;
+        // The model holds the last point evaluated; give it the parameters the step ends with.
+        let model = write_params(model, params, Some(ids))?;
+        Ok((model, outcome))
+    }
+
     fn params(&self) -> &[Param<f32>] {
         HostBridge::params(self)
     }
+}
+
+/// Fixes `active` (the parameters with a gradient) at the first step; afterwards checks that the
+/// parameters with a gradient are exactly that set. `step` is the optimizer step about to be
+/// taken (for the error).
+fn check_active(
+    active: &mut Option<Vec<usize>>,
+    has_grad: &[bool],
+    params: &[Param<f32>],
+    step: u64,
+) -> Result<(), NnError> {
+    let Some(fixed) = active.as_ref() else {
+        *active = Some((0..params.len()).filter(|&i| has_grad[i]).collect());
+        return Ok(());
+    };
+    let mut a = fixed.iter().peekable();
+    for (i, &has) in has_grad.iter().enumerate() {
+        let was = a.next_if_eq(&&i).is_some();
+        if has != was {
+            return Err(NnError::GradientComesAndGoes {
+                param: params[i].name.clone(),
+                step,
+                now: has,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads the values and gradients of `model`'s parameters into `params` (see
+/// [`GradBridge::load_grads`]).
+fn load_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &B::Gradients,
+    params: &mut [Param<f32>],
+    ids: &[ParamId],
+    layouts: &[Layout],
+    has_grad: &mut [bool],
+) -> Result<(), NnError> {
+    let expected = params.len();
+    let mut v = LoadGrads::<B> {
+        params,
+        ids,
+        layouts,
+        has_grad,
+        grads,
+        next: 0,
+        error: None,
+    };
+    model.visit(&mut v);
+    if let Some(e) = v.error {
+        return Err(e);
+    }
+    if v.next != expected {
+        return Err(NnError::ParamMismatch(format!(
+            "model has {} parameters, bridge was built for {expected}",
+            v.next
+        )));
+    }
+    Ok(())
 }
 
 /// The parameters of `model` (names, PyTorch shapes, values; zero gradients), in module order.

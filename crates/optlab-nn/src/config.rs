@@ -1,9 +1,14 @@
 //! Experiment configuration: a TOML file or a preset, with `key=value` overrides.
 //!
+//! The top-level fields every experiment has (`name`, `seed`, `steps`/`epochs`, `log_every`,
+//! `[target]`, `[plot]`) are the lab's shared [`Common`] fields with their one validation, and
+//! the optimizer's wrappers (`clip_grad_norm`, `[sam]`, `[armijo]`, `averaging`) are the shared
+//! [`Wrappers`]; `optlab run` reads the same fields the same way.
+//!
 //! ```toml
-//! name = "mnist-mlp"        # output folder runs/<name>
+//! name = "mnist-mlp"        # run directory runs/<name> (or --out)
 //! seed = 0
-//! epochs = 30               # or steps = N (steps wins when both are set)
+//! epochs = 30               # or steps = N (not both)
 //! eval_every = 100          # validation every N steps (and at the end)
 //! clip_grad_norm = 1.0      # optional, PyTorch clip_grad_norm_ semantics
 //!
@@ -30,23 +35,22 @@
 //! x_axis = "iterations"     # iterations | epochs | seconds | grad_evals
 //!
 //! [target]                  # optional: time-to-target in summary.json
-//! metric = "val_acc"        # any metric column; reached at >= (accuracies) or <= (losses)
+//! metric = "val_acc"        # a metric column; reached in the direction it declares
 //! threshold = 0.95
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use optlab::optim::registry::HyperMap;
-use optlab::overrides::OverrideError;
-use optlab::record::{Direction, XAxis};
+use optlab::experiment::{Common, OptimizerSpec, Target, parse};
+use optlab::optim::wrap::Wrappers;
 use optlab::schedule::ScheduleSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataSpec;
 use crate::error::NnError;
+use crate::metrics;
 use crate::models::ModelSpec;
 use crate::models::mlp::MlpConfig;
-use crate::sam::SamConfig;
 
 /// The presets shipped with optlab: `(name, TOML)`.
 pub const PRESETS: &[(&str, &str)] = &[
@@ -63,26 +67,25 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Training epochs when neither `steps` nor `epochs` is set.
+pub const DEFAULT_EPOCHS: f64 = 10.0;
+
+/// A minibatch record every this many steps when neither `log_every` nor `log_points` is set.
+pub const DEFAULT_LOG_EVERY: u64 = 10;
+
 /// A whole training experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct TrainConfig {
-    /// Run name: outputs go to `<out>/<name>/` (default `"train"`).
-    pub name: String,
-    /// Seed of initialization, split, shuffling and windows (default 0).
-    pub seed: u64,
-    /// Training steps; overrides `epochs` when set.
-    pub steps: Option<u64>,
-    /// Training epochs (default 10 when `steps` is not set).
-    pub epochs: Option<u64>,
+    /// `name`, `seed` (default 0), `seeds` (1: one seed per run), `steps` or `epochs`
+    /// (default 10 epochs), `log_every` (default 10) or `log_points`, `[target]`, `[plot]`
+    /// (default x-axis: iterations).
+    #[serde(flatten)]
+    pub common: Common,
     /// Validation every N steps, and at the end (default 100).
     pub eval_every: u64,
-    /// A record of the minibatch loss every N steps (default 10).
-    pub log_every: u64,
-    /// Global-norm gradient clipping threshold (default none).
-    pub clip_grad_norm: Option<f64>,
-    /// Save a checkpoint every N steps (and at the end) to `<out>/<name>/checkpoint.json.gz`
-    /// (default none: only at the end).
+    /// Save a checkpoint every N steps (and at the end) into the run directory
+    /// (`checkpoint.json.gz`; default none: only at the end).
     pub checkpoint_every: Option<u64>,
     /// The model.
     pub model: ModelSpec,
@@ -92,54 +95,25 @@ pub struct TrainConfig {
     pub optimizer: OptimizerSpec,
     /// Learning-rate schedule (default constant).
     pub schedule: Option<ScheduleSpec>,
-    /// SAM around the optimizer (default off).
-    pub sam: Option<SamConfig>,
+    /// Wrappers around the optimizer: `clip_grad_norm`, `sam`, `armijo`, `averaging`.
+    #[serde(flatten)]
+    pub wrappers: Wrappers,
     /// Text generated at the end (GPT only).
     pub sample: Option<SampleConfig>,
-    /// Plot options (default: x-axis iterations).
-    pub plot: PlotConfig,
-    /// A target whose first hit is reported in `summary.json` (default none).
-    pub target: Option<TargetConfig>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            name: "train".into(),
-            seed: 0,
-            steps: None,
-            epochs: None,
+            common: Common::default(),
             eval_every: 100,
-            log_every: 10,
-            clip_grad_norm: None,
             checkpoint_every: None,
             model: ModelSpec::Mlp(MlpConfig::default()),
             data: DataSpec::default(),
             optimizer: OptimizerSpec::default(),
             schedule: None,
-            sam: None,
+            wrappers: Wrappers::default(),
             sample: None,
-            plot: PlotConfig::default(),
-            target: None,
-        }
-    }
-}
-
-/// `[optimizer]`: a registry name and its hyperparameter map (PyTorch names).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OptimizerSpec {
-    /// Optimizer name, e.g. `"AdamW"` (see `optlab list`).
-    pub name: String,
-    /// Hyperparameters and optional `groups`.
-    #[serde(flatten)]
-    pub hyper: HyperMap,
-}
-
-impl Default for OptimizerSpec {
-    fn default() -> Self {
-        OptimizerSpec {
-            name: "AdamW".into(),
-            hyper: HyperMap::new(),
         }
     }
 }
@@ -166,95 +140,43 @@ impl Default for SampleConfig {
     }
 }
 
-/// `[plot]`: how `loss.png`/`.svg` and `accuracy.png`/`.svg` are drawn.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PlotConfig {
-    /// x-axis: `"iterations"` (optimizer steps, default), `"epochs"`, `"seconds"` (training
-    /// time, evaluations excluded) or `"grad_evals"` (examples whose gradient was computed).
-    pub x_axis: XAxis,
-    /// Title (default: `"<name> — <optimizer>"`).
-    pub title: Option<String>,
-}
-
-impl Default for PlotConfig {
-    fn default() -> Self {
-        PlotConfig {
-            x_axis: XAxis::Iterations,
-            title: None,
-        }
-    }
-}
-
-/// `[target]`: the first step, epoch and second at which a metric reaches a threshold
-/// (`optlab::record::Records::time_to_target`), reported in `summary.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    /// A metric column (see [`METRICS`](crate::train::METRICS)), e.g. `"val_acc"`.
-    pub metric: String,
-    /// The threshold.
-    pub threshold: f64,
-    /// `"above"` (reached at ≥) or `"below"` (reached at ≤); default: `above` for the
-    /// accuracies (`*_acc`), `below` for the losses and the gradient norm.
-    #[serde(default)]
-    pub direction: Option<Direction>,
-}
-
-impl TargetConfig {
-    /// The direction, explicit or from the metric's kind.
-    pub fn direction(&self) -> Direction {
-        self.direction.unwrap_or(if self.metric.ends_with("_acc") {
-            Direction::Above
-        } else {
-            Direction::Below
-        })
-    }
-
-    fn validate(&self) -> Result<(), NnError> {
-        if !crate::train::METRICS.contains(&self.metric.as_str()) {
-            return Err(NnError::config(
-                "target.metric",
-                &self.metric,
-                format!("one of {}", crate::train::METRICS.join(", ")),
-            ));
-        }
-        if !self.threshold.is_finite() {
-            return Err(NnError::config(
-                "target.threshold",
-                self.threshold,
-                "a finite number",
-            ));
-        }
-        Ok(())
-    }
-}
+/// Examples of `--set` for error messages.
+const SET_EXAMPLES: &str = "optimizer.lr=3e-4, model.width=256 or optimizer.groups.0.lr=0.01";
 
 impl TrainConfig {
+    /// Its own top-level field names (besides [`Common::FIELDS`] and [`Wrappers::FIELDS`]).
+    pub const FIELDS: &'static [&'static str] = &[
+        "eval_every",
+        "checkpoint_every",
+        "model",
+        "data",
+        "optimizer",
+        "schedule",
+        "sample",
+    ];
+
     /// Checks every field that does not need the data.
     pub fn validate(&self) -> Result<(), NnError> {
-        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name == ".." {
+        self.common.validate()?;
+        if let Some(s) = self.common.seeds
+            && s != 1
+        {
             return Err(NnError::config(
-                "name",
-                &self.name,
-                "a non-empty folder name without `/`",
+                "seeds",
+                s,
+                "1: optlab train runs one seed; run it again with --set seed=N",
             ));
+        }
+        if self.common.steps == Some(0) {
+            return Err(NnError::config("steps", 0, "≥ 1"));
         }
         if self.eval_every == 0 {
             return Err(NnError::config("eval_every", 0, "≥ 1"));
         }
-        if self.log_every == 0 {
-            return Err(NnError::config("log_every", 0, "≥ 1"));
-        }
         if self.checkpoint_every == Some(0) {
             return Err(NnError::config("checkpoint_every", 0, "≥ 1"));
         }
-        if let Some(m) = self.clip_grad_norm {
-            crate::clip::check_max_norm(m)?;
-        }
-        if self.steps == Some(0) || self.epochs == Some(0) {
-            return Err(NnError::config("steps/epochs", 0, "≥ 1"));
-        }
+        self.wrappers.validate()?;
         if let Some(s) = &self.sample
             && !(s.temperature.is_finite() && s.temperature > 0.0)
         {
@@ -264,26 +186,33 @@ impl TrainConfig {
                 "finite and > 0",
             ));
         }
-        if let Some(t) = &self.target {
-            t.validate()?;
-        }
+        self.target()?;
         self.model.validate()?;
         self.data.validate()
+    }
+
+    /// The `[target]` resolved against the records' schema ([`metrics::schema`]).
+    pub fn target(&self) -> Result<Option<Target>, NnError> {
+        Ok(self
+            .common
+            .target
+            .as_ref()
+            .map(|t| Target::resolve(t, &metrics::schema()))
+            .transpose()?)
     }
 
     /// Parses a TOML experiment and applies `key=value` overrides with the shared
     /// [`optlab::overrides`] syntax (dotted keys, list elements by index, TOML values; a value
     /// that is not valid TOML is taken as a string).
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self, NnError> {
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| NnError::Parse(format!("experiment: {e}")))?;
-        for o in overrides {
-            let (key, value) = optlab::overrides::parse_set(o).map_err(override_error)?;
-            optlab::overrides::apply_override(&mut table, &key, &value).map_err(override_error)?;
-        }
-        let cfg: TrainConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| NnError::Parse(format!("experiment: {}", e.message())))?;
+        let sets = parse::sets(overrides, SET_EXAMPLES)?;
+        let table = parse::table(text, &sets, SET_EXAMPLES)?;
+        parse::check_fields(
+            &table,
+            &[Common::FIELDS, Self::FIELDS, Wrappers::FIELDS],
+            "",
+        )?;
+        let cfg: TrainConfig = parse::deserialize(text, table, !sets.is_empty())?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -297,8 +226,10 @@ impl TrainConfig {
         if path.extension().is_some_and(|e| e == "toml") || path.exists() {
             let text =
                 std::fs::read_to_string(path).map_err(|e| NnError::io(PathBuf::from(path), e))?;
-            return Self::from_toml(&text, overrides)
-                .map_err(|e| NnError::Parse(format!("{}: {e}", path.display())));
+            return Self::from_toml(&text, overrides).map_err(|e| NnError::InFile {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            });
         }
         Err(NnError::UnknownPreset {
             name: preset_or_path.to_string(),
@@ -310,32 +241,26 @@ impl TrainConfig {
         })
     }
 
-    /// Total training steps for `steps_per_epoch`.
+    /// Total training steps for `steps_per_epoch`: `steps`, or `epochs` (default 10) passes
+    /// rounded up to whole steps.
     pub fn total_steps(&self, steps_per_epoch: u64) -> u64 {
-        self.steps
-            .unwrap_or_else(|| self.epochs.unwrap_or(10) * steps_per_epoch)
-    }
-}
-
-/// A `--set` error, with examples from the experiment schema.
-fn override_error(e: OverrideError) -> NnError {
-    match e {
-        OverrideError::Syntax(_) => NnError::Parse(format!(
-            "{e}, e.g. optimizer.lr=3e-4, model.width=256 or optimizer.groups.0.lr=0.01"
-        )),
-        e => NnError::Parse(e.to_string()),
+        self.common.steps.unwrap_or_else(|| {
+            let e = self.common.epochs.unwrap_or(DEFAULT_EPOCHS);
+            ((e * steps_per_epoch as f64) - 1e-9).ceil().max(1.0) as u64
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optlab::record::{Direction, XAxis};
 
     #[test]
     fn presets_parse_and_overrides_apply() {
         for (name, _) in PRESETS {
             let c = TrainConfig::load(name, &[]).unwrap();
-            assert_eq!(&c.name, name);
+            assert_eq!(&c.common.name, name);
         }
         let c = TrainConfig::load(
             "mnist-mlp",
@@ -351,7 +276,7 @@ mod tests {
             c.optimizer.hyper.get("lr").and_then(|v| v.as_f64()),
             Some(0.01)
         );
-        assert_eq!(c.steps, Some(5));
+        assert_eq!(c.common.steps, Some(5));
         // list elements by index (the shared override syntax of `optlab run`)
         let c = TrainConfig::load(
             "mnist-cnn",
@@ -385,19 +310,23 @@ mod tests {
         let end = start + doc[start..].find("```").unwrap();
         let c = TrainConfig::from_toml(&doc[start..end], &[]).unwrap();
         assert!(matches!(c.model, ModelSpec::Gpt(_)));
-        assert!(c.schedule.unwrap().build().is_ok());
-        assert_eq!(c.sam.unwrap().rho, 0.05);
-        assert_eq!(c.plot.x_axis, XAxis::Iterations);
-        let t = c.target.unwrap();
+        assert!(c.schedule.clone().unwrap().build().is_ok());
+        assert_eq!(c.wrappers.sam.clone().unwrap().rho, 0.05);
+        assert_eq!(c.common.plot.x_axis, Some(XAxis::Iterations));
+        let t = c.target().unwrap().unwrap();
         assert_eq!((t.metric.as_str(), t.threshold), ("val_loss", 2.0));
-        assert_eq!(t.direction(), Direction::Below);
+        assert_eq!(t.direction, Direction::Below);
     }
 
     #[test]
     fn targets_are_checked_and_directions_follow_the_metric() {
         let c = TrainConfig::load("digits-mlp", &["target.threshold=0.5".into()]);
-        let t = c.unwrap().target.unwrap();
-        assert_eq!(t.direction(), Direction::Above, "val_acc: reached at ≥");
+        let t = c.unwrap().target().unwrap().unwrap();
+        assert_eq!(
+            t.direction,
+            Direction::Above,
+            "val_acc declares above: reached at ≥"
+        );
         let e = TrainConfig::load("digits-mlp", &["target.metric=\"val_accuracy\"".into()])
             .unwrap_err()
             .to_string();
@@ -435,5 +364,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("key=value"), "{e}");
+        let e = TrainConfig::load("digits-mlp", &["eval_evry=3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("eval_evry") && e.contains("`eval_every`") && e.contains("`clip_grad_norm`"),
+            "{e}"
+        );
+        let e = TrainConfig::load("digits-mlp", &["sam.rho=0".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sam.rho"), "{e}");
+        let e = TrainConfig::load("digits-mlp", &["seeds=3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("seeds"), "{e}");
+        let e = TrainConfig::from_toml("steps = 10\nepochs = 2", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only one of"), "{e}");
     }
 }

@@ -5,15 +5,15 @@
 //! which serves the batch of any training step k as a pure function of `(seed, k)` — resuming at
 //! step k needs no saved generator state.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::{Batch, DataShape, Inputs};
 use crate::error::NnError;
-use crate::models::{Batch, DataShape, Inputs};
 use crate::rng::{Purpose, stream};
 use crate::text::TextData;
 
@@ -33,12 +33,12 @@ impl DataName {
     /// Valid names, for error messages.
     pub const VALID: &'static str = "mnist, digits, shakespeare";
 
-    /// The vendored file.
+    /// The vendored file, under `data/`.
     pub fn default_path(self) -> &'static str {
         match self {
-            DataName::Mnist => "data/mnist_5k.csv.gz",
-            DataName::Digits => "data/digits.csv.gz",
-            DataName::Shakespeare => "data/shakespeare_plays.txt",
+            DataName::Mnist => "mnist_5k.csv.gz",
+            DataName::Digits => "digits.csv.gz",
+            DataName::Shakespeare => "shakespeare_plays.txt",
         }
     }
 
@@ -58,8 +58,8 @@ impl DataName {
 pub struct DataSpec {
     /// Data set (default `mnist`).
     pub name: DataName,
-    /// File to read; default the vendored file under `data/` (looked up in the current
-    /// directory, then in the optlab source tree).
+    /// File to read; default the vendored file of `data/` (looked up by
+    /// [`optlab::datafile::resolve`]: as given, in `data/`, then in the optlab source tree).
     pub path: Option<PathBuf>,
     /// Held-out validation examples for image data (default 1000); for text, ignored.
     pub validation: usize,
@@ -118,7 +118,7 @@ impl DataSpec {
             self.path
                 .as_deref()
                 .unwrap_or(Path::new(self.name.default_path())),
-        );
+        )?;
         match self.name.image() {
             Some((side, max)) => {
                 if self.shift >= side {
@@ -169,33 +169,17 @@ impl DataSpec {
     }
 }
 
-/// `path` as given if it exists, else relative to the optlab source tree (so `cargo test` and
-/// a binary run from elsewhere find the vendored `data/`).
-pub fn resolve(path: &Path) -> PathBuf {
-    if path.is_relative() && !path.exists() {
-        let in_tree = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(path);
-        if in_tree.exists() {
-            return in_tree;
-        }
-    }
-    path.to_path_buf()
-}
-
-fn open(path: &Path) -> Result<Box<dyn Read>, NnError> {
-    let file = std::fs::File::open(path).map_err(|e| NnError::io(path, e))?;
-    Ok(if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    })
+/// The data file `path` by the lab's one lookup ([`optlab::datafile::resolve`]: as given, in
+/// `data/`, then in the optlab source tree's `data/`, so the vendored files are found from any
+/// directory).
+pub fn resolve(path: &Path) -> Result<PathBuf, NnError> {
+    Ok(optlab::datafile::resolve(path, None)?)
 }
 
 /// Reads a headerless CSV (optionally gzip-compressed) of `features` numbers and an integer
 /// label per line; errors name the file and line.
 pub fn read_labeled_csv(path: &Path, features: usize) -> Result<(Vec<f32>, Vec<i64>), NnError> {
-    let reader = BufReader::new(open(path)?);
+    let reader = optlab::datafile::open_buffered(path)?;
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for (i, line) in reader.lines().enumerate() {
         let bad = |message: String| NnError::Data {
@@ -244,10 +228,7 @@ pub fn read_labeled_csv(path: &Path, features: usize) -> Result<(Vec<f32>, Vec<i
 
 /// Reads a text file (UTF-8).
 pub fn read_text(path: &Path) -> Result<String, NnError> {
-    let mut s = String::new();
-    open(path)?
-        .read_to_string(&mut s)
-        .map_err(|e| NnError::io(path, e))?;
+    let s = optlab::datafile::read_to_string(path)?;
     if s.is_empty() {
         return Err(NnError::Data {
             path: path.to_path_buf(),

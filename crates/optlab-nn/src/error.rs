@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use optlab::datafile::DataFileError;
+use optlab::experiment::{ExperimentError, OutputError};
 use thiserror::Error;
 
 /// Everything that can go wrong when loading data, building a model or training it.
@@ -42,9 +44,54 @@ pub enum NnError {
         allowed: String,
     },
 
-    /// An experiment file or override that does not parse or has unknown fields.
-    #[error("{0}")]
-    Parse(String),
+    /// An experiment file or override that does not parse, has unknown fields or an invalid
+    /// shared field (name, budget, cadence, `[target]`, `[plot]`).
+    #[error(transparent)]
+    Experiment(#[from] ExperimentError),
+
+    /// An error in the experiment file `path`.
+    #[error("{path}: {source}")]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: Box<NnError>,
+    },
+
+    /// A data file that cannot be found or opened.
+    #[error(transparent)]
+    DataFile(#[from] DataFileError),
+
+    /// A model handed a batch of the wrong kind.
+    #[error("{model} expects {expected} inputs; the data set gives another kind")]
+    WrongInput {
+        /// The model kind.
+        model: String,
+        /// The inputs it takes.
+        expected: String,
+    },
+
+    /// An output file (run directory, checkpoint, sample) that cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+
+    /// A plot that cannot be drawn.
+    #[error("cannot draw {path}: {message}")]
+    Plot {
+        /// The plot file.
+        path: PathBuf,
+        /// The plot's error.
+        message: String,
+    },
+
+    /// Records that cannot be written or read back (a checkpoint's).
+    #[error("records: {0}")]
+    Records(String),
 
     /// An unknown preset name.
     #[error("unknown preset `{name}`; valid presets: {valid} (or a path to an EXPERIMENT.toml)")]
@@ -107,6 +154,25 @@ pub enum NnError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl From<OutputError> for NnError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            OutputError::Write { path, source } => NnError::Write { path, source },
+            OutputError::Plot { path, source } => NnError::Plot {
+                path,
+                message: source.to_string(),
+            },
+            OutputError::Records { path, source } => {
+                NnError::Records(format!("{}: {source}", path.display()))
+            }
+            OutputError::Summary { path, message } => NnError::Write {
+                path,
+                source: std::io::Error::other(message),
+            },
+        }
+    }
 }
 
 impl NnError {

@@ -5,8 +5,8 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::{Batch, DataShape, Inputs};
 use crate::error::NnError;
-use crate::models::{Batch, DataShape, Inputs};
 use crate::rng::{Purpose, stream};
 
 /// The sorted distinct characters of a text; token id = position.

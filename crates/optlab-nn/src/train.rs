@@ -1,12 +1,21 @@
-//! The training loop: data → model → loss → gradients → bridge → optimizer (+ schedule, clipping,
-//! SAM) → records, with periodic evaluation, checkpoints and bit-identical resume.
+//! The training loop: data → model → loss → gradients → bridge → optimizer (+ schedule and the
+//! wrappers: clipping, SAM, averaging, line search) → records, with periodic evaluation,
+//! checkpoints and bit-identical resume.
 //!
 //! Records go through the lab's shared path: an [`optlab::record::Records`] table with the fixed
-//! columns (`method, seed, iteration, epoch, grad_evals, time_s, lr`) and the metric columns
-//! [`METRICS`], written as `metrics.csv`; plots through [`optlab::plot`] (`loss.png`/`.svg`,
-//! `accuracy.png`/`.svg`); time-to-target through [`Records::time_to_target`]. `time_s` is the
-//! training time (steps, not evaluations or checkpoints), as in the lab's runs; `grad_evals`
-//! counts the training examples whose gradient was computed (twice per example under SAM).
+//! columns (`method, seed, iteration, epoch, grad_evals, time_s, lr`) and the declared metric
+//! columns of [`metrics`](crate::metrics), written with the lab's one run-directory writer
+//! ([`RunDir`]: `metrics.csv`, `summary.json`, `loss.png`/`.svg`, `accuracy.png`/`.svg`);
+//! time to target through the shared [`Target`]. `time_s` is the training time (steps, not
+//! evaluations or checkpoints), as in the lab's runs; `grad_evals` counts the training examples
+//! (sequences) evaluated: once per step, twice under SAM, once more per trial of a line search.
+//!
+//! A method that evaluates the loss again during its step
+//! ([`requires_closure`](optlab::Optimizer::requires_closure): SAM, the line search) steps
+//! through [`GradBridge::step_with_closure`] on the step's batch. Evaluations use the
+//! optimizer's [`eval_params`](optlab::Optimizer::eval_params) (the average of the iterates
+//! under `averaging`). An [`Observer`] sees each record as it is logged and may stop the run;
+//! `[target] stop = true` stops it at the first evaluation reaching the target.
 //!
 //! The batch of step k depends only on `(seed, k)`, the model's values, the optimizer's state and
 //! the schedule's `k` are all in a [`Checkpoint`], so a run resumed at step k continues with the
@@ -19,35 +28,24 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
-use optlab::optim::registry;
-use optlab::optim::{Buffer, OptimizerState};
-use optlab::plot::{self, ConvergenceOptions};
-use optlab::record::{Direction, Record, Records, XAxis};
+use optlab::experiment::{Control, MethodOptimizer, Observer, RunDir, TargetReport, log_schedule};
+use optlab::optim::{Buffer, Eval as Ask, OptimizerState};
+use optlab::plot::ConvergenceOptions;
+use optlab::record::{Record, Records, XAxis};
 use optlab::schedule::Schedule;
 use optlab::{Optimizer, Param};
 use serde::{Deserialize, Serialize};
 
+use crate::batch::Batch;
 use crate::bridge::{GradBridge, HostBridge, read_params, write_params};
-use crate::clip::clip_grad_norm;
-use crate::config::TrainConfig;
+use crate::config::{DEFAULT_LOG_EVERY, TrainConfig};
 use crate::data::TaskData;
 use crate::error::NnError;
-use crate::models::{Batch, ModelSpec, Net, correct, cross_entropy};
+use crate::metrics::{self, Columns};
+use crate::models::{ModelSpec, Net, correct, cross_entropy};
 use crate::rng::{Purpose, stream};
-use crate::sam::Sam;
 
-/// Metric columns of the training records, in order: the minibatch loss and the global gradient
-/// norm (before clipping) every `log_every` steps, and the evaluation (`train_*` on fixed
-/// training batches, `val_*` on the validation set) every `eval_every` steps and at the end;
-/// `NaN` where not measured.
-pub const METRICS: [&str; 6] = [
-    "loss",
-    "grad_norm",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-];
+pub use crate::metrics::METRICS;
 
 /// The default backend: burn's flex CPU backend with autodiff.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
@@ -92,11 +90,14 @@ pub type ProgressFn<'a> = Box<dyn FnMut(&Progress) + 'a>;
 pub struct RunOptions<'a> {
     /// Stop after this many steps in total (overrides the configuration's steps/epochs).
     pub steps: Option<u64>,
-    /// Write outputs to `<out>/<name>/` (metrics.csv, summary.json, loss.png/.svg,
-    /// accuracy.png/.svg, checkpoint, sample.txt); `None` writes nothing.
+    /// The run directory: outputs go into it (metrics.csv, summary.json, loss.png/.svg,
+    /// accuracy.png/.svg, checkpoint.json.gz, sample.txt); `None` writes nothing. `optlab train`
+    /// passes `--out D`, default `runs/<name>` — the same meaning as for `optlab run`.
     pub out: Option<PathBuf>,
     /// Called after every step.
     pub progress: Option<ProgressFn<'a>>,
+    /// Sees every record as it is logged; may stop the run.
+    pub observer: Option<&'a dyn Observer>,
 }
 
 /// Final figures of a run (`summary.json`).
@@ -108,7 +109,7 @@ pub struct Summary {
     pub model: String,
     /// Number of scalar parameters.
     pub parameters: usize,
-    /// Optimizer name (with "SAM(...)" when wrapped).
+    /// Optimizer name as configured (`"SAM(...)"` under SAM).
     pub optimizer: String,
     /// Seed.
     pub seed: u64,
@@ -132,25 +133,6 @@ pub struct Summary {
     /// When the configured `[target]` was first reached (absent without a target).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target: Option<TargetReport>,
-}
-
-/// First hit of the configured target (from [`Records::time_to_target`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TargetReport {
-    /// The metric.
-    pub metric: String,
-    /// The threshold.
-    pub threshold: f64,
-    /// Reached at ≥ (`above`) or ≤ (`below`) the threshold.
-    pub direction: Direction,
-    /// Whether some logged value reached it.
-    pub reached: bool,
-    /// The first logged step at which it was reached.
-    pub step: Option<u64>,
-    /// The epoch at that step.
-    pub epoch: Option<f64>,
-    /// The training time (`time_s`) at that step, seconds.
-    pub seconds: Option<f64>,
 }
 
 /// Result of a run.
@@ -179,9 +161,14 @@ pub struct Checkpoint {
     pub elapsed_s: f64,
     /// Training time so far (the records' `time_s` clock), seconds.
     pub train_time_s: f64,
+    /// Examples evaluated so far (the records' `grad_evals`; absent in checkpoints written
+    /// before it was saved, which are resumed with one evaluation per example, two under SAM).
+    #[serde(default)]
+    pub evals: Option<u64>,
     /// Model parameters (name, shape, values) in module order.
     pub params: Vec<Buffer<f32>>,
-    /// Optimizer state (the base optimizer's under SAM).
+    /// Optimizer state (of the optimizer inside its wrappers; a checkpoint written before the
+    /// wrappers were optimizers holds the base optimizer's, which loads as well).
     pub optimizer: OptimizerState<f32>,
     /// Records so far, as `metrics.csv` text (the shared CSV format of [`optlab::record`],
     /// which round-trips every value exactly, `NaN` included).
@@ -191,23 +178,25 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Writes the checkpoint as gzip-compressed JSON.
     pub fn save(&self, path: &Path) -> Result<(), NnError> {
-        let file = std::fs::File::create(path).map_err(|e| NnError::io(path, e))?;
+        let write = |source| NnError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::create(path).map_err(write)?;
         let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
         serde_json::to_writer(&mut gz, self).map_err(|e| NnError::Checkpoint {
             path: path.into(),
             message: e.to_string(),
         })?;
-        gz.finish()
-            .and_then(|mut f| f.flush())
-            .map_err(|e| NnError::io(path, e))
+        gz.finish().and_then(|mut f| f.flush()).map_err(write)
     }
 
-    /// The records saved in the checkpoint.
+    /// The records saved in the checkpoint (with the declared [`metrics::schema`]).
     pub fn records(&self) -> Result<Records, NnError> {
-        Records::read_csv(self.records_csv.as_bytes()).map_err(|e| {
-            NnError::Parse(format!(
-                "records in the checkpoint of `{}`: {e}",
-                self.config.name
+        Records::read_csv_as(self.records_csv.as_bytes(), &metrics::schema()).map_err(|e| {
+            NnError::Records(format!(
+                "in the checkpoint of `{}`: {e}",
+                self.config.common.name
             ))
         })
     }
@@ -247,7 +236,7 @@ pub fn run<B: AutodiffBackend>(
 ) -> Result<Outcome, NnError> {
     let data = load_data(config)?;
     let shape = data.shape();
-    let (c, s) = (config, config.seed);
+    let (c, s) = (config, config.common.seed);
     match &config.model {
         ModelSpec::Mlp(m) => {
             Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.run(checkpoint, opts)
@@ -276,7 +265,7 @@ pub fn bench<B: AutodiffBackend>(
 ) -> Result<f64, NnError> {
     let data = load_data(config)?;
     let shape = data.shape();
-    let (c, s) = (config, config.seed);
+    let (c, s) = (config, config.common.seed);
     match &config.model {
         ModelSpec::Mlp(m) => {
             Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.bench(warmup, steps)
@@ -293,7 +282,7 @@ pub fn bench<B: AutodiffBackend>(
 /// Loads the data of `config` and checks that the model fits it.
 fn load_data(config: &TrainConfig) -> Result<TaskData, NnError> {
     config.validate()?;
-    let data = config.data.load(config.seed, context(config))?;
+    let data = config.data.load(config.common.seed, context(config))?;
     if matches!(config.model, ModelSpec::Gpt(_)) && data.text().is_none() {
         return Err(NnError::config(
             "data.name",
@@ -311,37 +300,18 @@ fn context(config: &TrainConfig) -> Option<usize> {
     }
 }
 
-/// The optimizer, bare or wrapped in SAM.
-enum Method {
-    Plain(Box<dyn Optimizer<f32>>),
-    Sam(Sam),
-}
-
-impl Method {
-    fn optimizer(&mut self) -> &mut dyn Optimizer<f32> {
-        match self {
-            Method::Plain(o) => o.as_mut(),
-            Method::Sam(s) => s.base_mut(),
-        }
-    }
-
-    /// The label of records and summaries: the configured optimizer name (`"MuonAdamW"`, not
-    /// the `"Partition"` it builds), wrapped as `"SAM(...)"` under SAM.
-    fn label(&self, configured: &str) -> String {
-        match self {
-            Method::Plain(_) => configured.to_string(),
-            Method::Sam(_) => format!("SAM({configured})"),
-        }
-    }
-}
-
 struct Trainer<'c, B: AutodiffBackend, M> {
     config: &'c TrainConfig,
     model: Option<M>,
     data: TaskData,
     bridge: HostBridge,
-    method: Method,
+    /// The optimizer inside its wrappers.
+    optimizer: Box<dyn Optimizer<f32>>,
+    /// The label of records and summaries.
+    label: String,
     schedule: Option<Box<dyn Schedule>>,
+    /// Examples evaluated so far (`grad_evals`).
+    evals: u64,
     device: B::Device,
 }
 
@@ -357,19 +327,21 @@ where
         data: TaskData,
         device: &B::Device,
     ) -> Result<Self, NnError> {
-        let optimizer = registry::build::<f32>(&config.optimizer.name, &config.optimizer.hyper)?;
-        let method = match &config.sam {
-            Some(sam) => Method::Sam(Sam::new(sam, optimizer)?),
-            None => Method::Plain(optimizer),
-        };
+        let typed = MethodOptimizer::parse(
+            &config.optimizer.name,
+            &config.optimizer.hyper,
+            &config.wrappers,
+        )?;
         let schedule = config.schedule.as_ref().map(|s| s.build()).transpose()?;
         Ok(Trainer {
             config,
             bridge: HostBridge::new(&model)?,
             model: Some(model),
             data,
-            method,
+            optimizer: typed.build::<f32>()?,
+            label: typed.label(),
             schedule,
+            evals: 0,
             device: device.clone(),
         })
     }
@@ -380,10 +352,11 @@ where
             .ok_or_else(|| NnError::ParamMismatch("model lost after a failed step".into()))
     }
 
-    /// Training step `k` (0-based): returns the minibatch loss and the gradient norm.
+    /// Training step `k` (0-based): returns the minibatch loss and the gradient norm (before
+    /// clipping).
     fn step(&mut self, k: u64) -> Result<(f64, f64), NnError> {
         if let Some(s) = &self.schedule {
-            self.method.optimizer().set_lrs(&|base| s.lr(base, k));
+            self.optimizer.set_lrs(&|base| s.lr(base, k));
         }
         let batch = self.data.train_batch(k);
         let model = self
@@ -401,30 +374,44 @@ where
         }
         let grads = loss.backward();
         self.bridge.load_grads(&model, &grads)?;
-        let clip = self.config.clip_grad_norm;
-        let norm = match clip {
-            Some(max) => clip_grad_norm::<B, M>(&mut self.bridge, max),
-            None => GradBridge::<B, M>::grad_norm(&self.bridge),
-        };
-        let device = &self.device;
-        let (model, _) = match &mut self.method {
-            Method::Plain(opt) => self.bridge.step(model, opt.as_mut())?,
-            Method::Sam(sam) => sam.step(&mut self.bridge, model, |bridge, m: &M| {
+        let norm = GradBridge::<B, M>::grad_norm(&self.bridge);
+        let rows = batch.rows() as u64;
+        self.evals += rows;
+        let model = if self.optimizer.requires_closure() {
+            // Later evaluations of the step (SAM's second gradient, line-search trials) on the
+            // same batch; the first is the forward/backward pass above.
+            let device = &self.device;
+            let mut extra = 0u64;
+            let mut eval = |m: &M, ask: Ask| -> Result<(f64, Option<B::Gradients>), NnError> {
+                extra += rows;
                 let loss = cross_entropy(m.logits(&batch.inputs, device)?, &batch.targets, device);
-                let grads = loss.backward();
-                bridge.load_grads(m, &grads)?;
-                if let Some(max) = clip {
-                    clip_grad_norm::<B, M>(bridge, max);
-                }
-                Ok(())
-            })?,
+                let v: f64 = loss.clone().into_scalar().elem();
+                Ok((v, (ask == Ask::ValueAndGrad).then(|| loss.backward())))
+            };
+            let (model, _) =
+                self.bridge
+                    .step_with_closure(model, self.optimizer.as_mut(), value, &mut eval)?;
+            self.evals += extra;
+            model
+        } else {
+            self.bridge.step(model, self.optimizer.as_mut())?.0
         };
         self.model = Some(model);
         Ok((value, norm))
     }
 
+    /// Loss and accuracy at the optimizer's evaluation parameters
+    /// ([`eval_params`](Optimizer::eval_params)).
     fn evaluate(&self) -> Result<Eval, NnError> {
-        let model = self.model()?.valid();
+        let current = self.model()?;
+        let params = read_params(current)?;
+        let mut at = params.clone();
+        let averaged = if self.optimizer.eval_params(&params, &mut at)? {
+            Some(write_params(current.clone(), &at, None)?)
+        } else {
+            None
+        };
+        let model = averaged.as_ref().unwrap_or(current).valid();
         let measure = |batches: &[Batch]| -> Result<(f64, f64), NnError> {
             let (mut loss, mut hits, mut n) = (0.0, 0.0, 0usize);
             for b in batches {
@@ -470,14 +457,15 @@ where
         let mut csv = Vec::new();
         records
             .write_csv(&mut csv)
-            .map_err(|e| NnError::Parse(format!("records: {e}")))?;
+            .map_err(|e| NnError::Records(e.to_string()))?;
         Ok(Checkpoint {
             config: self.config.clone(),
             step,
             elapsed_s: clocks.wall_s,
             train_time_s: clocks.train_s,
+            evals: Some(self.evals),
             params,
-            optimizer: self.method.optimizer().state(),
+            optimizer: self.optimizer.state(),
             records_csv: String::from_utf8_lossy(&csv).into_owned(),
         })
     }
@@ -486,7 +474,8 @@ where
         if ck.config.model != self.config.model
             || ck.config.data != self.config.data
             || ck.config.optimizer != self.config.optimizer
-            || ck.config.seed != self.config.seed
+            || ck.config.wrappers != self.config.wrappers
+            || ck.config.common.seed != self.config.common.seed
         {
             return Err(NnError::ParamMismatch(
                 "checkpoint was written for another model, data, optimizer or seed".into(),
@@ -502,7 +491,10 @@ where
             .take()
             .ok_or_else(|| NnError::ParamMismatch("model lost after a failed step".into()))?;
         self.model = Some(write_params(model, &params, None)?);
-        self.method.optimizer().load_state(&ck.optimizer)?;
+        self.optimizer.load_state(&ck.optimizer)?;
+        self.evals = ck.evals.unwrap_or_else(|| {
+            self.config.wrappers.gradients_per_step() * self.data.samples(ck.step)
+        });
         Ok(())
     }
 
@@ -526,8 +518,16 @@ where
         let total = opts
             .steps
             .unwrap_or_else(|| cfg.total_steps(self.data.steps_per_epoch()));
+        let schema = metrics::schema();
+        let cols = Columns::of(&schema).map_err(|e| NnError::Records(e.to_string()))?;
+        let target = cfg.target()?;
+        let log_every = match (cfg.common.log_every, cfg.common.log_points) {
+            (None, None) => Some(DEFAULT_LOG_EVERY),
+            (every, _) => every,
+        };
+        let log_at = log_schedule(total, log_every, cfg.common.log_points);
         let (mut first, mut before) = (0, Clocks::default());
-        let mut records = Records::new(METRICS.iter().map(|m| m.to_string()).collect());
+        let mut records = Records::new(schema.clone());
         if let Some(ck) = checkpoint {
             self.restore(&ck)?;
             records = ck.records()?;
@@ -539,17 +539,8 @@ where
                 },
             );
         }
-        let dir = match &opts.out {
-            Some(out) => {
-                let d = out.join(&cfg.name);
-                std::fs::create_dir_all(&d).map_err(|e| NnError::io(&d, e))?;
-                Some(d)
-            }
-            None => None,
-        };
-        let method = self.method.label(&cfg.optimizer.name);
-        // gradient evaluations per training example (SAM computes two gradients)
-        let grads_per_example = if cfg.sam.is_some() { 2 } else { 1 };
+        let mut dir = opts.out.as_ref().map(RunDir::create).transpose()?;
+        let method = self.label.clone();
         let t0 = Instant::now();
         let mut other_s = 0.0; // evaluations and checkpoints, not training
         let clocks = |other_s: f64| Clocks {
@@ -558,10 +549,12 @@ where
         };
         let mut losses = Vec::new();
         let mut last_eval = None;
+        let mut done = first;
         for k in first..total {
             let (loss, norm) = self.step(k)?;
             losses.push(loss);
             let step = k + 1;
+            done = step;
             let time_s = clocks(other_s).train_s;
             let eval = if step % cfg.eval_every == 0 || step == total {
                 let t = Instant::now();
@@ -571,25 +564,31 @@ where
             } else {
                 None
             };
-            if step % cfg.log_every == 0 || eval.is_some() {
-                let e = |f: fn(&Eval) -> f64| eval.as_ref().map_or(f64::NAN, f);
-                records.rows.push(Record {
+            let mut stop = false;
+            if log_at.binary_search(&step).is_ok() || eval.is_some() {
+                let mut rec = Record {
                     method: method.clone(),
-                    seed: cfg.seed,
+                    seed: cfg.common.seed,
                     iteration: step,
                     epoch: self.data.epoch(step),
-                    grad_evals: grads_per_example * self.data.samples(step),
+                    grad_evals: self.evals,
                     time_s,
-                    lr: self.method.optimizer().lr(),
-                    values: vec![
-                        loss,
-                        norm,
-                        e(|e| e.train_loss),
-                        e(|e| e.train_acc),
-                        e(|e| e.val_loss),
-                        e(|e| e.val_acc),
-                    ],
-                });
+                    lr: self.optimizer.lr(),
+                    values: schema.empty_values(),
+                };
+                rec.set(cols.loss, loss);
+                rec.set(cols.grad_norm, norm);
+                if let Some(e) = &eval {
+                    rec.set(cols.train_loss, e.train_loss);
+                    rec.set(cols.train_acc, e.train_acc);
+                    rec.set(cols.val_loss, e.val_loss);
+                    rec.set(cols.val_acc, e.val_acc);
+                }
+                stop = opts
+                    .observer
+                    .is_some_and(|o| o.record(&rec) == Control::Stop)
+                    || target.as_ref().is_some_and(|t| t.stop && t.reached(&rec));
+                records.rows.push(rec);
             }
             if let Some(f) = opts.progress.as_mut() {
                 let served = self.data.samples(step) - self.data.samples(first);
@@ -601,8 +600,11 @@ where
                     eval,
                 });
             }
-            if eval.is_some() {
-                last_eval = eval;
+            if let Some(e) = eval {
+                last_eval = Some((step, e));
+            }
+            if stop {
+                break;
             }
             if let (Some(every), Some(d)) = (cfg.checkpoint_every, &dir)
                 && step % every == 0
@@ -610,35 +612,30 @@ where
             {
                 let t = Instant::now();
                 self.checkpoint(step, clocks(other_s), &records)?
-                    .save(&d.join("checkpoint.json.gz"))?;
+                    .save(&d.file(CHECKPOINT))?;
                 other_s += t.elapsed().as_secs_f64();
             }
         }
         let now = clocks(other_s);
         let final_eval = match last_eval {
-            Some(e) => e,
-            None => self.evaluate()?,
+            Some((step, e)) if step == done => e,
+            _ => self.evaluate()?,
         };
-        let val = |m: &str| {
-            let j = METRICS.iter().position(|x| *x == m).unwrap_or(0);
+        let val = |c| {
             records
                 .rows
                 .iter()
-                .map(move |r| r.values[j])
+                .map(move |r: &Record| r.get(c))
                 .filter(|v| v.is_finite())
         };
-        let best_val_acc = val("val_acc").fold(final_eval.val_acc, f64::max);
-        let best_val_loss = val("val_loss").fold(final_eval.val_loss, f64::min);
-        let target = match &cfg.target {
-            Some(t) => Some(target_report(&records, t)?),
-            None => None,
-        };
+        let best_val_acc = val(cols.val_acc).fold(final_eval.val_acc, f64::max);
+        let best_val_loss = val(cols.val_loss).fold(final_eval.val_loss, f64::min);
         let model_ref = self.model()?;
         let parameters = read_params(model_ref)?.iter().map(Param::numel).sum();
         let sample = match (&cfg.sample, self.data.text()) {
             (Some(s), Some(text)) => {
                 let prompt = text.vocab().encode(&s.prompt)?;
-                let mut rng = stream(cfg.seed, Purpose::Sample, 0);
+                let mut rng = stream(cfg.common.seed, Purpose::Sample, 0);
                 model_ref
                     .valid()
                     .generate(&prompt, s.length, s.temperature, &mut rng, &self.device)
@@ -646,9 +643,8 @@ where
             }
             _ => None,
         };
-        let done = total.max(first);
         let summary = Summary {
-            name: cfg.name.clone(),
+            name: cfg.common.name.clone(),
             model: match cfg.model {
                 ModelSpec::Mlp(_) => "mlp",
                 ModelSpec::Cnn(_) => "cnn",
@@ -657,7 +653,7 @@ where
             .into(),
             parameters,
             optimizer: method,
-            seed: cfg.seed,
+            seed: cfg.common.seed,
             steps: done,
             epochs: self.data.epoch(done),
             final_eval,
@@ -666,16 +662,15 @@ where
             wall_time_s: now.wall_s,
             train_time_s: now.train_s,
             ms_per_step: (now.train_s - before.train_s) * 1e3
-                / (total.saturating_sub(first)).max(1) as f64,
-            target,
+                / (done.saturating_sub(first)).max(1) as f64,
+            target: target.as_ref().map(|t| t.report(&records.rows)),
         };
         let checkpoint = self.checkpoint(done, now, &records)?;
-        if let Some(d) = &dir {
+        if let Some(d) = &mut dir {
             write_outputs(d, cfg, &summary, &records)?;
-            checkpoint.save(&d.join("checkpoint.json.gz"))?;
+            d.with_file(CHECKPOINT, |p| checkpoint.save(p))?;
             if let Some(s) = &sample {
-                let path = d.join("sample.txt");
-                std::fs::write(&path, s).map_err(|e| NnError::io(&path, e))?;
+                d.text("sample.txt", s)?;
             }
         }
         Ok(Outcome {
@@ -688,6 +683,9 @@ where
     }
 }
 
+/// The checkpoint's file name in the run directory.
+pub const CHECKPOINT: &str = "checkpoint.json.gz";
+
 /// Wall time and training time of a run, seconds.
 #[derive(Clone, Copy, Debug, Default)]
 struct Clocks {
@@ -695,91 +693,59 @@ struct Clocks {
     train_s: f64,
 }
 
-/// The configured target's first hit, on the step, epoch and training-time axes.
-fn target_report(
-    records: &Records,
-    t: &crate::config::TargetConfig,
-) -> Result<TargetReport, NnError> {
-    let direction = t.direction();
-    let first = |axis: XAxis| -> Result<Option<f64>, NnError> {
-        let hits = records
-            .time_to_target(&t.metric, t.threshold, direction, axis)
-            .map_err(|e| NnError::config("target.metric", &t.metric, e.to_string()))?;
-        Ok(hits.first().and_then(|h| h.at))
-    };
-    let step = first(XAxis::Iterations)?;
-    Ok(TargetReport {
-        metric: t.metric.clone(),
-        threshold: t.threshold,
-        direction,
-        reached: step.is_some(),
-        step: step.map(|s| s as u64),
-        epoch: first(XAxis::Epochs)?,
-        seconds: first(XAxis::Seconds)?,
-    })
-}
-
-/// `metrics.csv`, `summary.json` and the plots `loss.{png,svg}` (minibatch, training and
-/// validation loss; log scale) and `accuracy.{png,svg}` (training and validation accuracy).
+/// `metrics.csv`, `summary.json`, the plots `loss.{png,svg}` (minibatch, training and validation
+/// loss; log scale) and `accuracy.{png,svg}` (training and validation accuracy), and with
+/// `[plot] metric` its `convergence.{png,svg}`, through the lab's run-directory writer.
 fn write_outputs(
-    dir: &Path,
+    dir: &mut RunDir,
     cfg: &TrainConfig,
     summary: &Summary,
     records: &Records,
 ) -> Result<(), NnError> {
-    let path = dir.join("metrics.csv");
-    let file = std::fs::File::create(&path).map_err(|e| NnError::io(&path, e))?;
-    records
-        .write_csv(std::io::BufWriter::new(file))
-        .map_err(|e| NnError::Parse(format!("{}: {e}", path.display())))?;
-    let json = serde_json::to_string_pretty(summary).map_err(|e| NnError::Parse(e.to_string()))?;
-    let path = dir.join("summary.json");
-    std::fs::write(&path, json + "\n").map_err(|e| NnError::io(&path, e))?;
-    let axis = cfg.plot.x_axis;
+    dir.records(records)?;
+    dir.summary(summary)?;
+    let axis = cfg.common.plot.x_axis.unwrap_or(XAxis::Iterations);
     let title = cfg
+        .common
         .plot
         .title
         .clone()
-        .unwrap_or_else(|| format!("{} — {}", cfg.name, summary.optimizer));
-    let plots = [
+        .unwrap_or_else(|| format!("{} — {}", cfg.common.name, summary.optimizer));
+    let mut plots = vec![
         (
             "loss",
-            "cross-entropy (nats)",
+            "cross-entropy (nats)".to_string(),
             true,
-            &[
-                ("loss", "minibatch loss"),
-                ("train_loss", "training loss"),
-                ("val_loss", "validation loss"),
-            ][..],
+            vec!["loss", "train_loss", "val_loss"],
         ),
         (
             "accuracy",
-            "accuracy",
+            "accuracy".to_string(),
             false,
-            &[
-                ("train_acc", "training accuracy"),
-                ("val_acc", "validation accuracy"),
-            ][..],
+            vec!["train_acc", "val_acc"],
         ),
     ];
+    if let Some(m) = &cfg.common.plot.metric {
+        let c = records
+            .column(m)
+            .map_err(|e| NnError::config("plot.metric", m, format!("a metric column: {e}")))?;
+        let label = records.schema.metric(c).label.clone();
+        plots.push(("convergence", label, false, vec![m.as_str()]));
+    }
     for (file, y_label, log_y, metrics) in plots {
-        let bands = plot::metric_bands(records, &summary.optimizer, metrics, axis)
-            .map_err(|e| NnError::Parse(format!("plot {file}: {e}")))?;
-        if bands.iter().all(|b| b.points.is_empty()) {
-            continue;
-        }
+        let bands = optlab::plot::metric_bands(records, &summary.optimizer, &metrics, axis)
+            .map_err(|e| NnError::Plot {
+                path: dir.file(&format!("{file}.png")),
+                message: e.to_string(),
+            })?;
         let opts = ConvergenceOptions {
             title: title.clone(),
             x_label: axis.label().into(),
-            y_label: y_label.into(),
+            y_label,
             log_y,
             ..Default::default()
         };
-        for ext in ["png", "svg"] {
-            let path = dir.join(format!("{file}.{ext}"));
-            plot::convergence_plot(&path, &bands, &opts)
-                .map_err(|e| NnError::Parse(e.to_string()))?;
-        }
+        dir.curves(file, &bands, &opts)?;
     }
     Ok(())
 }

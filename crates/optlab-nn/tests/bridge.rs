@@ -6,12 +6,12 @@
 use burn::module::{Module, ParamId};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
-use optlab::Param;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use optlab::optim::registry::{self, HyperMap};
+use optlab::optim::sam::SamConfig;
+use optlab::optim::wrap::Wrappers;
+use optlab::{Eval, Param};
 use optlab_nn::bridge::{GradBridge, HostBridge, read_params, write_params};
-use optlab_nn::clip::clip_grad_norm;
-use optlab_nn::sam::{Sam, SamConfig};
 use optlab_nn::train::CpuBackend;
 use serde_json::json;
 
@@ -294,6 +294,8 @@ fn muon_adamw_partition_through_bridge_equals_core() {
     );
 }
 
+/// Clipping is the optimizer wrapper `ClipGradNorm`: through the bridge, SGD(lr 1) moves the
+/// weights by exactly −clip(g), with PyTorch's coefficient max_norm/(‖g‖ + 1e-6).
 #[test]
 fn clipping_scales_to_max_norm_like_pytorch() {
     let model = tiny();
@@ -305,28 +307,44 @@ fn clipping_scales_to_max_norm_like_pytorch() {
         .map(|&g| f64::from(g).powi(2))
         .sum::<f64>()
         .sqrt();
-    let mut bridge = HostBridge::new(&model).unwrap();
-    GradBridge::<B, Tiny<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
-    let total = clip_grad_norm::<B, Tiny<B>>(&mut bridge, norm / 4.0);
-    assert!((total - norm).abs() < 1e-5 * norm, "{total} vs {norm}");
-    let after = GradBridge::<B, Tiny<B>>::grad_norm(&bridge);
-    assert!((after - norm / 4.0).abs() < 1e-5 * norm, "{after}");
-    // a threshold above the norm leaves the gradients alone
-    let before: Vec<f32> = bridge
-        .params()
-        .iter()
-        .flat_map(|p| p.grad.clone())
-        .collect();
-    clip_grad_norm::<B, Tiny<B>>(&mut bridge, 10.0 * norm);
-    let same: Vec<f32> = bridge
-        .params()
-        .iter()
-        .flat_map(|p| p.grad.clone())
-        .collect();
-    assert_eq!(before, same);
+    for (max_norm, clipped) in [(norm / 4.0, true), (10.0 * norm, false)] {
+        let w = Wrappers {
+            clip_grad_norm: Some(max_norm),
+            ..Default::default()
+        };
+        let mut opt = w
+            .wrap(registry::build::<f32>("SGD", &hyper(json!({"lr": 1.0}))).unwrap())
+            .unwrap();
+        let mut bridge = HostBridge::new(&model).unwrap();
+        GradBridge::<B, Tiny<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
+        let total = GradBridge::<B, Tiny<B>>::grad_norm(&bridge);
+        assert!((total - norm).abs() < 1e-5 * norm, "{total} vs {norm}");
+        let (after, _) =
+            GradBridge::<B, Tiny<B>>::step(&mut bridge, model.clone(), opt.as_mut()).unwrap();
+        let coef = if clipped {
+            (max_norm / (total + 1e-6)) as f32
+        } else {
+            1.0
+        };
+        let mut moved = 0.0f64;
+        for (a, p) in read_params(&after).unwrap().iter().zip(&plain) {
+            for ((x, x0), g) in a.data.iter().zip(&p.data).zip(&p.grad) {
+                let expected = x0 - g * coef;
+                assert!(
+                    (x - expected).abs() <= 1e-6 * (1.0 + expected.abs()),
+                    "`{}`",
+                    a.name
+                );
+                moved += f64::from(x0 - x).powi(2);
+            }
+        }
+        let expected = if clipped { max_norm } else { norm };
+        assert!((moved.sqrt() - expected).abs() < 1e-4 * expected, "{moved}");
+    }
 }
 
-/// SAM with SGD: w ← w − lr ∇L(w + ρ g/‖g‖), computed by hand with burn.
+/// SAM with SGD: w ← w − lr ∇L(w + ρ g/‖g‖), computed by hand with burn; through the bridge
+/// the wrapper `Sam` gets the second gradient from the bridge's closure.
 #[test]
 fn sam_uses_the_gradient_at_the_perturbed_point() {
     let (rho, lr) = (0.05f64, 0.1f64);
@@ -358,18 +376,34 @@ fn sam_uses_the_gradient_at_the_perturbed_point() {
                 .collect()
         })
         .collect();
-    // through Sam
-    let base = registry::build::<f32>("SGD", &hyper(json!({"lr": lr}))).unwrap();
-    let mut sam = Sam::new(&SamConfig { rho }, base).unwrap();
-    let mut bridge = HostBridge::new(&model).unwrap();
-    let grads = loss(&model).backward();
-    GradBridge::<B, Tiny<B>>::load_grads(&mut bridge, &model, &grads).unwrap();
-    let (model, _) = sam
-        .step(&mut bridge, model, |br, m: &Tiny<B>| {
-            let g = loss(m).backward();
-            GradBridge::<B, Tiny<B>>::load_grads(br, m, &g)
-        })
+    // through the bridge and the SAM wrapper
+    let w = Wrappers {
+        sam: Some(SamConfig { rho }),
+        ..Default::default()
+    };
+    let mut sam = w
+        .wrap(registry::build::<f32>("SGD", &hyper(json!({"lr": lr}))).unwrap())
         .unwrap();
+    let mut bridge = HostBridge::new(&model).unwrap();
+    let l0 = loss(&model);
+    let value: f64 = l0.clone().into_scalar().elem();
+    GradBridge::<B, Tiny<B>>::load_grads(&mut bridge, &model, &l0.backward()).unwrap();
+    let mut calls = 0;
+    let (model, step) = GradBridge::<B, Tiny<B>>::step_with_closure(
+        &mut bridge,
+        model,
+        sam.as_mut(),
+        value,
+        &mut |m: &Tiny<B>, ask: Eval| {
+            calls += 1;
+            let l = loss(m);
+            let v: f64 = l.clone().into_scalar().elem();
+            Ok((v, (ask == Eval::ValueAndGrad).then(|| l.backward())))
+        },
+    )
+    .unwrap();
+    assert_eq!(calls, 1, "the first gradient is the loaded one");
+    assert_eq!(step.loss, value);
     for (a, e) in read_params(&model).unwrap().iter().zip(&expected) {
         for (x, y) in a.data.iter().zip(e) {
             assert!(
@@ -379,12 +413,13 @@ fn sam_uses_the_gradient_at_the_perturbed_point() {
             );
         }
     }
+    let bad = Wrappers {
+        sam: Some(SamConfig { rho: 0.0 }),
+        ..Default::default()
+    };
     assert!(
-        Sam::new(
-            &SamConfig { rho: 0.0 },
-            registry::build::<f32>("SGD", &HyperMap::new()).unwrap()
-        )
-        .is_err()
+        bad.wrap(registry::build::<f32>("SGD", &HyperMap::new()).unwrap())
+            .is_err()
     );
 }
 

@@ -25,7 +25,7 @@ fn resume_is_identical(cfg: &TrainConfig) {
     assert_eq!(half.losses[..], full.losses[..4]);
     let dir = std::env::temp_dir().join(format!(
         "optlab-nn-resume-{}-{}",
-        cfg.name,
+        cfg.common.name,
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
@@ -38,7 +38,7 @@ fn resume_is_identical(cfg: &TrainConfig) {
         rest.losses[..],
         full.losses[4..],
         "{}: resumed losses differ",
-        cfg.name
+        cfg.common.name
     );
     assert_eq!(rest.checkpoint.params, full.checkpoint.params);
     assert_eq!(rest.checkpoint.optimizer, full.checkpoint.optimizer);
@@ -99,6 +99,60 @@ fn sam_resume_gives_the_same_loss_sequence() {
     ));
 }
 
+/// `averaging` (an optimizer wrapper shared with `optlab run`) leaves the iterates alone and
+/// moves the evaluation to the average; its sums resume bit-identically.
+#[test]
+fn averaging_from_a_train_config_evaluates_at_the_average_and_resumes() {
+    let base = [
+        "model.width=16",
+        "optimizer.name=\"SGD\"",
+        "optimizer.lr=0.1",
+        "optimizer.weight_decay=0.0",
+        "eval_every=6",
+    ];
+    let plain = train::train(&config("digits-mlp", &base), steps(6)).unwrap();
+    let mut with = base.to_vec();
+    with.push("averaging=\"uniform\"");
+    let avg_cfg = config("digits-mlp", &with);
+    let avg = train::train(&avg_cfg, steps(6)).unwrap();
+    assert_eq!(
+        avg.losses, plain.losses,
+        "averaging must not change the iterates"
+    );
+    assert_ne!(
+        avg.summary.final_eval.val_loss, plain.summary.final_eval.val_loss,
+        "evaluated at the average, not at the last iterate"
+    );
+    resume_is_identical(&avg_cfg);
+}
+
+/// `armijo` (the shared line-search wrapper) from a train config: trial losses on the step's
+/// batch are counted in `grad_evals`, and its state resumes bit-identically.
+#[test]
+fn armijo_from_a_train_config_counts_its_trials_and_resumes() {
+    let cfg = config(
+        "digits-mlp",
+        &[
+            "model.width=16",
+            "optimizer.name=\"SGD\"",
+            "optimizer.lr=1.0",
+            "optimizer.weight_decay=0.0",
+            "armijo={ c = 0.1, rho = 0.5 }",
+            "log_every=1",
+        ],
+    );
+    let out = train::train(&cfg, steps(4)).unwrap();
+    assert_eq!(out.summary.optimizer, "Armijo(SGD)");
+    let last = out.records.rows.last().unwrap();
+    assert_eq!(last.method, "Armijo(SGD)");
+    // per step: the batch's forward/backward and at least one trial loss on it
+    assert!(last.grad_evals >= 4 * 64 * 2, "{last:?}");
+    assert_eq!(last.grad_evals % 64, 0);
+    // an accepted step is lr · ρ^j ≤ 1
+    assert!(last.lr > 0.0 && last.lr <= 1.0, "{last:?}");
+    resume_is_identical(&cfg);
+}
+
 #[test]
 fn digits_mlp_learns_in_a_few_epochs() {
     let cfg = config(
@@ -156,11 +210,11 @@ fn outputs_are_written() {
         RunOptions {
             steps: Some(3),
             out: Some(dir.clone()),
-            progress: None,
+            ..Default::default()
         },
     )
     .unwrap();
-    let run = dir.join("tiny-gpt");
+    let run = dir.clone(); // `out` is the run directory itself
     for f in [
         "metrics.csv",
         "summary.json",
@@ -189,11 +243,11 @@ fn outputs_are_written() {
     let records = optlab::record::Records::read_csv(text.as_slice()).unwrap();
     let its: Vec<u64> = records.rows.iter().map(|r| r.iteration).collect();
     assert_eq!(its, [1, 2, 3], "a row per step (log_every = 1)");
-    let val = records.metric_index("val_loss").unwrap();
+    let val = records.column("val_loss").unwrap();
     let evaluated: Vec<bool> = records
         .rows
         .iter()
-        .map(|r| r.values[val].is_finite())
+        .map(|r| r.get(val).is_finite())
         .collect();
     assert_eq!(
         evaluated,
@@ -211,7 +265,7 @@ fn outputs_are_written() {
         target["step"], 2,
         "first evaluation below 100 nats: {summary}"
     );
-    assert_eq!(out.summary.final_eval.val_loss, records.rows[2].values[val]);
+    assert_eq!(out.summary.final_eval.val_loss, records.rows[2].get(val));
     let png = std::fs::read(run.join("loss.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     let svg = std::fs::read_to_string(run.join("accuracy.svg")).unwrap();

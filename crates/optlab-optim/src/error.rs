@@ -121,6 +121,25 @@ pub enum OptimError {
         optimizer: String,
     },
 
+    /// A line search that found no step with sufficient decrease (the run's iterate is left at
+    /// the start of the step).
+    #[error(
+        "{optimizer}: no sufficient decrease at step {step} after {backtracks} backtracks \
+         (f = {value}, directional derivative ⟨d, ∇f⟩ = {slope})"
+    )]
+    NoSufficientDecrease {
+        /// The line search.
+        optimizer: String,
+        /// The 1-based step.
+        step: u64,
+        /// Backtracks tried.
+        backtracks: u32,
+        /// f at the start of the step.
+        value: f64,
+        /// ⟨d, ∇f⟩ of the search direction d.
+        slope: f64,
+    },
+
     /// The objective handed to [`step_with_closure`](crate::optim::Optimizer::step_with_closure)
     /// failed (its own error, as text: a network's forward pass, a data read).
     #[error("objective evaluation failed: {0}")]
@@ -145,7 +164,7 @@ impl OptimError {
     /// An invalid hyperparameter of a nested config located in the outer config: its field is
     /// prefixed by `path` (`then.gamma`, `routes[1].betas[0]`); other errors are returned as
     /// they are.
-    pub(crate) fn within(self, path: &str) -> Self {
+    pub fn within(self, path: &str) -> Self {
         match self {
             OptimError::InvalidHyperparameter {
                 optimizer,

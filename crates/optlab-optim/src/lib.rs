@@ -11,8 +11,11 @@
 //! - [`optim`]: the [`Optimizer`] trait, one file per method family (SGD, Adagrad, RMSprop,
 //!   Adadelta, Adam/AMSGrad/AdamW, NAdam, RAdam, Adamax, normalized and sign descent, steepest
 //!   descent through an LMO, Muon, Shampoo), [`Partition`](optim::partition::Partition) routing
-//!   parameters to different optimizers, and the [`registry`](optim::registry) that builds any of
-//!   them by name from a hyperparameter map;
+//!   parameters to different optimizers, composition wrappers that are optimizers themselves
+//!   ([global-norm clipping](optim::clip), [SAM](optim::sam), [iterate averaging](optim::averaging),
+//!   an [Armijo line search](optim::armijo); [`Wrappers`](optim::wrap::Wrappers) chains them), and
+//!   the [`registry`](optim::registry) that parses any optimizer's hyperparameter map once into a
+//!   typed [`OptimizerConfig`](optim::registry::OptimizerConfig) and builds it;
 //! - [`schedule`]: the lecture's step-size rules and PyTorch's `lr_scheduler` as closed forms in k;
 //! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse p-th roots on faer;
 //! - [`verify`]: replay of PyTorch reference traces;
@@ -23,8 +26,7 @@
 //! reads the gradients you wrote into `grad`):
 //!
 //! ```
-//! use optlab_optim::optim::partition::MuonAdamWConfig;
-//! use optlab_optim::optim::registry::{Buildable, HyperMap};
+//! use optlab_optim::optim::registry::{Buildable, HyperMap, MuonAdamWConfig};
 //! use optlab_optim::{Optimizer, Param, registry};
 //!
 //! let mut params = vec![

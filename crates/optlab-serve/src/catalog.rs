@@ -9,11 +9,11 @@
 //! default. The ranges are the page's, not limits: the optimizer's own validation decides what
 //! is accepted, and its error is shown.
 
+use optlab::experiment::method::SHORTHANDS;
+use optlab::optim::armijo::ArmijoConfig;
 use optlab::optim::registry;
 use optlab::oracle::BatchSize;
 use optlab::reproduce::{Size, scalar_stories};
-use optlab::runner::armijo::ArmijoConfig;
-use optlab::runner::spec::RUNNER_METHODS;
 use optlab::runner::{LrValue, MethodSpec};
 use optlab::schedule;
 use serde_json::{Map, Value, json};
@@ -107,13 +107,17 @@ fn optimizers() -> Vec<Value> {
             })
         })
         .collect();
-    let armijo = serde_json::to_value(ArmijoConfig::default()).unwrap_or(Value::Null);
-    for name in RUNNER_METHODS {
+    // the shorthands (ArmijoGD = SGD inside the Armijo line search): the line search's
+    // defaults and the first trial step lr = 1
+    let mut armijo = serde_json::to_value(ArmijoConfig::default()).unwrap_or(Value::Null);
+    if let Some(o) = armijo.as_object_mut() {
+        o.insert("lr".into(), json!(1.0));
+    }
+    for (name, aliases, summary) in SHORTHANDS {
         out.push(json!({
             "name": name,
-            "aliases": ["armijo", "linesearch"],
-            "summary": "gradient descent with Armijo backtracking line search (runner method; \
-                        exact gradients only)",
+            "aliases": aliases,
+            "summary": format!("{summary} (exact gradients only)"),
             "defaults": armijo,
             "controls": controls(&armijo),
         }));
@@ -165,7 +169,7 @@ fn method_json(m: &MethodSpec) -> Value {
     }
     let mut out = json!({ "optimizer": m.optimizer, "hyper": hyper });
     if let Some(s) = &m.schedule {
-        out["schedule"] = s.clone();
+        out["schedule"] = serde_json::to_value(s).unwrap_or(Value::Null);
     }
     out
 }
@@ -218,7 +222,7 @@ mod tests {
     fn every_registry_optimizer_is_listed_with_an_lr_slider_first() {
         let c = catalog();
         let opts = c["optimizers"].as_array().cloned().unwrap_or_default();
-        assert_eq!(opts.len(), registry::CATALOG.len() + RUNNER_METHODS.len());
+        assert_eq!(opts.len(), registry::CATALOG.len() + SHORTHANDS.len());
         for o in &opts {
             let controls = o["controls"].as_array().cloned().unwrap_or_default();
             if o["defaults"].get("lr").is_some() {

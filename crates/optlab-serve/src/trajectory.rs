@@ -6,11 +6,12 @@
 //! (measured in docs/playground.md): at most 10,000 steps per method and 20,000 over all methods
 //! (methods run in parallel), mini-batches of at most 64 samples, grids of at most 256².
 
+use optlab::experiment::Common;
 use optlab::oracle::BatchSize;
 use optlab::plot::{log_levels, marching_squares};
 use optlab::problem::ProblemSpec;
 use optlab::problem::testfn::Minimizer;
-use optlab::runner::{self, ExperimentSpec, MethodSpec};
+use optlab::runner::{self, ExperimentSpec, MethodSpec, ScheduleArg};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -222,7 +223,7 @@ pub fn trajectory(req: TrajectoryRequest) -> Result<TrajectoryResponse, ApiError
     };
     let mut labels: Vec<String> = Vec::new();
     let mut methods = Vec::with_capacity(req.methods.len());
-    for m in &req.methods {
+    for (i, m) in req.methods.iter().enumerate() {
         let base = m.name.clone().unwrap_or_else(|| m.optimizer.clone());
         let mut label = base.clone();
         let mut k = 2;
@@ -235,18 +236,26 @@ pub fn trajectory(req: TrajectoryRequest) -> Result<TrajectoryResponse, ApiError
             name: Some(label),
             optimizer: m.optimizer.clone(),
             hyper: m.hyper.clone(),
-            schedule: m.schedule.clone(),
+            schedule: m
+                .schedule
+                .clone()
+                .map(ScheduleArg::parse)
+                .transpose()
+                .map_err(|e| ApiError::bad(format!("methods[{i}].schedule: {e}")))?,
             batch_size,
             ..Default::default()
         });
     }
     let spec = ExperimentSpec {
-        name: "playground".into(),
-        seeds: 1,
-        seed: req.seed,
-        iterations: Some(req.steps),
-        // the paths carry f(x_k); the runner's own records are not needed
-        log_points: Some(2),
+        common: Common {
+            name: "playground".into(),
+            seeds: Some(1),
+            seed: req.seed,
+            steps: Some(req.steps),
+            // the paths carry f(x_k); the runner's own records are not needed
+            log_points: Some(2),
+            ..Common::default()
+        },
         // the runner takes the problem handed to it; this field only names a kind in summaries
         problem: ProblemSpec::default(),
         methods,

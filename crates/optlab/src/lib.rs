@@ -15,8 +15,14 @@
 //! - [`problem`]: finite-sum problems (logistic, least squares, softmax regression, 2D test
 //!   functions) with known constants, and data-file loaders;
 //! - [`oracle`]: full, mini-batch and single-sample gradient oracles with seeded streams;
-//! - [`runner`]: experiments (problem × methods × seeds), Armijo line search, iterate averaging;
-//! - [`record`]: records (fixed columns + named metrics), CSV, summaries, time-to-target;
+//! - [`experiment`]: what `optlab run` and `optlab train` share — the common fields of an
+//!   experiment file and their validation, typed optimizer configurations with their wrappers
+//!   (clipping, SAM, averaging, line search), targets resolved against a records schema, hooks
+//!   ([`Observer`](experiment::Observer)) and the one writer of a run directory;
+//! - [`runner`]: experiments on problems (problem × methods × seeds);
+//! - [`record`]: records (fixed columns + declared metric columns), CSV, summaries,
+//!   time-to-target;
+//! - [`datafile`]: the one lookup (`data/`) and gzip-aware reader of data files;
 //! - [`plot`]: convergence curves, contour/trajectory and function plots (PNG, SVG, GIF);
 //! - [`algoperf`]: AlgoPerf-style benchmarking: its log layout, v0.6 scoring, performance
 //!   profiles, Halton search, submission files, shards and the seam to the training code;
@@ -46,6 +52,8 @@
 
 pub mod algoperf;
 pub mod bench;
+pub mod datafile;
+pub mod experiment;
 pub mod oracle;
 pub mod overrides;
 pub mod plot;

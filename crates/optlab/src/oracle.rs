@@ -150,6 +150,49 @@ impl<'p, T: Scalar> Oracle<'p, T> {
         cost
     }
 
+    /// `g ←` the gradient estimate at `x` on the batch of the last [`gradient`](Oracle::gradient)
+    /// call (a method evaluating several points within one step: SAM's second gradient);
+    /// returns its cost. Gradient noise is drawn afresh.
+    pub fn regradient(&mut self, x: &[T], g: &mut [T]) -> usize {
+        let cost = match self.sampling {
+            Sampling::Full => self.problem.grad(x, g),
+            _ => {
+                self.problem.batch_grad(x, &self.batch, g);
+                self.batch.len()
+            }
+        };
+        let sigma = self.problem.grad_noise();
+        if sigma > 0.0 {
+            for g in g.iter_mut() {
+                let z: f64 = self.rng.sample(StandardNormal);
+                *g = *g + T::of(sigma * z);
+            }
+        }
+        self.evals += cost as u64;
+        cost
+    }
+
+    /// f at `x` on the batch of the last [`gradient`](Oracle::gradient) call — f itself for the
+    /// full oracle, `(1/|B|) Σ_{i∈B} fᵢ(x)` otherwise (a line search's trial values); charges
+    /// the batch size to the evaluation count.
+    pub fn value(&mut self, x: &[T]) -> f64 {
+        let (v, cost) = match self.sampling {
+            Sampling::Full => (self.problem.loss(x).as_f64(), self.problem.num_samples()),
+            _ => {
+                let b = self.batch.len().max(1);
+                let data: f64 = self
+                    .batch
+                    .iter()
+                    .map(|&i| self.problem.sample_loss(x, i).as_f64())
+                    .sum();
+                let l2 = 0.5 * self.problem.l2() * crate::kernels::norm2_sq(x).as_f64();
+                (data / b as f64 + l2, self.batch.len())
+            }
+        };
+        self.evals += cost as u64;
+        v
+    }
+
     /// Sample indices of the last call (empty for the full gradient).
     pub fn last_batch(&self) -> &[usize] {
         &self.batch

@@ -40,6 +40,9 @@ pub enum RecordError {
         /// The schema's metrics, comma-separated.
         valid: String,
     },
+    /// A metric name that repeats, or that is one of the fixed columns.
+    #[error("metric column `{0}` appears twice (or is a fixed column)")]
+    DuplicateColumn(String),
     /// Reading or writing failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -226,39 +229,155 @@ pub struct TargetHit {
     pub at: Option<f64>,
 }
 
+/// A metric column as its producer declares it: the name (CSV header), a label for axes and
+/// legends, and which way is better — the direction in which a target on it is reached.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// Column name, e.g. `"val_acc"`.
+    pub name: String,
+    /// Axis and legend label, e.g. `"validation accuracy"`.
+    pub label: String,
+    /// `Below` for losses and distances, `Above` for accuracies; `None` for a column read from
+    /// a file without its declaration.
+    pub direction: Option<Direction>,
+}
+
+impl Metric {
+    /// A declared metric.
+    pub fn new(name: impl Into<String>, label: impl Into<String>, direction: Direction) -> Self {
+        Metric {
+            name: name.into(),
+            label: label.into(),
+            direction: Some(direction),
+        }
+    }
+
+    /// A column known only by its name (labelled by it, no direction).
+    pub fn undeclared(name: impl Into<String>) -> Self {
+        let name = name.into();
+        Metric {
+            label: name.clone(),
+            name,
+            direction: None,
+        }
+    }
+}
+
+/// A typed handle on a metric column of a [`Schema`]: obtained by name once
+/// ([`Schema::column`]), then used to read and write values ([`Record::get`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Column(usize);
+
+impl Column {
+    /// Position among the metric columns (0 = the first after the fixed columns).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// The metric columns of a records table, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Schema {
+    metrics: Vec<Metric>,
+}
+
+impl Schema {
+    /// A schema of these metrics; an error if a name repeats or is a fixed column.
+    pub fn new(metrics: Vec<Metric>) -> Result<Self, RecordError> {
+        for (i, m) in metrics.iter().enumerate() {
+            if FIXED_COLUMNS.contains(&m.name.as_str())
+                || metrics[..i].iter().any(|o| o.name == m.name)
+            {
+                return Err(RecordError::DuplicateColumn(m.name.clone()));
+            }
+        }
+        Ok(Schema { metrics })
+    }
+
+    /// The column `name`, or an error listing the metrics there are.
+    pub fn column(&self, name: &str) -> Result<Column, RecordError> {
+        self.metrics
+            .iter()
+            .position(|m| m.name == name)
+            .map(Column)
+            .ok_or_else(|| RecordError::UnknownMetric {
+                name: name.to_string(),
+                valid: self.names().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// The declaration of a column.
+    pub fn metric(&self, c: Column) -> &Metric {
+        &self.metrics[c.0]
+    }
+
+    /// The metrics in order.
+    pub fn metrics(&self) -> &[Metric] {
+        &self.metrics
+    }
+
+    /// The metric names in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.metrics.iter().map(|m| m.name.as_str())
+    }
+
+    /// Number of metric columns.
+    pub fn len(&self) -> usize {
+        self.metrics.len()
+    }
+
+    /// Whether there is no metric column.
+    pub fn is_empty(&self) -> bool {
+        self.metrics.is_empty()
+    }
+
+    /// A row of NaN values for this schema.
+    pub fn empty_values(&self) -> Vec<f64> {
+        vec![f64::NAN; self.metrics.len()]
+    }
+}
+
+impl Record {
+    /// The value of a metric column.
+    pub fn get(&self, c: Column) -> f64 {
+        self.values.get(c.0).copied().unwrap_or(f64::NAN)
+    }
+
+    /// Sets the value of a metric column.
+    pub fn set(&mut self, c: Column, v: f64) {
+        if let Some(x) = self.values.get_mut(c.0) {
+            *x = v;
+        }
+    }
+}
+
 /// A table of records with a metric schema.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Records {
-    /// Names of the metric columns, in order.
-    pub metrics: Vec<String>,
+    /// The metric columns.
+    pub schema: Schema,
     /// The rows.
     pub rows: Vec<Record>,
 }
 
 impl Records {
     /// An empty table with these metric columns.
-    pub fn new(metrics: Vec<String>) -> Self {
+    pub fn new(schema: Schema) -> Self {
         Records {
-            metrics,
+            schema,
             rows: Vec::new(),
         }
     }
 
-    /// Column index of a metric, or an error listing the available ones.
-    pub fn metric_index(&self, name: &str) -> Result<usize, RecordError> {
-        self.metrics
-            .iter()
-            .position(|m| m == name)
-            .ok_or_else(|| RecordError::UnknownMetric {
-                name: name.to_string(),
-                valid: self.metrics.join(", "),
-            })
+    /// The column `name`, or an error listing the available ones.
+    pub fn column(&self, name: &str) -> Result<Column, RecordError> {
+        self.schema.column(name)
     }
 
     /// Whether the schema has the metric and some row has a finite value for it.
     pub fn has_values(&self, name: &str) -> bool {
-        self.metric_index(name)
-            .is_ok_and(|j| self.rows.iter().any(|r| r.values[j].is_finite()))
+        self.column(name)
+            .is_ok_and(|c| self.rows.iter().any(|r| r.get(c).is_finite()))
     }
 
     /// Method names in order of first appearance.
@@ -290,7 +409,7 @@ impl Records {
     /// Writes the CSV (header, then one line per record).
     pub fn write_csv(&self, mut w: impl Write) -> Result<(), RecordError> {
         let mut header: Vec<&str> = FIXED_COLUMNS.to_vec();
-        header.extend(self.metrics.iter().map(String::as_str));
+        header.extend(self.schema.names());
         writeln!(w, "{}", header.join(","))?;
         for r in &self.rows {
             write!(
@@ -326,12 +445,17 @@ impl Records {
                 message: format!("header must start with {}", FIXED_COLUMNS.join(",")),
             });
         }
-        let mut out = Records::new(
+        let schema = Schema::new(
             cols[FIXED_COLUMNS.len()..]
                 .iter()
-                .map(|s| s.to_string())
+                .map(|s| Metric::undeclared(*s))
                 .collect(),
-        );
+        )
+        .map_err(|e| RecordError::Parse {
+            line: 1,
+            message: e.to_string(),
+        })?;
+        let mut out = Records::new(schema);
         for (k, line) in lines.enumerate() {
             let line = line?;
             let n = k + 2;
@@ -370,10 +494,30 @@ impl Records {
         Ok(out)
     }
 
+    /// Reads a CSV written by [`write_csv`](Records::write_csv) whose metric columns must be
+    /// those of `schema` (in order); the records keep `schema`'s declarations.
+    pub fn read_csv_as(r: impl BufRead, schema: &Schema) -> Result<Records, RecordError> {
+        let mut out = Records::read_csv(r)?;
+        let found: Vec<&str> = out.schema.names().collect();
+        let expected: Vec<&str> = schema.names().collect();
+        if found != expected {
+            return Err(RecordError::Parse {
+                line: 1,
+                message: format!(
+                    "metric columns {}, expected {}",
+                    found.join(","),
+                    expected.join(",")
+                ),
+            });
+        }
+        out.schema = schema.clone();
+        Ok(out)
+    }
+
     /// Per method (in order): the statistics over seeds of the last finite value of `metric`
     /// in each run, of the run's wall time and of its iteration count.
     pub fn summary(&self, metric: &str) -> Result<Vec<MethodSummary>, RecordError> {
-        let j = self.metric_index(metric)?;
+        let c = self.column(metric)?;
         let runs = self.runs();
         Ok(self
             .methods()
@@ -387,7 +531,7 @@ impl Records {
                 let last = |rows: &&Vec<&Record>| {
                     rows.iter()
                         .rev()
-                        .map(|r| r.values[j])
+                        .map(|r| r.get(c))
                         .find(|v| v.is_finite())
                         .unwrap_or(f64::NAN)
                 };
@@ -409,12 +553,12 @@ impl Records {
     /// The curve of `metric` for `method`: at each logged iteration, statistics over the seeds
     /// that logged it; x is the iteration or the mean of the chosen axis over those seeds.
     pub fn band(&self, method: &str, metric: &str, axis: XAxis) -> Result<Band, RecordError> {
-        let j = self.metric_index(metric)?;
+        let c = self.column(metric)?;
         let mut at: BTreeMap<u64, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         for r in self.rows.iter().filter(|r| r.method == method) {
             let e = at.entry(r.iteration).or_default();
             e.0.push(axis.of(r));
-            e.1.push(r.values[j]);
+            e.1.push(r.get(c));
         }
         let points = at
             .into_values()
@@ -441,7 +585,7 @@ impl Records {
         direction: Direction,
         axis: XAxis,
     ) -> Result<Vec<TargetHit>, RecordError> {
-        let j = self.metric_index(metric)?;
+        let c = self.column(metric)?;
         Ok(self
             .runs()
             .into_iter()
@@ -449,8 +593,8 @@ impl Records {
                 let at = rows
                     .iter()
                     .find(|r| match direction {
-                        Direction::Below => r.values[j] <= threshold,
-                        Direction::Above => r.values[j] >= threshold,
+                        Direction::Below => r.get(c) <= threshold,
+                        Direction::Above => r.get(c) >= threshold,
                     })
                     .map(|r| axis.of(r));
                 TargetHit { method, seed, at }
@@ -520,7 +664,12 @@ mod tests {
     }
 
     fn table() -> Records {
-        let mut r = Records::new(vec!["subopt".into(), "val_acc".into()]);
+        let schema = Schema::new(vec![
+            Metric::new("subopt", "f(x) − f*", Direction::Below),
+            Metric::new("val_acc", "validation accuracy", Direction::Above),
+        ])
+        .unwrap();
+        let mut r = Records::new(schema);
         for seed in 0..5 {
             for it in 0..4u64 {
                 r.rows.push(rec(
@@ -546,7 +695,21 @@ mod tests {
         );
         assert!(text.contains("\"GD, α=1/L\",0,0,0,0,0,0.5,1,NaN"));
         let back = Records::read_csv(buf.as_slice()).unwrap();
-        assert_eq!(back.metrics, r.metrics);
+        assert!(back.schema.names().eq(r.schema.names()));
+        assert_eq!(
+            back.schema.metrics()[0].direction,
+            None,
+            "undeclared in a CSV"
+        );
+        let typed = Records::read_csv_as(buf.as_slice(), &r.schema).unwrap();
+        assert_eq!(typed.schema, r.schema);
+        assert!(
+            Records::read_csv_as(
+                "method,seed,iteration,epoch,grad_evals,time_s,lr,x\n".as_bytes(),
+                &r.schema
+            )
+            .is_err()
+        );
         assert_eq!(back.rows.len(), r.rows.len());
         for (a, b) in back.rows.iter().zip(&r.rows) {
             assert_eq!(a.method, b.method);
@@ -593,6 +756,10 @@ mod tests {
         let e = r.summary("loss").unwrap_err().to_string();
         assert!(e.contains("subopt, val_acc"), "{e}");
         assert!(!r.has_values("val_acc"));
+        let c = r.column("val_acc").unwrap();
+        assert_eq!(r.schema.metric(c).direction, Some(Direction::Above));
+        assert!(Schema::new(vec![Metric::undeclared("a"), Metric::undeclared("a")]).is_err());
+        assert!(Schema::new(vec![Metric::undeclared("epoch")]).is_err());
     }
 
     #[test]

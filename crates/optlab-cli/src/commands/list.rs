@@ -5,7 +5,7 @@
 pub struct Args {}
 
 /// Prints every optimizer with its PyTorch hyperparameter names and defaults, every step-size
-/// schedule with its formula, aliases and arguments, the runner's own methods, and the problems
+/// schedule with its formula, aliases and arguments, the shorthands and wrappers, and the problems
 /// with their parameters and defaults.
 pub fn run(_args: Args) -> anyhow::Result<()> {
     println!("Optimizers (PyTorch names; hyperparameters with defaults):");
@@ -32,16 +32,44 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
         println!("  {:<w$} args: {}", "", info.args_summary());
     }
     println!();
-    println!("Runner methods (problem-aware, full gradient):");
+    println!("Shorthands (`optimizer = ...` in `optlab run` and `optlab train`):");
+    for (name, aliases, summary) in optlab::experiment::method::SHORTHANDS {
+        println!("  {name:<10} {summary} (also: {})", aliases.join(", "));
+    }
+    println!();
     println!(
-        "  {:<10} gradient descent with Armijo backtracking line search (aliases: armijo, linesearch)",
-        "ArmijoGD"
+        "Wrappers (fields of a [[methods]] table or of a train file; applied as \
+         averaging(clip(sam(armijo(optimizer))))):"
     );
-    println!(
-        "  {:<10} {}",
-        "",
-        serde_json::to_value(optlab::runner::armijo::ArmijoConfig::default())?
-    );
+    let wrappers: [(&str, &str, serde_json::Value); 4] = [
+        (
+            "clip_grad_norm",
+            "global-norm gradient clipping, PyTorch's clip_grad_norm_ (a max_norm > 0)",
+            serde_json::to_value(optlab::optim::clip::ClipGradNormConfig::default().max_norm)?,
+        ),
+        (
+            "sam",
+            "sharpness-aware minimization: the gradient at w + ρ g/‖g‖ (table)",
+            serde_json::to_value(optlab::optim::sam::SamConfig::default())?,
+        ),
+        (
+            "armijo",
+            "Armijo backtracking line search along the optimizer's update (table)",
+            serde_json::to_value(optlab::optim::armijo::ArmijoConfig::default())?,
+        ),
+        (
+            "averaging",
+            "iterate averaging, evaluated at the average: none, uniform, step_weighted, ema",
+            serde_json::to_value(optlab::optim::averaging::Averaging::Ema {
+                decay: optlab::optim::averaging::EMA_DECAY,
+            })?,
+        ),
+    ];
+    let w = width(wrappers.iter().map(|(n, _, _)| *n));
+    for (name, summary, example) in wrappers {
+        println!("  {name:<w$} {summary}");
+        println!("  {:<w$} e.g. {example}", "");
+    }
     println!();
     println!("Problems (`kind` in [problem]; parameters with defaults):");
     let w = width(optlab::problem::CATALOG.iter().map(|i| i.kind));

@@ -3,17 +3,15 @@
 //! `convergence.png` and `convergence.svg` (plus `contours.png`/`.svg` for 2D problems) into
 //! `runs/<name>/` or `--out`. Without a file it runs the built-in logistic regression experiment.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use optlab::Scalar;
-use optlab::plot::{self, ContourOptions, ConvergenceOptions};
+use optlab::experiment::RunDir;
 use optlab::problem::Problem;
-use optlab::runner::{self, ExperimentSpec, Precision, spec::parse_set};
+use optlab::runner::{self, ExperimentSpec, Precision, RunSummary, spec::parse_set};
 
 /// The built-in experiment (the lecture's logistic regression).
 pub const DEFAULT_EXPERIMENT: &str = include_str!("default_experiment.toml");
@@ -69,14 +67,14 @@ fn run_typed<T: Scalar>(spec: &ExperimentSpec, args: &Args) -> anyhow::Result<()
     let out_dir = args
         .out
         .clone()
-        .unwrap_or_else(|| Path::new("runs").join(&spec.name));
+        .unwrap_or_else(|| Path::new("runs").join(&spec.common.name));
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} runs, {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_message(spec.name.clone());
+    bar.set_message(spec.common.name.clone());
     let started = Instant::now();
     let quiet = args.quiet;
     let progress = |done: usize, total: usize| {
@@ -90,87 +88,8 @@ fn run_typed<T: Scalar>(spec: &ExperimentSpec, args: &Args) -> anyhow::Result<()
     let out = runner::run(spec, problem.as_ref(), &progress)?;
     bar.finish_and_clear();
 
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create output directory {}", out_dir.display()))?;
-    let csv = out_dir.join("metrics.csv");
-    let f = File::create(&csv).with_context(|| format!("cannot write {}", csv.display()))?;
-    out.records
-        .write_csv(BufWriter::new(f))
-        .with_context(|| format!("cannot write {}", csv.display()))?;
-
-    let metric = match &spec.plot.metric {
-        Some(m) => {
-            out.records
-                .metric_index(m)
-                .context("invalid `plot.metric`")?;
-            m.clone()
-        }
-        None if out.records.has_values("subopt") => "subopt".into(),
-        None => "loss".into(),
-    };
-    let constants = problem.constants();
-    let summary = runner::summary(
-        spec,
-        &problem.describe(),
-        constants,
-        problem.num_samples(),
-        problem.dim(),
-        &out,
-        &metric,
-    );
-    let sj = out_dir.join("summary.json");
-    std::fs::write(&sj, serde_json::to_string_pretty(&summary)? + "\n")
-        .with_context(|| format!("cannot write {}", sj.display()))?;
-
-    let mut written = vec![csv, sj];
-    let bands = plot::bands(&out.records, &metric, spec.plot.x_axis, spec.plot.averages)?;
-    let title = spec
-        .plot
-        .title
-        .clone()
-        .unwrap_or_else(|| problem.describe());
-    let opts = ConvergenceOptions {
-        title: title.clone(),
-        x_label: spec.plot.x_axis.label().into(),
-        y_label: format!(
-            "{}  (mean, 10–90% over {} seeds)",
-            plot::metric_label(&metric),
-            spec.seeds
-        ),
-        ..Default::default()
-    };
-    if bands.iter().any(|b| !b.points.is_empty()) {
-        for ext in ["png", "svg"] {
-            let p = out_dir.join(format!("convergence.{ext}"));
-            plot::convergence_plot(&p, &bands, &opts)?;
-            written.push(p);
-        }
-    }
-    if problem.dim() == 2 && problem.num_samples() == 1 {
-        let first_seed = spec.seed;
-        let trajectories: Vec<(String, Vec<(f64, f64)>)> = out
-            .trajectories
-            .iter()
-            .filter(|t| t.seed == first_seed)
-            .map(|t| (t.method.clone(), t.points.clone()))
-            .collect();
-        let f = |x: f64, y: f64| problem.loss(&[T::of(x), T::of(y)]).as_f64();
-        let optimum = constants
-            .x_star
-            .as_ref()
-            .and_then(|x| Some((*x.first()?, *x.get(1)?)));
-        let copts = ContourOptions {
-            title: format!("{title} — seed {first_seed}"),
-            optimum,
-            ..Default::default()
-        };
-        for ext in ["png", "svg"] {
-            let p = out_dir.join(format!("contours.{ext}"));
-            plot::contour_plot(&p, &f, &trajectories, &copts)?;
-            written.push(p);
-        }
-    }
-
+    let mut dir = RunDir::create(&out_dir)?;
+    let summary = runner::write_outputs(&mut dir, spec, problem.as_ref(), &out)?;
     for f in &out.failures {
         eprintln!(
             "warning: method `{}`, seed {}: stopped at step {}: {}",
@@ -178,8 +97,8 @@ fn run_typed<T: Scalar>(spec: &ExperimentSpec, args: &Args) -> anyhow::Result<()
         );
     }
     if !quiet {
-        print_summary(spec, problem.as_ref(), &out, &metric, started.elapsed())?;
-        for p in &written {
+        print_summary(spec, problem.as_ref(), &out, &summary, started.elapsed())?;
+        for p in dir.written() {
             println!("wrote {}", p.display());
         }
     }
@@ -193,9 +112,10 @@ fn print_summary<T: Scalar>(
     spec: &ExperimentSpec,
     problem: &dyn Problem<T>,
     out: &runner::RunOutput,
-    metric: &str,
+    summary: &RunSummary,
     elapsed: Duration,
 ) -> anyhow::Result<()> {
+    let metric = summary.metric.as_str();
     let c = problem.constants();
     let show = |v: Option<f64>| v.map_or("unknown".to_string(), |v| format!("{v:.6e}"));
     println!("{}", problem.describe());
@@ -210,7 +130,7 @@ fn print_summary<T: Scalar>(
     println!(
         "{} methods × {} seeds in {:.2} s; final {metric} over seeds:",
         out.plans.len(),
-        spec.seeds,
+        spec.seeds(),
         elapsed.as_secs_f64()
     );
     let width = out
@@ -233,6 +153,19 @@ fn print_summary<T: Scalar>(
             "  {:<width$}  {:>10.0}  {:>10.3e}  {:>10.3e}  {:>10.3e}  {:>10.4}",
             s.method, its, mean, q10, q90, t
         );
+    }
+    for m in &summary.methods {
+        if let Some(t) = &m.target {
+            let cmp = match t.direction {
+                optlab::record::Direction::Above => "≥",
+                optlab::record::Direction::Below => "≤",
+            };
+            let median = t.step.map_or("—".to_string(), |s| format!("{:.0}", s.q50));
+            println!(
+                "  target {} {cmp} {}: `{}` reached it in {}/{} runs (median iteration {median})",
+                t.metric, t.threshold, m.name, t.reached, t.runs
+            );
+        }
     }
     Ok(())
 }

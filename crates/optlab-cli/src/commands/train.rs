@@ -1,6 +1,6 @@
 //! `optlab train`: train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use optlab_nn::train::{self, Progress};
@@ -20,9 +20,9 @@ pub struct Args {
     /// Total training steps (overrides the experiment's steps/epochs).
     #[arg(long)]
     steps: Option<u64>,
-    /// Output folder; results go to OUT/<name>/.
-    #[arg(long, default_value = "runs")]
-    out: PathBuf,
+    /// Run directory: the outputs go into it (default: runs/<name>), as for `optlab run`.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
     /// No progress bar or evaluation lines (the final summary is still printed).
     #[arg(long)]
     quiet: bool,
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let ms = bench(&config, n, args.device)?;
         println!(
             "{}: {ms:.2} ms/step over {n} steps (forward + backward + {} update)",
-            config.name, config.optimizer.name
+            config.common.name, config.optimizer.name
         );
         return Ok(());
     }
@@ -98,10 +98,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }) as Box<dyn FnMut(&Progress)>
     });
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("runs").join(&config.common.name));
     let opts = RunOptions {
         steps: args.steps,
-        out: Some(args.out.clone()),
+        out: Some(dir.clone()),
         progress,
+        observer: None,
     };
     let outcome = match args.device {
         Device::Cpu => match checkpoint {
@@ -147,7 +152,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(text) = &outcome.sample {
         println!("--- sample ---\n{text}\n--------------");
     }
-    let dir = args.out.join(&s.name);
     println!("outputs in {}", dir.display());
     Ok(())
 }

@@ -29,7 +29,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{DataShape, Inputs, Net, int_tensor, wrong_input};
+use super::{Net, int_tensor, wrong_input};
+use crate::batch::{DataShape, Inputs};
 use crate::error::NnError;
 use crate::init::{InitScheme, initialize};
 

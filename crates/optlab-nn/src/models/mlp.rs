@@ -14,7 +14,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, DataShape, Inputs, Net, dense_tensor, wrong_input};
+use super::{Activation, Net, dense_tensor, wrong_input};
+use crate::batch::{DataShape, Inputs};
 use crate::error::NnError;
 use crate::init::{InitScheme, initialize};
 

@@ -1,8 +1,9 @@
-//! Models: one file each ([`mlp`], [`cnn`], [`gpt`]), all classifiers of a host [`Batch`] into
-//! logits, so one training loop serves them all.
+//! Models: one file each ([`mlp`], [`cnn`], [`gpt`]), all classifiers of a host
+//! [`Batch`](crate::batch::Batch) into logits, so one training loop serves them all.
 //!
 //! A model is described in configuration files by a [`ModelSpec`] (`kind = "mlp" | "cnn" |
-//! "gpt"` plus the model's fields) and built for a data set's [`DataShape`].
+//! "gpt"` plus the model's fields) and built for a data set's
+//! [`DataShape`](crate::batch::DataShape).
 
 pub mod cnn;
 pub mod gpt;
@@ -14,59 +15,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::batch::Inputs;
 use crate::error::NnError;
-
-/// Inputs of one batch, in host memory.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Inputs {
-    /// `rows` feature vectors of length `dim`, row-major.
-    Dense {
-        /// Values.
-        values: Vec<f32>,
-        /// Batch size.
-        rows: usize,
-        /// Features per example.
-        dim: usize,
-    },
-    /// `rows` token sequences of length `len`.
-    Tokens {
-        /// Token ids.
-        ids: Vec<i64>,
-        /// Batch size.
-        rows: usize,
-        /// Sequence length.
-        len: usize,
-    },
-}
-
-/// A batch: inputs and one class target per output row (per token for sequences).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Batch {
-    /// The inputs.
-    pub inputs: Inputs,
-    /// Target class of each output row.
-    pub targets: Vec<i64>,
-}
-
-impl Batch {
-    /// Number of examples (sequences for token batches).
-    pub fn rows(&self) -> usize {
-        match self.inputs {
-            Inputs::Dense { rows, .. } | Inputs::Tokens { rows, .. } => rows,
-        }
-    }
-}
-
-/// What a model needs to know about its data.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DataShape {
-    /// Features per example (pixels for images).
-    pub features: usize,
-    /// `[channels, height, width]` for images.
-    pub image: Option<[usize; 3]>,
-    /// Number of classes (vocabulary size for text).
-    pub classes: usize,
-}
 
 /// A network mapping a batch to logits, one row per target.
 pub trait Net<B: Backend>: Module<B> {
@@ -179,7 +129,8 @@ pub fn correct<B: Backend>(
 
 /// The input error for a model that got the wrong kind of batch.
 pub(crate) fn wrong_input(model: &str, expected: &str) -> NnError {
-    NnError::Parse(format!(
-        "{model} expects {expected} inputs; the data set gives another kind"
-    ))
+    NnError::WrongInput {
+        model: model.to_string(),
+        expected: expected.to_string(),
+    }
 }

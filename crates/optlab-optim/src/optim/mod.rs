@@ -9,6 +9,13 @@
 //! a global quantity (normalized gradient descent: ‖g‖₂ over all parameters) implement
 //! [`Optimizer`] themselves with the same [`Groups`], [`sync_slots`] and [`screen_gradients`].
 //!
+//! Composition (optax's transforms): [`clip`], [`sam`], [`averaging`] and [`armijo`] wrap a boxed
+//! inner optimizer and are optimizers themselves (state included, saved and restored exactly);
+//! [`wrap::Wrappers`] applies them in a fixed order. Methods that evaluate the objective during
+//! a step (SAM's second gradient, a line search's trial values) step through
+//! [`Optimizer::step_with_closure`], PyTorch's `step(closure)`; evaluation-time parameters (an
+//! average of the iterates) come from [`Optimizer::eval_params`].
+//!
 //! ```
 //! use optlab_optim::optim::{Optimizer, adam::{AdamW, AdamWConfig}};
 //! use optlab_optim::Param;
@@ -26,10 +33,88 @@
 //! # Ok::<(), optlab_optim::OptimError>(())
 //! ```
 
+/// The [`Optimizer`] methods a wrapper (a struct with `name: String` and
+/// `inner: Box<dyn Optimizer<T>>`) passes through to the optimizer it wraps, one name per method:
+/// `name` (the wrapper's own), `steps`, `lr`, `base_lr`, `set_lrs`, `set_nonfinite_policy`,
+/// `requires_closure`, `eval_params`, `state`/`load_state` (the inner state under the wrapper's
+/// name), and `step_with_closure` (its `step_subset_with_closure` on every parameter).
+macro_rules! delegate_to_inner {
+    ($($method:ident),* $(,)?) => { $( delegate_to_inner!(@ $method); )* };
+    (@name) => {
+        fn name(&self) -> &str {
+            &self.name
+        }
+    };
+    (@steps) => {
+        fn steps(&self) -> u64 {
+            self.inner.steps()
+        }
+    };
+    (@lr) => {
+        fn lr(&self) -> f64 {
+            self.inner.lr()
+        }
+    };
+    (@base_lr) => {
+        fn base_lr(&self) -> f64 {
+            self.inner.base_lr()
+        }
+    };
+    (@set_lrs) => {
+        fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
+            self.inner.set_lrs(f);
+        }
+    };
+    (@set_nonfinite_policy) => {
+        fn set_nonfinite_policy(&mut self, policy: $crate::optim::NonFinitePolicy) {
+            self.inner.set_nonfinite_policy(policy);
+        }
+    };
+    (@requires_closure) => {
+        fn requires_closure(&self) -> bool {
+            self.inner.requires_closure()
+        }
+    };
+    (@eval_params) => {
+        fn eval_params(
+            &self,
+            params: &[$crate::param::Param<T>],
+            out: &mut [$crate::param::Param<T>],
+        ) -> Result<bool, $crate::error::OptimError> {
+            self.inner.eval_params(params, out)
+        }
+    };
+    (@state) => {
+        fn state(&self) -> $crate::optim::OptimizerState<T> {
+            $crate::optim::rename_state(&self.name, self.inner.state())
+        }
+    };
+    (@load_state) => {
+        fn load_state(
+            &mut self,
+            state: &$crate::optim::OptimizerState<T>,
+        ) -> Result<(), $crate::error::OptimError> {
+            $crate::optim::load_renamed(&self.name, self.inner.as_mut(), state)
+        }
+    };
+    (@step_with_closure) => {
+        fn step_with_closure(
+            &mut self,
+            params: &mut [$crate::param::Param<T>],
+            closure: &mut dyn $crate::optim::Closure<T>,
+        ) -> Result<$crate::optim::ClosureStep, $crate::error::OptimError> {
+            self.step_subset_with_closure(params, $crate::optim::Subset::All, closure)
+        }
+    };
+}
+
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
+pub mod armijo;
+pub mod averaging;
+pub mod clip;
 pub mod elementwise;
 pub mod lmo;
 pub mod muon;
@@ -39,8 +124,10 @@ pub mod partition;
 pub mod radam;
 pub mod registry;
 pub mod rmsprop;
+pub mod sam;
 pub mod sgd;
 pub mod shampoo;
+pub mod wrap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -208,6 +295,11 @@ pub trait Optimizer<T: Scalar>: Send {
     /// the gradient; gradient-only methods then step as [`step`](Optimizer::step) would (the
     /// default). Methods that need more evaluations (L-BFGS, a line search, SAM's second
     /// gradient) call it again; the caller counts the evaluations in its closure.
+    ///
+    /// Contract for implementations: the **first** call is `Eval::ValueAndGrad` at the
+    /// parameters as handed in, so a caller that has just computed that gradient may answer it
+    /// from memory (the network trainer does: its forward/backward pass of the step is that
+    /// first evaluation).
     fn step_with_closure(
         &mut self,
         params: &mut [Param<T>],
@@ -215,6 +307,26 @@ pub trait Optimizer<T: Scalar>: Send {
     ) -> Result<ClosureStep, OptimError> {
         let loss = closure.evaluate(params, Eval::ValueAndGrad)?;
         let outcome = self.step(params)?;
+        Ok(ClosureStep { outcome, loss })
+    }
+
+    /// [`step_with_closure`](Optimizer::step_with_closure) on the selected parameters of
+    /// `params` (the closure still sees, and evaluates, the whole list). The default hands
+    /// [`Subset::All`] to `step_with_closure`, so a closure-based method that only implements
+    /// that works through both; otherwise it evaluates the closure once and calls
+    /// [`step_subset`](Optimizer::step_subset). The composition wrappers ([`clip`], [`sam`],
+    /// [`averaging`], [`armijo`]) implement this one.
+    fn step_subset_with_closure(
+        &mut self,
+        params: &mut [Param<T>],
+        subset: Subset<'_>,
+        closure: &mut dyn Closure<T>,
+    ) -> Result<ClosureStep, OptimError> {
+        if let Subset::All = subset {
+            return self.step_with_closure(params, closure);
+        }
+        let loss = closure.evaluate(params, Eval::ValueAndGrad)?;
+        let outcome = self.step_subset(params, subset)?;
         Ok(ClosureStep { outcome, loss })
     }
 
@@ -465,4 +577,192 @@ pub fn screen_gradients<T: Scalar>(
         }
     }
     Ok(None)
+}
+
+/// The state of a composition wrapper ([`averaging`], [`armijo`]): the inner optimizer's state
+/// under the wrapper's `name`, its parameters' entries renamed `inner/<name>`, followed by the
+/// wrapper's own entries (named `<tag>/...` by the wrapper).
+pub(crate) fn nest_state<T: Scalar>(
+    name: &str,
+    inner: OptimizerState<T>,
+    own: Vec<ParamState<T>>,
+) -> OptimizerState<T> {
+    let mut params: Vec<ParamState<T>> = inner
+        .params
+        .into_iter()
+        .map(|p| ParamState {
+            name: format!("inner/{}", p.name),
+            ..p
+        })
+        .collect();
+    params.extend(own);
+    OptimizerState {
+        optimizer: name.to_string(),
+        step: inner.step,
+        lrs: inner.lrs,
+        params,
+    }
+}
+
+/// Undoes [`nest_state`]: the inner optimizer's state (named `inner_name`) and the wrapper's own
+/// entries (those named `<tag>/...`), after checking that `state` was saved by `name`.
+pub(crate) fn split_state<T: Scalar>(
+    state: &OptimizerState<T>,
+    name: &str,
+    inner_name: &str,
+    tag: &str,
+) -> Result<(OptimizerState<T>, Vec<ParamState<T>>), OptimError> {
+    if state.optimizer != name {
+        return Err(OptimError::StateMismatch(format!(
+            "state of `{}` loaded into `{name}`",
+            state.optimizer
+        )));
+    }
+    let mut inner = OptimizerState {
+        optimizer: inner_name.to_string(),
+        step: state.step,
+        lrs: state.lrs.clone(),
+        params: Vec::new(),
+    };
+    let mut own = Vec::new();
+    let prefix = format!("{tag}/");
+    for p in &state.params {
+        if let Some(n) = p.name.strip_prefix("inner/") {
+            inner.params.push(ParamState {
+                name: n.to_string(),
+                ..p.clone()
+            });
+        } else if p.name.starts_with(&prefix) {
+            own.push(p.clone());
+        } else {
+            return Err(OptimError::StateMismatch(format!(
+                "entry `{}` of `{name}` is neither `inner/...` nor `{prefix}...`",
+                p.name
+            )));
+        }
+    }
+    Ok((inner, own))
+}
+
+/// The state of a stateless wrapper (clipping, SAM): the inner optimizer's state under the
+/// wrapper's name.
+pub(crate) fn rename_state<T: Scalar>(name: &str, inner: OptimizerState<T>) -> OptimizerState<T> {
+    OptimizerState {
+        optimizer: name.to_string(),
+        ..inner
+    }
+}
+
+/// Loads a state saved by a stateless wrapper named `name` — or by its inner optimizer alone
+/// (a checkpoint written before the wrapper was added) — into `inner`.
+pub(crate) fn load_renamed<T: Scalar>(
+    name: &str,
+    inner: &mut dyn Optimizer<T>,
+    state: &OptimizerState<T>,
+) -> Result<(), OptimError> {
+    if state.optimizer == name {
+        let inner_state = OptimizerState {
+            optimizer: inner.name().to_string(),
+            ..state.clone()
+        };
+        inner.load_state(&inner_state)
+    } else if state.optimizer == inner.name() {
+        inner.load_state(state)
+    } else {
+        Err(OptimError::StateMismatch(format!(
+            "state of `{}` loaded into `{name}`",
+            state.optimizer
+        )))
+    }
+}
+
+/// `f64` values (a wrapper's running sums, an accepted step) as buffer entries of `T`, exactly:
+/// each value's 64 bits as three integers below 2²² (exact in `f32` and `f64`, and in JSON).
+pub(crate) fn encode_f64<T: Scalar>(values: &[f64]) -> Vec<T> {
+    let mut out = Vec::with_capacity(3 * values.len());
+    for v in values {
+        let bits = v.to_bits();
+        for shift in [42u32, 21, 0] {
+            out.push(T::of(((bits >> shift) & ((1 << 22) - 1)) as f64));
+        }
+    }
+    out
+}
+
+/// Inverse of [`encode_f64`]; `what` names the buffer in the error.
+pub(crate) fn decode_f64<T: Scalar>(data: &[T], what: &str) -> Result<Vec<f64>, OptimError> {
+    if !data.len().is_multiple_of(3) {
+        return Err(OptimError::StateMismatch(format!(
+            "buffer `{what}` has {} entries, not a multiple of 3",
+            data.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(data.len() / 3);
+    for chunk in data.chunks_exact(3) {
+        let mut bits = 0u64;
+        for (&c, shift) in chunk.iter().zip([42u32, 21, 0]) {
+            let v = c.as_f64();
+            if !(v.fract() == 0.0 && (0.0..4_194_304.0).contains(&v)) {
+                return Err(OptimError::StateMismatch(format!(
+                    "buffer `{what}` holds {v}, not an encoded f64"
+                )));
+            }
+            bits |= (v as u64) << shift;
+        }
+        out.push(f64::from_bits(bits));
+    }
+    Ok(out)
+}
+
+/// ‖g‖₂ over the selected parameters' gradients, summed in `f64` parameter by parameter (the
+/// global norm of `torch.nn.utils.clip_grad_norm_` and of SAM's ascent step). Positions past
+/// the end of `params` are ignored (the optimizer stepping them reports them).
+pub fn global_grad_norm<T: Scalar>(params: &[Param<T>], subset: Subset<'_>) -> f64 {
+    (0..subset.len(params.len()))
+        .filter_map(|j| params.get(subset.index(j)))
+        .map(|p| crate::kernels::norm2_sq(&p.grad).as_f64())
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Checks that every selected position exists in `params` (wrappers index the list before the
+/// inner optimizer checks it).
+pub(crate) fn check_subset<T: Scalar>(
+    params: &[Param<T>],
+    subset: Subset<'_>,
+) -> Result<(), OptimError> {
+    for j in 0..subset.len(params.len()) {
+        let i = subset.index(j);
+        if i >= params.len() {
+            return Err(OptimError::ParamMismatch {
+                index: i,
+                expected: "a parameter".into(),
+                found: format!("a list of {} parameters", params.len()),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod wrapper_helper_tests {
+    use super::*;
+
+    #[test]
+    fn f64_codec_is_exact_in_f32_and_f64() -> Result<(), OptimError> {
+        let values = [0.1, -3.5e300, f64::MIN_POSITIVE / 3.0, 0.0, -0.0, 1.0 / 3.0];
+        let a: Vec<f32> = encode_f64(&values);
+        let b: Vec<f64> = encode_f64(&values);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&decode_f64(&a, "t")?), bits(&values));
+        assert_eq!(bits(&decode_f64(&b, "t")?), bits(&values));
+        // through JSON too
+        let json = serde_json::to_string(&a).map_err(|e| OptimError::Objective(e.to_string()))?;
+        let back: Vec<f32> =
+            serde_json::from_str(&json).map_err(|e| OptimError::Objective(e.to_string()))?;
+        assert_eq!(bits(&decode_f64(&back, "t")?), bits(&values));
+        assert!(decode_f64(&[0.5f32, 0.0, 0.0], "t").is_err());
+        assert!(decode_f64(&[1.0f32], "t").is_err());
+        Ok(())
+    }
 }

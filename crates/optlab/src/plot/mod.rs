@@ -153,7 +153,7 @@ pub fn bands(
     averages: bool,
 ) -> Result<Vec<Band>, PlotError> {
     let avg = format!("{metric}_avg");
-    let has_avg = averages && records.metric_index(&avg).is_ok();
+    let has_avg = averages && records.column(&avg).is_ok();
     let mut out = Vec::new();
     for m in records.methods() {
         out.push(records.band(&m, metric, axis)?);
@@ -170,37 +170,23 @@ pub fn bands(
 }
 
 /// One band per metric of one method (a training run's losses, or its accuracies, in one plot),
-/// labelled by the given names; metrics without finite values give empty bands.
+/// each labelled by its declared [`Metric::label`](crate::record::Metric); metrics without finite
+/// values give empty bands.
 pub fn metric_bands(
     records: &Records,
     method: &str,
-    metrics: &[(&str, &str)],
+    metrics: &[&str],
     axis: XAxis,
 ) -> Result<Vec<Band>, PlotError> {
     metrics
         .iter()
-        .map(|(metric, label)| {
+        .map(|metric| {
+            let c = records.column(metric)?;
             let mut b = records.band(method, metric, axis)?;
-            b.label = label.to_string();
+            b.label = records.schema.metric(c).label.clone();
             Ok(b)
         })
         .collect()
-}
-
-/// Axis label of a metric.
-pub fn metric_label(metric: &str) -> String {
-    match metric {
-        "subopt" => "f(x) − f*".into(),
-        "subopt_avg" => "f(x̄) − f*".into(),
-        "loss" => "f(x)".into(),
-        "loss_avg" => "f(x̄)".into(),
-        "grad_norm" => "‖∇f(x)‖".into(),
-        "dist_to_opt" => "‖x − x*‖".into(),
-        "train_loss" => "training loss".into(),
-        "val_loss" => "validation loss".into(),
-        "val_acc" => "validation accuracy".into(),
-        other => other.to_string(),
-    }
 }
 
 /// Formats a tick value compactly: `1e-4`, `0.5`, `120`, `2.5e6`.
@@ -243,11 +229,16 @@ pub(crate) fn tick(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Record;
+    use crate::record::{Direction, Metric, Record, Schema};
 
     #[test]
     fn metric_bands_give_one_labelled_band_per_metric() {
-        let mut r = Records::new(vec!["loss".into(), "val_loss".into()]);
+        let schema = Schema::new(vec![
+            Metric::new("loss", "minibatch loss", Direction::Below),
+            Metric::new("val_loss", "validation loss", Direction::Below),
+        ])
+        .unwrap();
+        let mut r = Records::new(schema);
         for it in 1..=4u64 {
             r.rows.push(Record {
                 method: "AdamW".into(),
@@ -261,20 +252,14 @@ mod tests {
                 values: vec![1.0 / it as f64, if it % 2 == 0 { 0.5 } else { f64::NAN }],
             });
         }
-        let b = metric_bands(
-            &r,
-            "AdamW",
-            &[("loss", "minibatch loss"), ("val_loss", "validation loss")],
-            XAxis::Epochs,
-        )
-        .unwrap();
+        let b = metric_bands(&r, "AdamW", &["loss", "val_loss"], XAxis::Epochs).unwrap();
         assert_eq!(b.len(), 2);
         assert_eq!(b[0].label, "minibatch loss");
         assert_eq!(b[0].points.len(), 4);
         assert_eq!(b[1].label, "validation loss");
         let xs: Vec<f64> = b[1].points.iter().map(|p| p.x).collect();
         assert_eq!(xs, [0.5, 1.0], "rows without a value are left out");
-        let e = metric_bands(&r, "AdamW", &[("acc", "accuracy")], XAxis::Epochs).unwrap_err();
+        let e = metric_bands(&r, "AdamW", &["acc"], XAxis::Epochs).unwrap_err();
         assert!(e.to_string().contains("loss, val_loss"), "{e}");
     }
 }

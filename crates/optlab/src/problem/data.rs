@@ -9,7 +9,7 @@
 //!
 //! Any malformed line is an error naming the file and the 1-based line number.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -72,22 +72,15 @@ impl Dataset {
             .file_name()
             .map(|n| n.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        let gz = name.ends_with(".gz");
         let format = match format {
             Format::Auto if name.trim_end_matches(".gz").ends_with(".csv") => Format::Csv,
             Format::Auto => Format::Libsvm,
             f => f,
         };
-        let raw = std::fs::File::open(path).map_err(|e| ProblemError::Io {
+        let reader = crate::datafile::open_buffered(path).map_err(|e| ProblemError::Io {
             file: file.clone(),
             message: e.to_string(),
         })?;
-        let reader: Box<dyn Read> = if gz {
-            Box::new(flate2::read::GzDecoder::new(raw))
-        } else {
-            Box::new(raw)
-        };
-        let reader = BufReader::new(reader);
         match format {
             Format::Csv => parse_csv(reader, &file, label),
             _ => parse_libsvm(reader, &file),

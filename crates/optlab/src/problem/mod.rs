@@ -22,7 +22,7 @@ pub mod logistic;
 pub mod softmax;
 pub mod testfn;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -291,41 +291,19 @@ pub fn sigmoid<T: Scalar>(u: T) -> T {
     }
 }
 
-/// Where data files are looked up: the explicit `data_dir` of the configuration, else `data/` at
-/// the workspace root (found from this crate's source location at build time), else the current
-/// directory. Absolute paths are used as given.
+/// Where a problem's data file is: [`datafile::resolve`](crate::datafile::resolve) (the one
+/// lookup of the lab: `data_dir` when given; else the current directory, `data/`, then the
+/// vendored `data/` of the optlab source tree).
 pub fn resolve_data_path(file: &str, data_dir: Option<&str>) -> Result<PathBuf, ProblemError> {
-    let given = PathBuf::from(file);
-    if given.is_absolute() {
-        return if given.is_file() {
-            Ok(given)
-        } else {
-            Err(ProblemError::NotFound {
-                file: file.into(),
-                tried: given.display().to_string(),
-            })
-        };
-    }
-    let mut tried = Vec::new();
-    let candidates: Vec<PathBuf> = match data_dir {
-        Some(dir) => vec![PathBuf::from(dir).join(file)],
-        None => vec![workspace_data_dir().join(file), given.clone()],
-    };
-    for c in candidates {
-        if c.is_file() {
-            return Ok(c);
+    crate::datafile::resolve(Path::new(file), data_dir.map(Path::new)).map_err(|e| match e {
+        crate::datafile::DataFileError::NotFound { file, tried } => {
+            ProblemError::NotFound { file, tried }
         }
-        tried.push(c.display().to_string());
-    }
-    Err(ProblemError::NotFound {
-        file: file.into(),
-        tried: tried.join(", "),
+        crate::datafile::DataFileError::Io { path, source } => ProblemError::Io {
+            file: path.display().to_string(),
+            message: source.to_string(),
+        },
     })
-}
-
-/// `data/` beside the workspace root (this crate lives in `crates/optlab`).
-pub fn workspace_data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data")
 }
 
 /// A problem described in a configuration file: `kind` plus the problem's parameters.

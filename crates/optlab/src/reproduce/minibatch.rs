@@ -24,6 +24,7 @@ use serde_json::json;
 use super::{
     Check, Figure, Image, Output, Progress, ReproError, Size, convergence, mean_from, write_csv,
 };
+use crate::experiment::Common;
 use crate::oracle::BatchSize;
 use crate::plot::{self, ConvergenceOptions};
 use crate::problem::ProblemSpec;
@@ -58,10 +59,13 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let iterations = size.pick(4_000, 2_000);
     let batches: Vec<Option<usize>> = BATCHES.iter().map(|&b| Some(b)).chain([None]).collect();
     let spec = ExperimentSpec {
-        name: FIGURE.name.into(),
-        seeds,
-        iterations: Some(iterations),
-        log_points: Some(size.pick(300, 200)),
+        common: Common {
+            name: FIGURE.name.into(),
+            seeds: Some(seeds),
+            steps: Some(iterations),
+            log_points: Some(size.pick(300, 200)),
+            ..Common::default()
+        },
         problem: ProblemSpec::Logistic(LogisticSpec::default()),
         methods: batches
             .iter()
@@ -205,14 +209,14 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let settings = json!({
         "problem": spec.problem,
         "constants": { "L": c.l_smooth, "L_max": c.l_max, "mu": c.mu, "f_star": c.f_star },
-        "seeds": format!("{} .. {}", spec.seed, spec.seed + seeds - 1),
+        "seeds": format!("{} .. {}", spec.common.seed, spec.common.seed + seeds - 1),
         "iterations": iterations,
         "lr": ALPHA,
         "batch sizes": BATCHES,
         "sampling": "with replacement (GD: the full gradient)",
         "floor": format!("mean over seeds and over logged k ≥ {} of f(x_k) − f*", iterations / 2),
         "epsilon": "2 × floor(b = 1)",
-        "log_points": spec.log_points,
+        "log_points": spec.common.log_points,
         "precision": "f64",
     });
     Ok(Output {

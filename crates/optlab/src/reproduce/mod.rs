@@ -361,12 +361,12 @@ fn band(
 
 /// Largest value of `metric` over every record of `method`.
 fn max_metric(records: &Records, method: &str, metric: &str) -> Result<f64, ReproError> {
-    let j = records.metric_index(metric)?;
+    let j = records.column(metric)?;
     Ok(records
         .rows
         .iter()
         .filter(|r| r.method == method)
-        .map(|r| r.values[j])
+        .map(|r| r.get(j))
         .filter(|v| v.is_finite())
         .fold(f64::NEG_INFINITY, f64::max))
 }

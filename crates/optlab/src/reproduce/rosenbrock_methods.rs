@@ -23,6 +23,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::{Check, Figure, Image, Output, Progress, ReproError, Size, convergence, write_csv};
+use crate::experiment::Common;
 use crate::optim::registry::{self, HyperMap};
 use crate::plot::{self, ContourOptions, ConvergenceOptions};
 use crate::problem::ProblemSpec;
@@ -89,10 +90,13 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     }
     let problem_spec = RosenbrockSpec::default();
     let spec = ExperimentSpec {
-        name: FIGURE.name.into(),
-        seeds: 1,
-        iterations: Some(iterations),
-        log_points: Some(150),
+        common: Common {
+            name: FIGURE.name.into(),
+            seeds: Some(1),
+            steps: Some(iterations),
+            log_points: Some(150),
+            ..Common::default()
+        },
         problem: ProblemSpec::Rosenbrock(problem_spec.clone()),
         methods: methods
             .iter()
@@ -352,12 +356,12 @@ fn final_loss(out: &RunOutput, run: &str) -> f64 {
     if out.failures.iter().any(|f| f.method == run) {
         return f64::INFINITY;
     }
-    let j = out.records.metric_index("loss").ok();
+    let j = out.records.column("loss").ok();
     out.records
         .rows
         .iter()
         .rfind(|r| r.method == run)
-        .and_then(|r| j.map(|j| r.values[j]))
+        .and_then(|r| j.map(|j| r.get(j)))
         .filter(|v| v.is_finite())
         .unwrap_or(f64::INFINITY)
 }

@@ -22,12 +22,14 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{Check, Figure, Image, Output, Progress, ReproError, Size, write_csv};
+use crate::experiment::Common;
 use crate::oracle::BatchSize;
 use crate::plot::{self, FunctionOptions, FunctionPath};
 use crate::problem::ProblemSpec;
 use crate::problem::testfn::{DoubleWellSpec, well, well_critical_point, well_minima};
 use crate::record::Records;
-use crate::runner::{self, ExperimentSpec, LrValue, MethodSpec, RunOutput};
+use crate::runner::{self, ExperimentSpec, LrValue, MethodSpec, RunOutput, ScheduleArg};
+use crate::schedule::{CosineAnnealingLR, ScheduleSpec};
 
 /// The figure.
 pub const FIGURE: Figure = Figure {
@@ -111,7 +113,12 @@ pub fn stories(size: Size) -> [Story; 3] {
                 name: Some(STORY3.into()),
                 optimizer: "SGD".into(),
                 lr: Some(LrValue::Number(SGD_LR)),
-                schedule: Some(json!({ "kind": "CosineAnnealingLR", "T_max": sgd_iterations })),
+                schedule: Some(ScheduleArg::new(ScheduleSpec::CosineAnnealingLR(
+                    CosineAnnealingLR {
+                        t_max: sgd_iterations,
+                        eta_min: 0.0,
+                    },
+                ))),
                 batch_size: BatchSize::Samples(1),
                 ..Default::default()
             },
@@ -134,10 +141,13 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let xl = minima.get(1).map_or(f64::NAN, |m| m.0);
     let xb = well_critical_point(TILT, 0.0);
     let base = ExperimentSpec {
-        name: FIGURE.name.into(),
-        seeds: 1,
-        iterations: Some(gd_iterations),
-        log_points: Some(100),
+        common: Common {
+            name: FIGURE.name.into(),
+            seeds: Some(1),
+            steps: Some(gd_iterations),
+            log_points: Some(100),
+            ..Common::default()
+        },
         // the runner takes the problem built here; this only names a kind in summaries
         problem: ProblemSpec::DoubleWell(st1.problem.clone()),
         ..Default::default()
@@ -153,8 +163,11 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         ..base.clone()
     };
     let s3 = ExperimentSpec {
-        seeds,
-        iterations: Some(sgd_iterations),
+        common: Common {
+            seeds: Some(seeds),
+            steps: Some(sgd_iterations),
+            ..base.common.clone()
+        },
         methods: vec![st3.method],
         ..base.clone()
     };
@@ -169,7 +182,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
             });
         }
     }
-    let mut all = Records::new(o1.records.metrics.clone());
+    let mut all = Records::new(o1.records.schema.clone());
     for o in [&o1, &o2, &o3] {
         all.rows.extend(o.records.rows.iter().cloned());
     }

@@ -32,12 +32,15 @@ use super::{
     Check, Figure, Image, Output, Progress, ReproError, Size, band, below_bound, convergence,
     dashed, last_mean, max_metric, write_csv,
 };
+use crate::experiment::Common;
+use crate::optim::averaging::Averaging;
+use crate::optim::wrap::Wrappers;
 use crate::oracle::BatchSize;
 use crate::plot::ConvergenceOptions;
 use crate::problem::ProblemSpec;
 use crate::problem::logistic::LogisticSpec;
-use crate::runner::averaging::Averaging;
-use crate::runner::{self, ExperimentSpec, LrValue, MethodSpec};
+use crate::runner::{self, ExperimentSpec, LrValue, MethodSpec, ScheduleArg};
+use crate::schedule::ScheduleSpec;
 
 /// The figure.
 pub const FIGURE: Figure = Figure {
@@ -61,10 +64,13 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let seeds = size.pick(50, 16);
     let iterations = size.pick(10_000, 2_000);
     let spec = ExperimentSpec {
-        name: FIGURE.name.into(),
-        seeds,
-        iterations: Some(iterations),
-        log_points: Some(size.pick(400, 200)),
+        common: Common {
+            name: FIGURE.name.into(),
+            seeds: Some(seeds),
+            steps: Some(iterations),
+            log_points: Some(size.pick(400, 200)),
+            ..Common::default()
+        },
         grad_moment: true,
         problem: ProblemSpec::Logistic(LogisticSpec {
             mu: 0.0,
@@ -76,16 +82,22 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
                 optimizer: "SGD".into(),
                 lr: Some(LrValue::Number(ALPHA)),
                 batch_size: BatchSize::Samples(1),
-                averaging: Averaging::Uniform,
+                wrappers: Wrappers {
+                    averaging: Averaging::Uniform,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             MethodSpec {
                 name: Some(DECR.into()),
                 optimizer: "SGD".into(),
                 lr: Some(LrValue::Number(ALPHA0)),
-                schedule: Some(json!({ "kind": "InvSqrt" })),
+                schedule: Some(ScheduleArg::new(ScheduleSpec::InvSqrt)),
                 batch_size: BatchSize::Samples(1),
-                averaging: Averaging::StepWeighted,
+                wrappers: Wrappers {
+                    averaging: Averaging::StepWeighted,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         ],
@@ -260,7 +272,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         "problem": spec.problem,
         "constants": { "L": c.l_smooth, "L_max": c.l_max, "mu": 0.0, "f_star": f_star,
                        "R2 = ‖x0 − x*‖²": r2, "x_star": x_star },
-        "seeds": format!("{} .. {}", spec.seed, spec.seed + seeds - 1),
+        "seeds": format!("{} .. {}", spec.common.seed, spec.common.seed + seeds - 1),
         "iterations": iterations,
         "methods": [
             { "name": CONST, "optimizer": "SGD", "lr": ALPHA, "batch": 1, "replacement": true, "averaging": "uniform" },
@@ -272,7 +284,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
             "decreasing step": sigma2_decr,
         },
         "bound source": "Nemirovski, Juditsky, Lan & Shapiro, SIAM J. Optim. 19(4), 2009, §2.2 (averaged stochastic (sub)gradient method)",
-        "log_points": spec.log_points,
+        "log_points": spec.common.log_points,
         "precision": "f64",
     });
     Ok(Output {

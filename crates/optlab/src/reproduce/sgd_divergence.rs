@@ -19,6 +19,7 @@ use rand_distr::StandardNormal;
 use serde_json::json;
 
 use super::{Check, Figure, Image, Output, Progress, ReproError, Size, convergence, write_csv};
+use crate::experiment::Common;
 use crate::plot::{self, ContourOptions, ConvergenceOptions};
 use crate::problem::least_squares::LeastSquares;
 use crate::problem::{Problem, ProblemSpec};
@@ -80,10 +81,13 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         });
     };
     let spec = ExperimentSpec {
-        name: FIGURE.name.into(),
-        seeds: 1,
-        iterations: Some(iterations),
-        log_every: Some(1),
+        common: Common {
+            name: FIGURE.name.into(),
+            seeds: Some(1),
+            steps: Some(iterations),
+            log_every: Some(1),
+            ..Common::default()
+        },
         // the runner takes the problem built above; this only names its kind in summaries
         problem: ProblemSpec::LeastSquares(Default::default()),
         methods: FACTORS

@@ -28,11 +28,12 @@ use super::{
     Check, Figure, Image, Output, Progress, ReproError, Size, band, below_bound, convergence,
     dashed, last_mean, max_metric, mean_from, write_csv,
 };
+use crate::experiment::Common;
 use crate::oracle::BatchSize;
 use crate::plot::ConvergenceOptions;
 use crate::problem::ProblemSpec;
 use crate::problem::logistic::LogisticSpec;
-use crate::runner::{self, ExperimentSpec, LrValue, MethodSpec};
+use crate::runner::{self, ExperimentSpec, LrValue, MethodSpec, ScheduleArg};
 
 /// The figure.
 pub const FIGURE: Figure = Figure {
@@ -57,10 +58,13 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let iterations = size.pick(10_000, 2_000);
     let gd_iterations = 8;
     let spec = ExperimentSpec {
-        name: FIGURE.name.into(),
-        seeds,
-        iterations: Some(iterations),
-        log_points: Some(size.pick(400, 200)),
+        common: Common {
+            name: FIGURE.name.into(),
+            seeds: Some(seeds),
+            steps: Some(iterations),
+            log_points: Some(size.pick(400, 200)),
+            ..Common::default()
+        },
         grad_moment: true,
         problem: ProblemSpec::Logistic(LogisticSpec::default()),
         methods: vec![
@@ -82,7 +86,14 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
                 name: Some(DECR.into()),
                 optimizer: "SGD".into(),
                 lr: Some(LrValue::Expr("1/(2mu)".into())),
-                schedule: Some(json!({ "kind": "StronglyConvex", "mu": "mu" })),
+                schedule: Some(
+                    ScheduleArg::parse(json!({ "kind": "StronglyConvex", "mu": "mu" })).map_err(
+                        |message| ReproError::Figure {
+                            figure: FIGURE.name,
+                            message,
+                        },
+                    )?,
+                ),
                 batch_size: BatchSize::Samples(1),
                 ..Default::default()
             },
@@ -223,7 +234,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     let settings = json!({
         "problem": spec.problem,
         "constants": { "L": l, "L_max": c.l_max, "mu": mu, "f_star": f_star, "f(x0) - f*": e0 },
-        "seeds": format!("{} .. {}", spec.seed, spec.seed + seeds - 1),
+        "seeds": format!("{} .. {}", spec.common.seed, spec.common.seed + seeds - 1),
         "iterations": iterations,
         "methods": [
             { "name": GD, "optimizer": "SGD", "lr": 1.0 / l, "batch": "full", "iterations": gd_iterations },
@@ -235,7 +246,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
             "constant step": sigma2_const,
             "decreasing step": sigma2_decr,
         },
-        "log_points": spec.log_points,
+        "log_points": spec.common.log_points,
         "precision": "f64",
     });
     Ok(Output {

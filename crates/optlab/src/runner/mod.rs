@@ -1,10 +1,19 @@
 //! The runner: problem × methods × seeds → [`Records`].
 //!
-//! A method is an optimizer (built by name from the [registry](crate::optim::registry), or the
-//! runner's own [Armijo line search](armijo)) with a learning rate (a number or an
-//! [expression](expr) such as `"1/L"`), a schedule ([`ScheduleSpec`], driving
-//! `opt.set_lrs(|base| s.lr(base, k))` before step k), an [oracle](crate::oracle) (batch size,
-//! replacement) and optional [iterate averaging](averaging).
+//! A method is an optimizer from the [registry](crate::optim::registry) (or the `ArmijoGD`
+//! shorthand), parsed once into a typed [`MethodOptimizer`] when the [`plan`] is made, with the
+//! composition wrappers of its table around it (`clip_grad_norm`, `sam`, `armijo`, `averaging`:
+//! [`Wrappers`](crate::optim::wrap::Wrappers)), a learning rate (a number or an [expression](expr)
+//! such as `"1/L"`), a schedule ([`ScheduleSpec`], driving `opt.set_lrs(|base| s.lr(base, k))`
+//! before step k) and an [oracle](crate::oracle) (batch size, replacement).
+//!
+//! Each step asks the oracle for a gradient at x and steps; a method that evaluates the objective
+//! during its step (SAM's second gradient, the line search's trial values:
+//! [`requires_closure`](crate::Optimizer::requires_closure)) steps through
+//! [`step_with_closure`](crate::Optimizer::step_with_closure) with a closure on the step's
+//! mini-batch: the first call draws the batch, later calls in the same step evaluate the same
+//! batch. Every per-sample gradient and every per-sample function value a step asks for is
+//! counted in `grad_evals`.
 //!
 //! Each (method, seed) pair is an independent run with its own random stream
 //! [`run_rng`]`(seed, method index)`; runs execute in parallel on rayon and their records are
@@ -12,46 +21,50 @@
 //! whatever the number of threads. Records are logged at a fixed cadence (every k iterations, or
 //! log-spaced), always including the first (k = 0, the start point) and the last iteration. A run
 //! whose loss, iterate or gradient becomes NaN/±Inf stops and is reported as a [`Failure`]
-//! (method, seed, step) instead of producing garbage.
+//! (method, seed, step) instead of producing garbage. An [`Observer`] sees every record as it is
+//! logged and may end a run; `[target] stop = true` ends a run at its first record reaching the
+//! target.
 //!
-//! Metrics (the records' schema): `loss` = f(x) and `grad_norm` = ‖∇f(x)‖ always; `subopt` =
-//! f(x) − f* when f* is known; `dist_to_opt` = ‖x − x*‖ when x* is known; `loss_avg` and
-//! `subopt_avg` (f at the averaged iterate) when some method averages; `grad_moment` =
-//! (1/m) Σᵢ ‖∇fᵢ(x)‖² (+ d σ² with gradient noise), the second moment of the single-sample
-//! stochastic gradient, when the experiment sets `grad_moment = true`. Metric evaluations use the
-//! full objective and are not counted in `grad_evals` nor in `time_s`.
+//! Metrics (the records' [`Schema`], declared in [`metric_schema`]): `loss` = f(x) and
+//! `grad_norm` = ‖∇f(x)‖ always; `subopt` = f(x) − f* when f* is known; `dist_to_opt` = ‖x − x*‖
+//! when x* is known; `loss_avg` and `subopt_avg` (f at the method's evaluation point
+//! [`eval_params`](crate::Optimizer::eval_params): the averaged iterate) when some method
+//! averages; `grad_moment` = (1/m) Σᵢ ‖∇fᵢ(x)‖² (+ d σ² with gradient noise), the second moment
+//! of the single-sample stochastic gradient, when the experiment sets `grad_moment = true`.
+//! Metric evaluations use the full objective and are not counted in `grad_evals` nor in
+//! `time_s`.
 
-pub mod armijo;
-pub mod averaging;
 pub mod expr;
+pub mod report;
 pub mod spec;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::error::OptimError;
-use crate::optim::Optimizer;
-use crate::optim::registry::{self, HyperMap};
-use crate::oracle::{BatchSize, Oracle, Sampling, run_rng};
+use crate::experiment::{
+    Control, ExperimentError, MethodOptimizer, Observer, Progress, Target, log_schedule,
+};
+use crate::optim::Eval;
+use crate::oracle::{Oracle, Sampling, run_rng};
 use crate::param::Param;
 use crate::problem::{Constants, Problem, ProblemError};
-use crate::record::{Failure, MethodSummary, Record, Records};
+use crate::record::{Column, Direction, Failure, Metric, Record, Records, Schema};
 use crate::scalar::Scalar;
-use crate::schedule::{Schedule, ScheduleSpec};
-use armijo::{ArmijoConfig, ArmijoGd};
-use averaging::{Averager, Averaging};
-pub use spec::{ExperimentSpec, LrValue, MethodSpec, PlotSpec, Precision};
+use crate::schedule::ScheduleSpec;
+pub use report::{MethodReport, ProblemReport, RunSummary, summary, write_outputs};
+pub use spec::{ExperimentSpec, LrValue, MethodSpec, Precision, ScheduleArg};
 
 /// Everything that can stop an experiment before it runs.
 #[derive(Debug, Error)]
 pub enum RunError {
     /// An invalid experiment description; the message names the field.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Experiment(#[from] ExperimentError),
     /// The problem could not be built.
     #[error(transparent)]
     Problem(#[from] ProblemError),
@@ -65,41 +78,75 @@ pub enum RunError {
         /// The optimizer's error (boxed: it is large and this path is cold).
         source: Box<OptimError>,
     },
+    /// The outputs could not be written.
+    #[error(transparent)]
+    Output(#[from] crate::experiment::OutputError),
 }
 
-/// What a method is, resolved against a problem.
-#[derive(Clone, Debug)]
-pub enum MethodKind {
-    /// A registry optimizer with its hyperparameter map (`lr` resolved).
-    Optimizer {
-        /// Registry name.
-        name: String,
-        /// Hyperparameters.
-        hyper: HyperMap,
+impl From<crate::record::RecordError> for RunError {
+    fn from(e: crate::record::RecordError) -> Self {
+        RunError::Experiment(e.into())
+    }
+}
+
+/// Why one run stopped early (reported as a [`Failure`] with this message; the records logged
+/// before are kept).
+#[derive(Debug, Error)]
+pub enum StepError {
+    /// The objective or its gradient at a logged iterate is NaN or ±Inf.
+    #[error("non-finite f(x) = {loss} or ‖∇f(x)‖ = {grad_norm} after {step} steps")]
+    NonFiniteMetric {
+        /// Steps done.
+        step: u64,
+        /// f(x).
+        loss: f64,
+        /// ‖∇f(x)‖.
+        grad_norm: f64,
     },
-    /// Gradient descent with Armijo backtracking.
-    Armijo(ArmijoConfig),
+    /// A coordinate of the iterate became NaN or ±Inf.
+    #[error("iterate became non-finite (x[{index}] = {value}) at step {step}")]
+    NonFiniteIterate {
+        /// The 1-based step that produced it.
+        step: u64,
+        /// The coordinate.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
+    /// The optimizer, its schedule or the parameter (setting up the run, stepping, or
+    /// evaluating the averaged iterate), e.g. a line search without sufficient decrease.
+    #[error(transparent)]
+    Optimizer(#[from] OptimError),
 }
 
-/// A method ready to run: resolved learning rate, schedule, sampling, budget and log points.
+/// A method ready to run: typed optimizer, resolved learning rate, schedule, sampling, budget
+/// and log points.
 #[derive(Clone, Debug)]
 pub struct MethodPlan {
     /// Label in records.
     pub label: String,
-    /// Optimizer or line search.
-    pub kind: MethodKind,
+    /// The optimizer and its wrappers, parsed and validated.
+    pub optimizer: MethodOptimizer,
     /// The resolved base learning rate (`None`: the optimizer's default).
     pub lr: Option<f64>,
-    /// The schedule.
+    /// The schedule, with its expressions evaluated.
     pub schedule: ScheduleSpec,
     /// Oracle sampling.
     pub sampling: Sampling,
-    /// Iterate averaging.
-    pub averaging: Averaging,
     /// Iterations to run.
     pub iterations: u64,
     /// Iterations at which a record is logged (sorted, first 0, last `iterations`).
     pub log_at: Vec<u64>,
+}
+
+impl MethodPlan {
+    /// Whether the method is evaluated at its own point ([`eval_params`]: an average of the
+    /// iterates), logged in `loss_avg` and `subopt_avg`.
+    ///
+    /// [`eval_params`]: crate::Optimizer::eval_params
+    pub fn has_eval_point(&self) -> bool {
+        !self.optimizer.wrappers.averaging.is_none()
+    }
 }
 
 /// The constants an `lr` expression may use.
@@ -113,8 +160,10 @@ pub fn expr_vars(c: &Constants, m: usize, dim: usize) -> expr::Vars {
     }
 }
 
-/// Resolves every method of `spec` against a problem's constants (validating optimizer names,
-/// hyperparameters, schedules and expressions by building each method once).
+/// Resolves every method of `spec` against a problem's constants: learning-rate and schedule
+/// expressions are evaluated, each optimizer is parsed and validated once into its typed
+/// configuration (every configuration error is found before anything runs); each run then
+/// builds its own optimizer from that configuration without parsing again.
 pub fn plan<T: Scalar>(
     spec: &ExperimentSpec,
     problem: &dyn Problem<T>,
@@ -124,7 +173,11 @@ pub fn plan<T: Scalar>(
     let mut plans = Vec::with_capacity(spec.methods.len());
     for (i, ms) in spec.methods.iter().enumerate() {
         let label = ms.label();
-        let cfg = |msg: String| RunError::Config(format!("methods[{i}] (`{label}`): {msg}"));
+        let cfg = |msg: String| {
+            RunError::from(ExperimentError::message(format!(
+                "methods[{i}] (`{label}`): {msg}"
+            )))
+        };
         let lr = match &ms.lr {
             None => None,
             Some(LrValue::Number(v)) => Some(*v),
@@ -139,12 +192,9 @@ pub fn plan<T: Scalar>(
         }
         let schedule = match &ms.schedule {
             None => ScheduleSpec::Constant,
-            Some(v) => {
-                let v = eval_schedule_args(v.clone(), &vars)
-                    .map_err(|msg| cfg(format!("schedule.{msg}")))?;
-                serde_json::from_value::<ScheduleSpec>(v)
-                    .map_err(|e| cfg(format!("schedule: {e}")))?
-            }
+            Some(s) => s
+                .resolve(&vars)
+                .map_err(|msg| cfg(format!("schedule.{msg}")))?,
         };
         schedule
             .build()
@@ -158,44 +208,21 @@ pub fn plan<T: Scalar>(
             }
             hyper.insert("lr".into(), Value::from(v));
         }
-        let kind = if spec::is_armijo(&ms.optimizer) {
-            if ms.batch_size != BatchSize::Full {
-                return Err(cfg(
-                    "ArmijoGD needs the full gradient: remove `batch_size` (or set it to \"full\")"
-                        .into(),
-                ));
-            }
-            let c: ArmijoConfig = serde_json::from_value(Value::Object(hyper))
-                .map_err(|e| cfg(format!("hyper: {e}")))?;
-            c.validate().map_err(|e| cfg(format!("hyper: {e}")))?;
-            MethodKind::Armijo(c)
-        } else {
-            match registry::build::<T>(&ms.optimizer, &hyper) {
-                Ok(_) => {}
-                Err(OptimError::UnknownOptimizer { name, valid }) => {
-                    return Err(cfg(format!(
-                        "unknown optimizer `{name}`; valid names: {valid}, {}",
-                        spec::RUNNER_METHODS.join(", ")
-                    )));
-                }
-                Err(source) => {
-                    return Err(RunError::Optimizer {
-                        index: i,
-                        method: label,
-                        source: Box::new(source),
-                    });
-                }
-            }
-            MethodKind::Optimizer {
-                name: ms.optimizer.clone(),
-                hyper,
-            }
+        let optimizer_error = |source: OptimError| match source {
+            OptimError::UnknownOptimizer { .. } => cfg(source.to_string()),
+            source => RunError::Optimizer {
+                index: i,
+                method: label.clone(),
+                source: Box::new(source),
+            },
         };
+        let optimizer =
+            MethodOptimizer::parse(&ms.optimizer, &hyper, &ms.wrappers).map_err(optimizer_error)?;
         let sampling = Sampling::new(ms.batch_size, ms.replacement);
         let (it, ep) = if ms.iterations.is_some() || ms.epochs.is_some() {
             (ms.iterations, ms.epochs)
         } else {
-            (spec.iterations, spec.epochs)
+            (spec.common.steps, spec.common.epochs)
         };
         let iterations = match (it, ep) {
             (Some(k), _) => k,
@@ -207,84 +234,44 @@ pub fn plan<T: Scalar>(
                 };
                 ((e * per_epoch) - 1e-9).ceil().max(1.0) as u64
             }
-            (None, None) => 1000,
+            (None, None) => spec::DEFAULT_ITERATIONS,
         };
         plans.push(MethodPlan {
             label,
-            kind,
+            optimizer,
             lr,
             schedule,
             sampling,
-            averaging: ms.averaging,
             iterations,
-            log_at: log_schedule(iterations, spec.log_every, spec.log_points),
+            log_at: log_schedule(iterations, spec.common.log_every, spec.common.log_points),
         });
     }
     Ok(plans)
 }
 
-/// Evaluates string arguments of a schedule table (except `kind`) that parse as expressions.
-fn eval_schedule_args(v: Value, vars: &expr::Vars) -> Result<Value, String> {
-    let Value::Object(mut map) = v else {
-        return Err(" must be a table such as { kind = \"StepLR\", step_size = 10 }".into());
-    };
-    for (k, val) in map.iter_mut() {
-        if k == "kind" {
-            continue;
-        }
-        if let Value::String(s) = val
-            && let Ok(x) = expr::eval(s, vars)
-        {
-            *val = Value::from(x);
-        }
-    }
-    Ok(Value::Object(map))
-}
-
-/// Iterations at which to log: `0, every, 2·every, ..., total`, or about `points` log-spaced
-/// iterations (default 200) — always including 0 and `total`.
-pub fn log_schedule(total: u64, every: Option<u64>, points: Option<u64>) -> Vec<u64> {
-    let mut out: Vec<u64> = match every {
-        Some(e) => (0..=total).step_by(e.max(1) as usize).collect(),
-        None => {
-            let p = points.unwrap_or(200).max(2);
-            if total < p {
-                (0..=total).collect()
-            } else {
-                let lt = (total as f64).ln();
-                (0..p)
-                    .map(|j| (j as f64 / (p - 1) as f64 * lt).exp().round() as u64)
-                    .collect()
-            }
-        }
-    };
-    out.push(0);
-    out.push(total);
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// The metric columns for a problem with these constants (`grad_moment` last when asked for).
-pub fn metric_schema(c: &Constants, averaging: bool, grad_moment: bool) -> Vec<String> {
-    let mut s = vec!["loss".to_string()];
+/// The metric columns for a problem with these constants, declared with their labels and
+/// directions (`grad_moment` last when asked for).
+pub fn metric_schema(c: &Constants, averaging: bool, grad_moment: bool) -> Schema {
+    let below = |name: &str, label: &str| Metric::new(name, label, Direction::Below);
+    let mut s = vec![below("loss", "f(x)")];
     if c.f_star.is_some() {
-        s.push("subopt".into());
+        s.push(below("subopt", "f(x) − f*"));
     }
-    s.push("grad_norm".into());
+    s.push(below("grad_norm", "‖∇f(x)‖"));
     if c.x_star.is_some() {
-        s.push("dist_to_opt".into());
+        s.push(below("dist_to_opt", "‖x − x*‖"));
     }
     if averaging {
-        s.push("loss_avg".into());
+        s.push(below("loss_avg", "f(x̄)"));
         if c.f_star.is_some() {
-            s.push("subopt_avg".into());
+            s.push(below("subopt_avg", "f(x̄) − f*"));
         }
     }
     if grad_moment {
-        s.push("grad_moment".into());
+        s.push(below("grad_moment", "E‖g‖² (single sample)"));
     }
-    s
+    // The names above are distinct and none is a fixed column.
+    Schema::new(s).unwrap_or_default()
 }
 
 /// The iterates of one run of a 1D or 2D problem (for trajectory plots; the second coordinate
@@ -316,80 +303,14 @@ pub struct RunOutput {
     pub trajectories: Vec<Trajectory>,
     /// The resolved methods.
     pub plans: Vec<MethodPlan>,
+    /// The resolved `[target]`.
+    pub target: Option<Target>,
 }
 
 struct RunResult {
     records: Vec<Record>,
     failure: Option<Failure>,
     trajectory: Option<Trajectory>,
-}
-
-/// A method instantiated for one run.
-enum Stepper<T: Scalar> {
-    Opt {
-        opt: Box<dyn Optimizer<T>>,
-        schedule: Box<dyn Schedule>,
-    },
-    Armijo {
-        ls: ArmijoGd<T>,
-        base: f64,
-        schedule: Box<dyn Schedule>,
-    },
-}
-
-impl<T: Scalar> Stepper<T> {
-    fn new(plan: &MethodPlan, dim: usize) -> Result<Self, String> {
-        let schedule = plan.schedule.build().map_err(|e| e.to_string())?;
-        Ok(match &plan.kind {
-            MethodKind::Optimizer { name, hyper } => Stepper::Opt {
-                opt: registry::build::<T>(name, hyper).map_err(|e| e.to_string())?,
-                schedule,
-            },
-            MethodKind::Armijo(c) => Stepper::Armijo {
-                ls: ArmijoGd::new(c.clone(), dim),
-                base: c.lr,
-                schedule,
-            },
-        })
-    }
-
-    /// Sets the learning rate of step k from the schedule.
-    fn prepare(&mut self, k: u64) {
-        match self {
-            Stepper::Opt { opt, schedule } => opt.set_lrs(&|b| schedule.lr(b, k)),
-            Stepper::Armijo { ls, base, schedule } => ls.set_initial_step(schedule.lr(*base, k)),
-        }
-    }
-
-    /// The learning rate of the next step (Armijo: the last accepted step).
-    fn lr(&self) -> f64 {
-        match self {
-            Stepper::Opt { opt, .. } => opt.lr(),
-            Stepper::Armijo { ls, .. } => ls.last_step(),
-        }
-    }
-
-    /// One step; returns the step size taken.
-    fn step(
-        &mut self,
-        problem: &dyn Problem<T>,
-        oracle: &mut Oracle<'_, T>,
-        params: &mut [Param<T>],
-    ) -> Result<f64, String> {
-        match self {
-            Stepper::Opt { opt, .. } => {
-                let p = &mut params[0];
-                oracle.gradient(&p.data, &mut p.grad);
-                let lr = opt.lr();
-                opt.step(params).map_err(|e| e.to_string())?;
-                Ok(lr)
-            }
-            Stepper::Armijo { ls, .. } => {
-                let p = &mut params[0];
-                ls.step(problem, oracle, &mut p.data, &mut p.grad)
-            }
-        }
-    }
 }
 
 /// Runs every method of `spec` on `problem` for every seed. `progress(done, total)` is called
@@ -399,23 +320,49 @@ pub fn run<T: Scalar>(
     problem: &dyn Problem<T>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunOutput, RunError> {
+    run_observed(spec, problem, &Progress(progress))
+}
+
+/// [`run`] with an [`Observer`] that sees every record as it is logged and may end a run.
+pub fn run_observed<T: Scalar>(
+    spec: &ExperimentSpec,
+    problem: &dyn Problem<T>,
+    observer: &dyn Observer,
+) -> Result<RunOutput, RunError> {
     let plans = plan(spec, problem)?;
-    let averaging = plans.iter().any(|p| p.averaging != Averaging::None);
+    let averaging = plans.iter().any(MethodPlan::has_eval_point);
     let schema = metric_schema(problem.constants(), averaging, spec.grad_moment);
+    let target = spec
+        .common
+        .target
+        .as_ref()
+        .map(|t| Target::resolve(t, &schema))
+        .transpose()?;
+    if let Some(m) = &spec.common.plot.metric {
+        schema
+            .column(m)
+            .map_err(|e| ExperimentError::message(format!("invalid `plot.metric`: {e}")))?;
+    }
     let tasks: Vec<(usize, u64)> = (0..plans.len())
-        .flat_map(|mi| (0..spec.seeds).map(move |s| (mi, spec.seed + s)))
+        .flat_map(|mi| (0..spec.seeds()).map(move |s| (mi, spec.common.seed + s)))
         .collect();
     let total = tasks.len();
     let done = AtomicUsize::new(0);
+    let ctx = Ctx {
+        problem,
+        schema: &schema,
+        target: target.as_ref(),
+        observer,
+    };
     let results: Vec<RunResult> = tasks
         .par_iter()
         .map(|&(mi, seed)| {
-            let r = run_one(&plans[mi], mi as u64, seed, problem, &schema);
-            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            let r = run_one(&plans[mi], mi as u64, seed, &ctx);
+            observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
             r
         })
         .collect();
-    let mut records = Records::new(schema);
+    let mut records = Records::new(schema.clone());
     let mut failures = Vec::new();
     let mut trajectories = Vec::new();
     for r in results {
@@ -428,65 +375,95 @@ pub fn run<T: Scalar>(
         failures,
         trajectories,
         plans,
+        target,
     })
 }
 
-fn run_one<T: Scalar>(
-    plan: &MethodPlan,
-    stream: u64,
-    seed: u64,
-    problem: &dyn Problem<T>,
-    schema: &[String],
-) -> RunResult {
+/// What every run of an experiment shares.
+struct Ctx<'a, T: Scalar> {
+    problem: &'a dyn Problem<T>,
+    schema: &'a Schema,
+    target: Option<&'a Target>,
+    observer: &'a dyn Observer,
+}
+
+/// The metric columns a run writes (absent from the schema: `None`).
+struct Cols {
+    loss: Option<Column>,
+    subopt: Option<Column>,
+    grad_norm: Option<Column>,
+    dist_to_opt: Option<Column>,
+    loss_avg: Option<Column>,
+    subopt_avg: Option<Column>,
+    grad_moment: Option<Column>,
+}
+
+impl Cols {
+    fn of(schema: &Schema) -> Self {
+        let c = |name: &str| schema.column(name).ok();
+        Cols {
+            loss: c("loss"),
+            subopt: c("subopt"),
+            grad_norm: c("grad_norm"),
+            dist_to_opt: c("dist_to_opt"),
+            loss_avg: c("loss_avg"),
+            subopt_avg: c("subopt_avg"),
+            grad_moment: c("grad_moment"),
+        }
+    }
+}
+
+fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T>) -> RunResult {
+    let problem = ctx.problem;
     let dim = problem.dim();
     let mut out = RunResult {
         records: Vec::with_capacity(plan.log_at.len()),
         failure: None,
         trajectory: None,
     };
-    let fail = |step: u64, message: String| Failure {
+    let fail = |step: u64, e: StepError| Failure {
         method: plan.label.clone(),
         seed,
         step,
-        message,
+        message: e.to_string(),
     };
-    let x0 = problem.x0();
-    let mut params = match Param::new("x", problem.shape(), x0.clone()) {
+    let mut params = match Param::new("x", problem.shape(), problem.x0()) {
         Ok(p) => vec![p],
         Err(e) => {
-            out.failure = Some(fail(0, e.to_string()));
+            out.failure = Some(fail(0, e.into()));
             return out;
         }
     };
-    let mut stepper = match Stepper::<T>::new(plan, dim) {
+    let mut opt = match plan.optimizer.build::<T>() {
+        Ok(o) => o,
+        Err(e) => {
+            out.failure = Some(fail(0, e.into()));
+            return out;
+        }
+    };
+    let schedule = match plan.schedule.build() {
         Ok(s) => s,
         Err(e) => {
-            out.failure = Some(fail(0, e));
+            out.failure = Some(fail(0, e.into()));
             return out;
         }
     };
     let mut oracle = Oracle::new(problem, plan.sampling, run_rng(seed, stream));
-    let mut avg = Averager::new(plan.averaging, dim);
     let c = problem.constants();
-    let col = |name: &str| schema.iter().position(|s| s == name);
-    let cols = [
-        col("loss"),
-        col("subopt"),
-        col("grad_norm"),
-        col("dist_to_opt"),
-        col("loss_avg"),
-        col("subopt_avg"),
-        col("grad_moment"),
-    ];
+    let cols = Cols::of(ctx.schema);
+    let eval_point = plan.has_eval_point();
     let mut scratch = vec![T::zero(); dim];
-    let mut xbar = vec![T::zero(); dim];
-    let mut prev = vec![T::zero(); if avg.enabled() { dim } else { 0 }];
+    let mut eval_params = if eval_point {
+        params.clone()
+    } else {
+        Vec::new()
+    };
     let stride = trajectory_stride(plan.iterations);
     let mut path = Vec::new();
     let mut elapsed = Duration::ZERO;
     let mut next_log = 0usize;
     for k in 0..=plan.iterations {
-        stepper.prepare(k);
+        opt.set_lrs(&|b| schedule.lr(b, k));
         let x = &params[0].data;
         if dim <= 2 && (k % stride == 0 || k == plan.iterations) {
             let y = if dim == 2 { x[1].as_f64() } else { 0.0 };
@@ -500,20 +477,33 @@ fn run_one<T: Scalar>(
             if !loss.is_finite() || !gnorm.is_finite() {
                 out.failure = Some(fail(
                     k,
-                    format!("non-finite f(x) = {loss} or ‖∇f(x)‖ = {gnorm} after {k} steps"),
+                    StepError::NonFiniteMetric {
+                        step: k,
+                        loss,
+                        grad_norm: gnorm,
+                    },
                 ));
                 break;
             }
-            let mut values = vec![f64::NAN; schema.len()];
-            let mut put = |j: Option<usize>, v: f64| {
-                if let Some(j) = j {
-                    values[j] = v;
+            let mut rec = Record {
+                method: plan.label.clone(),
+                seed,
+                iteration: k,
+                epoch: oracle.epochs(),
+                grad_evals: oracle.evals(),
+                time_s: elapsed.as_secs_f64(),
+                lr: opt.lr(),
+                values: ctx.schema.empty_values(),
+            };
+            let mut put = |col: Option<Column>, v: f64| {
+                if let Some(col) = col {
+                    rec.set(col, v);
                 }
             };
-            put(cols[0], loss);
-            put(cols[2], gnorm);
+            put(cols.loss, loss);
+            put(cols.grad_norm, gnorm);
             if let Some(fs) = c.f_star {
-                put(cols[1], loss - fs);
+                put(cols.subopt, loss - fs);
             }
             if let Some(xs) = &c.x_star {
                 let d: f64 = x
@@ -522,53 +512,70 @@ fn run_one<T: Scalar>(
                     .map(|(a, b)| (a.as_f64() - b).powi(2))
                     .sum::<f64>()
                     .sqrt();
-                put(cols[3], d);
+                put(cols.dist_to_opt, d);
             }
-            if avg.enabled() {
-                avg.current(&x0, &mut xbar);
-                let la = problem.loss(&xbar).as_f64();
-                put(cols[4], la);
+            if eval_point {
+                let at = match opt.eval_params(&params, &mut eval_params) {
+                    Ok(true) => &eval_params[0].data,
+                    Ok(false) => &params[0].data,
+                    Err(e) => {
+                        out.failure = Some(fail(k, e.into()));
+                        break;
+                    }
+                };
+                let la = problem.loss(at).as_f64();
+                put(cols.loss_avg, la);
                 if let Some(fs) = c.f_star {
-                    put(cols[5], la - fs);
+                    put(cols.subopt_avg, la - fs);
                 }
             }
-            if let Some(j) = cols[6] {
-                values[j] = grad_moment(problem, x, &mut scratch);
+            if let Some(col) = cols.grad_moment {
+                rec.set(col, grad_moment(problem, &params[0].data, &mut scratch));
             }
-            out.records.push(Record {
-                method: plan.label.clone(),
-                seed,
-                iteration: k,
-                epoch: oracle.epochs(),
-                grad_evals: oracle.evals(),
-                time_s: elapsed.as_secs_f64(),
-                lr: stepper.lr(),
-                values,
-            });
+            let stop = ctx.observer.record(&rec) == Control::Stop
+                || ctx.target.is_some_and(|t| t.stop && t.reached(&rec));
+            out.records.push(rec);
+            if stop {
+                break;
+            }
         }
         if k == plan.iterations {
             break;
         }
         let t0 = Instant::now();
-        if avg.enabled() {
-            prev.copy_from_slice(&params[0].data);
-        }
-        match stepper.step(problem, &mut oracle, &mut params) {
-            Ok(alpha) => {
-                if avg.enabled() {
-                    avg.add(&prev, alpha);
+        let stepped = if opt.requires_closure() {
+            let mut first = true;
+            let mut closure = |ps: &mut [Param<T>], eval: Eval| -> Result<f64, OptimError> {
+                let p = &mut ps[0];
+                if eval == Eval::ValueAndGrad {
+                    if first {
+                        oracle.gradient(&p.data, &mut p.grad);
+                        first = false;
+                    } else {
+                        oracle.regradient(&p.data, &mut p.grad);
+                    }
                 }
-            }
-            Err(e) => {
-                out.failure = Some(fail(k + 1, e));
-                break;
-            }
+                Ok(oracle.value(&p.data))
+            };
+            opt.step_with_closure(&mut params, &mut closure).map(|_| ())
+        } else {
+            let p = &mut params[0];
+            oracle.gradient(&p.data, &mut p.grad);
+            opt.step(&mut params).map(|_| ())
+        };
+        if let Err(e) = stepped {
+            out.failure = Some(fail(k + 1, e.into()));
+            break;
         }
         elapsed += t0.elapsed();
         if let Some((i, v)) = crate::kernels::first_non_finite(&params[0].data) {
             out.failure = Some(fail(
                 k + 1,
-                format!("iterate became non-finite (x[{i}] = {v}) at step {}", k + 1),
+                StepError::NonFiniteIterate {
+                    step: k + 1,
+                    index: i,
+                    value: v.as_f64(),
+                },
             ));
             break;
         }
@@ -593,77 +600,6 @@ fn grad_moment<T: Scalar>(problem: &dyn Problem<T>, x: &[T], scratch: &mut [T]) 
     }
     let sigma = problem.grad_noise();
     s / m.max(1) as f64 + problem.dim() as f64 * sigma * sigma
-}
-
-/// The summary written next to the records: the problem's constants and, per method, the final
-/// value of `metric` (mean and quantiles over seeds), wall time and failures.
-pub fn summary(
-    spec: &ExperimentSpec,
-    description: &str,
-    constants: &Constants,
-    samples: usize,
-    dim: usize,
-    out: &RunOutput,
-    metric: &str,
-) -> Value {
-    let per_method: Vec<MethodSummary> = out.records.summary(metric).unwrap_or_default();
-    let avg_metric = format!("{metric}_avg");
-    let avg_summary: Vec<MethodSummary> = out.records.summary(&avg_metric).unwrap_or_default();
-    let methods: Vec<Value> = out
-        .plans
-        .iter()
-        .map(|p| {
-            let s = per_method.iter().find(|s| s.method == p.label);
-            let a = avg_summary.iter().find(|s| s.method == p.label);
-            let failures: Vec<&Failure> = out
-                .failures
-                .iter()
-                .filter(|f| f.method == p.label)
-                .collect();
-            let optimizer = match &p.kind {
-                MethodKind::Optimizer { name, .. } => name.clone(),
-                MethodKind::Armijo(_) => "ArmijoGD".into(),
-            };
-            let mut v = json!({
-                "name": p.label,
-                "optimizer": optimizer,
-                "lr": p.lr,
-                "schedule": p.schedule,
-                "batch": match p.sampling {
-                    Sampling::Full => json!("full"),
-                    Sampling::WithReplacement(b) | Sampling::WithoutReplacement(b) => json!(b),
-                },
-                "replacement": !matches!(p.sampling, Sampling::WithoutReplacement(_)),
-                "iterations": p.iterations,
-                "runs": s.map_or(0, |s| s.runs),
-                "final": s.and_then(|s| s.last),
-                "wall_time_s": s.and_then(|s| s.time_s),
-                "failed": failures,
-            });
-            if p.averaging != Averaging::None {
-                v["averaging"] = json!(p.averaging);
-                v["final_avg"] = json!(a.and_then(|s| s.last));
-            }
-            v
-        })
-        .collect();
-    json!({
-        "name": spec.name,
-        "problem": {
-            "kind": spec.problem.kind(),
-            "description": description,
-            "f_star": constants.f_star,
-            "L": constants.l_smooth,
-            "L_max": constants.l_max,
-            "mu": constants.mu,
-            "n": samples,
-            "dimension": dim,
-        },
-        "seeds": spec.seeds,
-        "precision": spec.precision,
-        "metric": metric,
-        "methods": methods,
-    })
 }
 
 #[cfg(test)]
@@ -724,7 +660,7 @@ lr = "4/L"
         let out = run(&spec, p.as_ref(), &|_, _| {}).unwrap();
         assert!(out.failures.is_empty(), "{:?}", out.failures);
         assert_eq!(
-            out.records.metrics,
+            out.records.schema.names().collect::<Vec<_>>(),
             [
                 "loss",
                 "subopt",
@@ -760,7 +696,8 @@ lr = "4/L"
         assert_eq!(sgd_rows.iter().filter(|r| r.seed == 0).count(), 7); // 0, 50, ..., 300
         let last = sgd_rows.last().unwrap();
         assert!((last.epoch - 5.0).abs() < 1e-12 && last.grad_evals == 300);
-        assert!(last.values[5] < sgd_rows[0].values[1]);
+        let col = |n: &str| out.records.column(n).unwrap();
+        assert!(last.get(col("subopt_avg")) < sgd_rows[0].get(col("subopt")));
         // Armijo charges function evaluations: more than one pass per iteration
         let arm = out
             .records
@@ -769,10 +706,12 @@ lr = "4/L"
             .rfind(|r| r.method == "Armijo")
             .unwrap();
         assert!(arm.grad_evals >= 5 * 60 * 3);
-        let sum = summary(&spec, &p.describe(), p.constants(), 60, 4, &out, "subopt");
-        assert_eq!(sum["problem"]["n"], 60);
-        assert_eq!(sum["methods"][1]["averaging"], "step_weighted");
-        assert!(sum["methods"][0]["final"]["mean"].as_f64().unwrap() >= 0.0);
+        let sum = summary(&spec, p.as_ref(), &out, "subopt").unwrap();
+        assert_eq!(sum.problem.n, 60);
+        let json = serde_json::to_value(&sum).unwrap();
+        assert_eq!(json["methods"][1]["averaging"], "step_weighted");
+        assert!(json["methods"][0].get("averaging").is_none());
+        assert!(sum.methods[0].last.unwrap().mean >= 0.0);
     }
 
     #[test]
@@ -803,8 +742,8 @@ lr = "4/L"
     fn grad_moment_is_the_mean_squared_sample_gradient() {
         let (spec, p) = setup(TOML, &[("grad_moment", "true"), ("seeds", "1")]);
         let out = run(&spec, p.as_ref(), &|_, _| {}).unwrap();
-        let j = out.records.metric_index("grad_moment").unwrap();
-        assert_eq!(j + 1, out.records.metrics.len());
+        let j = out.records.column("grad_moment").unwrap();
+        assert_eq!(j.index() + 1, out.records.schema.len());
         // at x₀ = 0 every method logs the same value: (1/m) Σᵢ ‖∇fᵢ(0)‖²
         let x0 = vec![0.0; 4];
         let mut g = vec![0.0; 4];
@@ -821,17 +760,17 @@ lr = "4/L"
             .rows
             .iter()
             .filter(|r| r.iteration == 0)
-            .map(|r| r.values[j])
+            .map(|r| r.get(j))
             .collect();
         assert_eq!(firsts.len(), 4);
         assert!(firsts.iter().all(|v| (v - direct).abs() <= 1e-14 * direct));
         // E‖g‖² = ‖∇f‖² + Var ≥ ‖∇f‖² at every logged point
-        let gn = out.records.metric_index("grad_norm").unwrap();
+        let gn = out.records.column("grad_norm").unwrap();
         assert!(
             out.records
                 .rows
                 .iter()
-                .all(|r| r.values[j] >= r.values[gn].powi(2) * (1.0 - 1e-12))
+                .all(|r| r.get(j) >= r.get(gn).powi(2) * (1.0 - 1e-12))
         );
     }
 
@@ -875,7 +814,8 @@ lr = "30/L"
         let f = &out.failures[0];
         assert_eq!((f.method.as_str(), f.seed), ("SGD", 0));
         assert!(f.step > 100 && f.step <= 400, "{f:?}");
-        assert!(out.records.rows.iter().all(|r| r.values[0].is_finite()));
+        let loss = out.records.column("loss").unwrap();
+        assert!(out.records.rows.iter().all(|r| r.get(loss).is_finite()));
         assert_eq!(out.trajectories.len(), 2);
     }
 
@@ -892,7 +832,7 @@ lr = "30/L"
                     let p = spec.problem.build::<f64>();
                     match p {
                         Err(e) => e.to_string(),
-                        Ok(p) => plan(&spec, p.as_ref())
+                        Ok(p) => run(&spec, p.as_ref(), &|_, _| {})
                             .err()
                             .map(|e| e.to_string())
                             .unwrap_or_default(),
@@ -917,8 +857,25 @@ lr = "30/L"
             e.contains("methods[0] (`GD`): lr = \"1/Lx\": unknown variable"),
             "{e}"
         );
-        let e = err(TOML, &[("methods.3.batch_size", "4")]);
-        assert!(e.contains("full gradient"), "{e}");
+        let e = err(TOML, &[("methods.3.sam", "{ rho = 0.1 }")]);
+        assert!(e.contains("`sam` and `armijo`"), "{e}");
+        let e = err(TOML, &[("methods.1.averagin", "\"uniform\"")]);
+        assert!(
+            e.contains("unknown field `averagin` in methods[1]") && e.contains("`averaging`"),
+            "{e}"
+        );
+        let e = err(TOML, &[("methods.1.averaging", "\"polyak\"")]);
+        assert!(e.contains("polyak") && e.contains("step_weighted"), "{e}");
+        let e = err(TOML, &[("methods.0.sam", "{ rho = -1.0 }")]);
+        assert!(e.contains("sam.rho"), "{e}");
+        let e = err(
+            TOML,
+            &[("target", "{ metric = \"subopt_av\", threshold = 1e-3 }")],
+        );
+        assert!(
+            e.contains("target.metric") && e.contains("subopt_av") && e.contains("subopt_avg"),
+            "{e}"
+        );
         let e = err(TOML, &[("problem.kind", "logistik")]);
         assert!(e.contains("logistik") && e.contains("least_squares"), "{e}");
         let e = err(TOML, &[("problem.mu", "-1")]);
@@ -927,7 +884,7 @@ lr = "30/L"
         assert!(e.contains("momentun") && e.contains("momentum"), "{e}");
         let e = err(TOML, &[("methods.9.lr", "1")]);
         assert!(e.contains("4 elements"), "{e}");
-        let e = err(TOML, &[("iterations", "10")]);
+        let e = err(&format!("iterations = 10\n{TOML}"), &[]);
         assert!(e.contains("only one of `iterations` and `epochs`"), "{e}");
         let e = err(TOML, &[("methods.1.name", "GD")]);
         assert!(e.contains("duplicate"), "{e}");
@@ -946,22 +903,182 @@ lr = "30/L"
                 ("name", "renamed"),
             ],
         );
-        assert_eq!(spec.seeds, 2);
-        assert_eq!(spec.name, "renamed");
-        assert_eq!(spec.plot.x_axis, crate::record::XAxis::Iterations);
+        assert_eq!(spec.seeds(), 2);
+        assert_eq!(spec.common.name, "renamed");
+        assert_eq!(
+            spec.common.plot.x_axis,
+            Some(crate::record::XAxis::Iterations)
+        );
         let plans = plan(&spec, p.as_ref()).unwrap();
         let l = p.constants().l_smooth.unwrap();
         assert_eq!(plans[0].lr, Some(1.0 / l));
         assert!(matches!(spec.problem, ProblemSpec::Logistic(_)));
     }
 
+    /// The wrappers from TOML, each against a hand-written loop on the same quadratic.
     #[test]
-    fn log_schedules_include_first_and_last() {
-        assert_eq!(log_schedule(10, Some(4), None), vec![0, 4, 8, 10]);
-        assert_eq!(log_schedule(3, None, Some(10)), vec![0, 1, 2, 3]);
-        let l = log_schedule(1_000_000, None, Some(50));
-        assert_eq!((l[0], l[1], *l.last().unwrap()), (0, 1, 1_000_000));
-        assert!(l.len() <= 51 && l.len() > 30);
-        assert!(l.windows(2).all(|w| w[0] < w[1]));
+    fn wrappers_from_toml_match_their_definition() {
+        let text = r#"
+seeds = 1
+iterations = 6
+log_every = 1
+[problem]
+kind = "quadratic"
+kappa = 4.0
+[[methods]]
+name = "clip"
+optimizer = "SGD"
+lr = 0.1
+clip_grad_norm = 0.5
+[[methods]]
+name = "sam"
+optimizer = "SGD"
+lr = 0.1
+sam = { rho = 0.05 }
+[[methods]]
+name = "ema"
+optimizer = "SGD"
+lr = 0.1
+averaging = { kind = "ema", decay = 0.5 }
+[[methods]]
+name = "armijo"
+optimizer = "SGD"
+lr = 1.0
+armijo = { c = 0.5, rho = 0.5 }
+"#;
+        let (spec, p) = setup(text, &[]);
+        let out = run(&spec, p.as_ref(), &|_, _| {}).unwrap();
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        let last = |m: &str| {
+            out.trajectories
+                .iter()
+                .find(|t| t.method == m)
+                .unwrap()
+                .points[6]
+        };
+        // f = ½(x² + 4y²) from x0 = (2, 1)
+        let grad = |x: [f64; 2]| [x[0], 4.0 * x[1]];
+        let norm = |g: [f64; 2]| (g[0] * g[0] + g[1] * g[1]).sqrt();
+        let f = |x: [f64; 2]| 0.5 * (x[0] * x[0] + 4.0 * x[1] * x[1]);
+        let close = |a: (f64, f64), b: [f64; 2]| {
+            assert!(
+                (a.0 - b[0]).abs() < 1e-12 && (a.1 - b[1]).abs() < 1e-12,
+                "{a:?} vs {b:?}"
+            )
+        };
+        // clip
+        let mut x = [2.0, 1.0];
+        for _ in 0..6 {
+            let g = grad(x);
+            let c = (0.5 / (norm(g) + 1e-6)).min(1.0);
+            x = [x[0] - 0.1 * c * g[0], x[1] - 0.1 * c * g[1]];
+        }
+        close(last("clip"), x);
+        // sam
+        let mut x = [2.0, 1.0];
+        for _ in 0..6 {
+            let g = grad(x);
+            let s = 0.05 / (norm(g) + 1e-12);
+            let g2 = grad([x[0] + s * g[0], x[1] + s * g[1]]);
+            x = [x[0] - 0.1 * g2[0], x[1] - 0.1 * g2[1]];
+        }
+        close(last("sam"), x);
+        // armijo: backtrack from 1 until f(x − t g) ≤ f(x) − ½ t ‖g‖²
+        let mut x = [2.0, 1.0];
+        for _ in 0..6 {
+            let g = grad(x);
+            let mut t = 1.0;
+            while f([x[0] - t * g[0], x[1] - t * g[1]]) > f(x) - 0.5 * t * norm(g).powi(2) {
+                t *= 0.5;
+            }
+            x = [x[0] - t * g[0], x[1] - t * g[1]];
+        }
+        close(last("armijo"), x);
+        // ema of the iterates x_0..x_5 of plain GD with 0.1, evaluated in loss_avg
+        let (mut x, mut avg) = ([2.0, 1.0], None::<[f64; 2]>);
+        for _ in 0..6 {
+            avg = Some(match avg {
+                None => x,
+                Some(a) => [0.5 * a[0] + 0.5 * x[0], 0.5 * a[1] + 0.5 * x[1]],
+            });
+            let g = grad(x);
+            x = [x[0] - 0.1 * g[0], x[1] - 0.1 * g[1]];
+        }
+        let la = out.records.column("loss_avg").unwrap();
+        let row = out
+            .records
+            .rows
+            .iter()
+            .rfind(|r| r.method == "ema")
+            .unwrap();
+        assert!((row.get(la) - f(avg.unwrap())).abs() < 1e-12);
+        // SAM evaluates twice per step (gradient and value each), the line search more
+        let evals = |m: &str| {
+            out.records
+                .rows
+                .iter()
+                .rfind(|r| r.method == m)
+                .unwrap()
+                .grad_evals
+        };
+        assert_eq!(evals("clip"), 6);
+        assert_eq!(evals("sam"), 6 * 4);
+        assert!(evals("armijo") >= 6 * 3);
+    }
+
+    #[test]
+    fn a_stochastic_line_search_evaluates_one_batch_per_step() {
+        let (spec, p) = setup(TOML, &[("methods.3.batch_size", "4"), ("seeds", "1")]);
+        let out = run(&spec, p.as_ref(), &|_, _| {}).unwrap();
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        let arm = out
+            .records
+            .rows
+            .iter()
+            .rfind(|r| r.method == "Armijo")
+            .unwrap();
+        // per step: the batch gradient, f on the batch, ≥ 1 trial value on the batch
+        assert!(arm.grad_evals >= arm.iteration * 4 * 3, "{arm:?}");
+        assert_eq!(arm.grad_evals % 4, 0);
+    }
+
+    #[test]
+    fn targets_report_time_to_target_and_can_stop_runs() {
+        let (spec, p) = setup(
+            TOML,
+            &[(
+                "target",
+                "{ metric = \"subopt\", threshold = 1e-2, stop = true }",
+            )],
+        );
+        let out = run(&spec, p.as_ref(), &|_, _| {}).unwrap();
+        let t = out.target.clone().unwrap();
+        assert_eq!(
+            t.direction,
+            crate::record::Direction::Below,
+            "declared by subopt"
+        );
+        let sum = summary(&spec, p.as_ref(), &out, "subopt").unwrap();
+        let reports: Vec<_> = sum
+            .methods
+            .iter()
+            .map(|m| m.target.clone().unwrap())
+            .collect();
+        assert!(reports.iter().all(|r| r.runs == 3));
+        assert!(reports.iter().any(|r| r.reached > 0), "{reports:?}");
+        // each run stopped at its first hit: its last row is the hit
+        for (_, rows) in out.records.runs() {
+            let hits = rows.iter().filter(|r| t.reached(r)).count();
+            assert!(hits <= 1);
+        }
+        // an observer can stop every run after its first record
+        struct First;
+        impl Observer for First {
+            fn record(&self, _: &Record) -> Control {
+                Control::Stop
+            }
+        }
+        let out = run_observed(&spec, p.as_ref(), &First).unwrap();
+        assert!(out.records.rows.iter().all(|r| r.iteration == 0));
     }
 }

@@ -1,17 +1,22 @@
-//! The experiment file (TOML): problem, methods, seeds, budget, logging and plot options, with
-//! `--set key=value` overrides. Every table rejects unknown fields with the list of valid names.
-//! The schema is documented field by field in `docs/experiments.md`.
+//! The experiment file of `optlab run` (TOML): the [common fields](crate::experiment::Common)
+//! every experiment has (name, seeds, budget, logging, `[target]`, `[plot]`), the precision, the
+//! problem and the methods, with `--set key=value` overrides. Every table rejects unknown fields
+//! with the list of valid names. The schema is documented field by field in
+//! `docs/experiments.md`.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::RunError;
-use super::averaging::Averaging;
+use super::expr;
+use crate::experiment::common::check_budget;
+use crate::experiment::{Common, ExperimentError, parse};
 use crate::optim::registry::HyperMap;
+use crate::optim::wrap::Wrappers;
 use crate::oracle::BatchSize;
-use crate::overrides::{self, OverrideError};
 use crate::problem::ProblemSpec;
-use crate::record::XAxis;
+use crate::schedule::ScheduleSpec;
 
 /// Floating-point precision of a run's parameters and problem data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,9 +39,100 @@ pub enum LrValue {
     Expr(String),
 }
 
+/// A method's schedule, typed when the file is read: a [`ScheduleSpec`] whose top-level string
+/// arguments that are expressions in the problem's constants (`mu = "mu"`, `T_max = "m"`) are
+/// filled in when the plan is made ([`ScheduleArg::resolve`]). An unknown kind or argument is an
+/// error of the file, before any problem is built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleArg {
+    /// The schedule, with 1 in place of each expression.
+    spec: ScheduleSpec,
+    /// `(argument, expression)` pairs.
+    exprs: Vec<(String, String)>,
+}
+
+impl ScheduleArg {
+    /// A schedule without expressions.
+    pub fn new(spec: ScheduleSpec) -> Self {
+        ScheduleArg {
+            spec,
+            exprs: Vec::new(),
+        }
+    }
+
+    /// Parses a schedule table (`{ kind = "StronglyConvex", mu = "mu" }`).
+    pub fn parse(v: Value) -> Result<Self, String> {
+        let Value::Object(mut map) = v else {
+            return Err("must be a table such as { kind = \"StepLR\", step_size = 10 }".into());
+        };
+        // A string is an expression if it evaluates with every constant known.
+        let probe = expr::Vars {
+            l: Some(1.0),
+            l_max: Some(1.0),
+            mu: Some(1.0),
+            m: 1.0,
+            d: 1.0,
+        };
+        let mut exprs = Vec::new();
+        for (k, val) in map.iter_mut() {
+            if k == "kind" {
+                continue;
+            }
+            if let Value::String(s) = val
+                && expr::eval(s, &probe).is_ok()
+            {
+                exprs.push((k.clone(), s.clone()));
+                *val = Value::from(1);
+            }
+        }
+        let spec = serde_json::from_value::<ScheduleSpec>(Value::Object(map))
+            .map_err(|e| format!("schedule: {e}"))?;
+        Ok(ScheduleArg { spec, exprs })
+    }
+
+    /// The schedule with its expressions evaluated in `vars` (integral values as integers, so
+    /// that counts such as `T_max = "m"` fit integer fields); the error names the argument.
+    pub fn resolve(&self, vars: &expr::Vars) -> Result<ScheduleSpec, String> {
+        if self.exprs.is_empty() {
+            return Ok(self.spec.clone());
+        }
+        let mut v = serde_json::to_value(&self.spec).map_err(|e| e.to_string())?;
+        for (k, e) in &self.exprs {
+            let x = expr::eval(e, vars).map_err(|m| format!("{k} = \"{e}\": {m}"))?;
+            let num = if x.fract() == 0.0 && x.abs() < 9e15 {
+                Value::from(x as i64)
+            } else {
+                Value::from(x)
+            };
+            if let Some(m) = v.as_object_mut() {
+                m.insert(k.clone(), num);
+            }
+        }
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+}
+
+impl Serialize for ScheduleArg {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(&self.spec).map_err(serde::ser::Error::custom)?;
+        if let Some(m) = v.as_object_mut() {
+            for (k, e) in &self.exprs {
+                m.insert(k.clone(), Value::String(e.clone()));
+            }
+        }
+        v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ScheduleArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ScheduleArg::parse(Value::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
 /// One method of an experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct MethodSpec {
     /// Label in records, legends and the summary (default: the optimizer name); must be unique.
     pub name: Option<String>,
@@ -47,14 +143,15 @@ pub struct MethodSpec {
     /// Other hyperparameters under PyTorch's names (`{ momentum = 0.9 }`), incl. `groups`.
     pub hyper: HyperMap,
     /// Step-size schedule (`{ kind = "StronglyConvex", mu = 1.0 }`; default constant). String
-    /// arguments that parse as expressions (`mu = "mu"`) are evaluated like `lr`.
-    pub schedule: Option<Value>,
+    /// arguments that are expressions (`mu = "mu"`) are evaluated like `lr`.
+    pub schedule: Option<ScheduleArg>,
     /// `"full"` (default) or a number of samples per step.
     pub batch_size: BatchSize,
     /// Sample with replacement (default true); false: reshuffle every epoch.
     pub replacement: bool,
-    /// Report an average of the iterates: "none" (default), "uniform", "step_weighted".
-    pub averaging: Averaging,
+    /// Wrappers around the optimizer: `clip_grad_norm`, `sam`, `armijo`, `averaging`.
+    #[serde(flatten)]
+    pub wrappers: Wrappers,
     /// Iterations for this method (overrides the experiment's budget).
     pub iterations: Option<u64>,
     /// Epochs for this method (overrides the experiment's budget).
@@ -71,7 +168,7 @@ impl Default for MethodSpec {
             schedule: None,
             batch_size: BatchSize::Full,
             replacement: true,
-            averaging: Averaging::None,
+            wrappers: Wrappers::default(),
             iterations: None,
             epochs: None,
         }
@@ -79,57 +176,35 @@ impl Default for MethodSpec {
 }
 
 impl MethodSpec {
+    /// Its own field names (besides [`Wrappers::FIELDS`]).
+    pub const FIELDS: &'static [&'static str] = &[
+        "name",
+        "optimizer",
+        "lr",
+        "hyper",
+        "schedule",
+        "batch_size",
+        "replacement",
+        "iterations",
+        "epochs",
+    ];
+
     /// The label used in records.
     pub fn label(&self) -> String {
         self.name.clone().unwrap_or_else(|| self.optimizer.clone())
     }
 }
 
-/// Plot options.
+/// An experiment: the common fields, a problem, methods.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PlotSpec {
-    /// Metric on the y-axis (default: `subopt` when f* is known, else `loss`).
-    pub metric: Option<String>,
-    /// x-axis: "iterations", "epochs" (default), "seconds" or "grad_evals".
-    pub x_axis: XAxis,
-    /// Title (default: the problem's description).
-    pub title: Option<String>,
-    /// Also draw the averaged iterates of methods with averaging, dashed (default true).
-    pub averages: bool,
-}
-
-impl Default for PlotSpec {
-    fn default() -> Self {
-        PlotSpec {
-            metric: None,
-            x_axis: XAxis::Epochs,
-            title: None,
-            averages: true,
-        }
-    }
-}
-
-/// An experiment: a problem, methods, seeds and a budget.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ExperimentSpec {
-    /// Name: output goes to `runs/<name>/` (default "experiment").
-    pub name: String,
-    /// Number of seeds per method (default 10).
-    pub seeds: u64,
-    /// First seed; runs use seed, seed+1, ... (default 0).
-    pub seed: u64,
+    /// Name, seeds (default 10), budget (default 1000 iterations), logging (default 200
+    /// log-spaced points), `[target]`, `[plot]`.
+    #[serde(flatten)]
+    pub common: Common,
     /// "f64" (default) or "f32".
     pub precision: Precision,
-    /// Iterations per run (default 1000 when neither this nor `epochs` is set).
-    pub iterations: Option<u64>,
-    /// Budget in passes over the data instead of iterations.
-    pub epochs: Option<f64>,
-    /// Log every k iterations (exclusive with `log_points`).
-    pub log_every: Option<u64>,
-    /// Log at about this many log-spaced iterations (default 200).
-    pub log_points: Option<u64>,
     /// Also log `grad_moment` = E‖g‖² of the single-sample oracle at x_k, i.e.
     /// (1/m) Σᵢ ‖∇fᵢ(x_k)‖² (+ d σ² with gradient noise σ): the σ² of the SGD theorems
     /// (default false; costs m per-sample gradients per logged point, not counted).
@@ -138,86 +213,65 @@ pub struct ExperimentSpec {
     pub problem: ProblemSpec,
     /// The methods.
     pub methods: Vec<MethodSpec>,
-    /// Plot options.
-    pub plot: PlotSpec,
 }
 
 impl Default for ExperimentSpec {
     fn default() -> Self {
         ExperimentSpec {
-            name: "experiment".into(),
-            seeds: 10,
-            seed: 0,
+            common: Common::default(),
             precision: Precision::F64,
-            iterations: None,
-            epochs: None,
-            log_every: None,
-            log_points: None,
             grad_moment: false,
             problem: ProblemSpec::default(),
             methods: Vec::new(),
-            plot: PlotSpec::default(),
         }
     }
 }
 
-/// Names of the methods the runner implements itself (beyond the optimizer registry).
-pub const RUNNER_METHODS: &[&str] = &["ArmijoGD"];
+/// Seeds per method when `seeds` is not set.
+pub const DEFAULT_SEEDS: u64 = 10;
 
-/// Whether `name` is the runner's line-search method.
-pub fn is_armijo(name: &str) -> bool {
-    ["armijogd", "armijo", "gd-armijo", "linesearch"].contains(&name.to_ascii_lowercase().as_str())
-}
+/// Iterations per run when neither `iterations` nor `epochs` is set.
+pub const DEFAULT_ITERATIONS: u64 = 1000;
+
+/// Examples of `--set` for error messages.
+const SET_EXAMPLES: &str = "seeds=3 or methods.0.lr=0.1";
 
 impl ExperimentSpec {
+    /// Its own top-level field names (besides [`Common::FIELDS`]).
+    pub const FIELDS: &'static [&'static str] = &["precision", "grad_moment", "problem", "methods"];
+
+    /// Runs per method.
+    pub fn seeds(&self) -> u64 {
+        self.common.seeds_or(DEFAULT_SEEDS)
+    }
+
     /// Parses a TOML experiment and applies `overrides` (`("methods.0.lr", "0.1")`, values in
     /// TOML syntax, bare words taken as strings).
     pub fn from_toml(text: &str, overrides: &[(String, String)]) -> Result<Self, RunError> {
-        let spec: ExperimentSpec = if overrides.is_empty() {
-            toml::from_str(text).map_err(|e| RunError::Config(e.to_string()))?
-        } else {
-            let mut table: toml::Table =
-                toml::from_str(text).map_err(|e| RunError::Config(e.to_string()))?;
-            for (k, v) in overrides {
-                apply_override(&mut table, k, v)?;
+        let table = parse::table(text, overrides, SET_EXAMPLES)?;
+        parse::check_fields(&table, &[Common::FIELDS, Self::FIELDS], "")?;
+        if let Some(toml::Value::Array(methods)) = table.get("methods") {
+            for (i, m) in methods.iter().enumerate() {
+                if let toml::Value::Table(t) = m {
+                    parse::check_fields(
+                        t,
+                        &[MethodSpec::FIELDS, Wrappers::FIELDS],
+                        &format!(" in methods[{i}]"),
+                    )?;
+                }
             }
-            let text = toml::to_string(&table).map_err(|e| RunError::Config(e.to_string()))?;
-            toml::from_str(&text)
-                .map_err(|e| RunError::Config(format!("after --set overrides: {e}")))?
-        };
+        }
+        let spec: ExperimentSpec = parse::deserialize(text, table, !overrides.is_empty())?;
         spec.validate()?;
         Ok(spec)
     }
 
-    /// Checks what serde cannot: counts, exclusive fields, unique names.
+    /// Checks what serde cannot: the common fields, counts, budgets, unique names.
     pub fn validate(&self) -> Result<(), RunError> {
-        let bad = |m: String| Err(RunError::Config(m));
-        if self.seeds == 0 || self.seeds > 100_000 {
-            return bad(format!("`seeds` = {}: must be in 1..=100000", self.seeds));
-        }
+        self.common.validate()?;
+        let bad = |m: String| Err(RunError::from(ExperimentError::message(m)));
         if self.methods.is_empty() {
             return bad("no methods: add at least one [[methods]] table".into());
-        }
-        check_budget("", self.iterations, self.epochs)?;
-        if self.log_every.is_some() && self.log_points.is_some() {
-            return bad("set only one of `log_every` and `log_points`".into());
-        }
-        if self.log_every == Some(0) {
-            return bad("`log_every` must be ≥ 1".into());
-        }
-        if self.log_points.is_some_and(|p| p < 2) {
-            return bad("`log_points` must be ≥ 2 (the first and the last iteration)".into());
-        }
-        if self.name.is_empty()
-            || self
-                .name
-                .contains(|c: char| !(c.is_alphanumeric() || "-_.".contains(c)))
-            || self.name.starts_with('.')
-        {
-            return bad(format!(
-                "`name` = {:?}: use letters, digits, '-', '_' and '.' (it names the output directory)",
-                self.name
-            ));
         }
         for (i, m) in self.methods.iter().enumerate() {
             if m.optimizer.is_empty() {
@@ -242,48 +296,41 @@ impl ExperimentSpec {
     }
 }
 
-fn check_budget(
-    prefix: &str,
-    iterations: Option<u64>,
-    epochs: Option<f64>,
-) -> Result<(), RunError> {
-    if iterations.is_some() && epochs.is_some() {
-        return Err(RunError::Config(format!(
-            "set only one of `{prefix}iterations` and `{prefix}epochs`"
-        )));
-    }
-    if let Some(e) = epochs
-        && !(e.is_finite() && e > 0.0)
-    {
-        return Err(RunError::Config(format!(
-            "`{prefix}epochs` = {e}: must be finite and > 0"
-        )));
-    }
-    if iterations.is_some_and(|i| i > 1_000_000_000) {
-        return Err(RunError::Config(format!(
-            "`{prefix}iterations` must be ≤ 1e9"
-        )));
-    }
-    Ok(())
-}
-
 /// Parses `--set` text `key=value` (the shared [`overrides`](crate::overrides) syntax).
 pub fn parse_set(s: &str) -> Result<(String, String), RunError> {
-    overrides::parse_set(s).map_err(override_error)
+    Ok(parse::sets(&[s.to_string()], SET_EXAMPLES)?
+        .pop()
+        .unwrap_or_default())
 }
 
-/// Sets the dotted path `key` (array elements by index: `methods.0.lr`) to `value`
-/// ([`overrides::apply_override`]).
-pub fn apply_override(table: &mut toml::Table, key: &str, value: &str) -> Result<(), RunError> {
-    overrides::apply_override(table, key, value).map_err(override_error)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A `--set` error as a configuration error, with examples from the experiment schema.
-fn override_error(e: OverrideError) -> RunError {
-    match e {
-        OverrideError::Syntax(_) => {
-            RunError::Config(format!("{e}, e.g. seeds=3 or methods.0.lr=0.1"))
-        }
-        e => RunError::Config(e.to_string()),
+    #[test]
+    fn schedules_are_typed_when_read_and_resolved_with_the_constants() {
+        let s =
+            ScheduleArg::parse(serde_json::json!({"kind": "StronglyConvex", "mu": "mu"})).unwrap();
+        let vars = expr::Vars {
+            mu: Some(0.5),
+            ..Default::default()
+        };
+        let r = s.resolve(&vars).unwrap();
+        assert_eq!(serde_json::to_value(&r).unwrap()["mu"], 0.5);
+        let e = s.resolve(&expr::Vars::default()).unwrap_err();
+        assert!(e.contains("mu = \"mu\""), "{e}");
+        // an integer argument from a count
+        let s = ScheduleArg::parse(serde_json::json!({"kind": "CosineAnnealingLR", "T_max": "m"}))
+            .unwrap();
+        let vars = expr::Vars {
+            m: 200.0,
+            ..Default::default()
+        };
+        assert!(s.resolve(&vars).is_ok());
+        let e = ScheduleArg::parse(serde_json::json!({"kind": "Nope"})).unwrap_err();
+        assert!(e.contains("Nope"), "{e}");
+        // round trip keeps the expressions
+        let back: ScheduleArg = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
     }
 }
