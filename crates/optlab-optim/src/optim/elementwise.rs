@@ -11,6 +11,10 @@
 //! A rule may also carry per-parameter *scalar* state advanced once per step
 //! ([`Rule::SCALARS`], [`Rule::advance`]), as PyTorch keeps NAdam's `mu_product`; most rules have
 //! none, and their [`Rule::coeffs`] depends only on the config, the learning rate and the step.
+//!
+//! A rule whose model is evaluated elsewhere than at the training point (ASGD's average,
+//! schedule-free's x) says so with [`Rule::EVAL`] and gives the evaluation-mode value of a
+//! coordinate in [`Rule::eval`]; the driver then implements [`Optimizer::eval_params`].
 
 use std::marker::PhantomData;
 
@@ -62,6 +66,15 @@ pub trait Rule<T: Scalar, const N: usize>: Send + Sync + 'static {
 
     /// Updates one coordinate `x` with gradient `g` and state `s`.
     fn update(c: &Self::Coeffs, x: &mut T, g: T, s: &mut [T; N]);
+
+    /// Whether the model is evaluated at a point other than the training parameters (then
+    /// [`Elementwise`] implements [`Optimizer::eval_params`] with [`eval`](Rule::eval)).
+    const EVAL: bool = false;
+
+    /// The evaluation-mode value of a coordinate whose training value is `x` and state `s`.
+    fn eval(_config: &Self::Config, x: T, _s: &[T; N]) -> T {
+        x
+    }
 }
 
 /// The state of one parameter: `N` interleaved values per coordinate and the rule's scalars.
@@ -213,6 +226,45 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
             run_rule::<T, R, N>(&c, &mut p.data, &p.grad, &mut state.coords);
         }
         Ok(StepOutcome::Applied)
+    }
+
+    /// The evaluation-mode parameters [`Rule::eval`] of the rules that have them, for the list
+    /// of parameters the steps were given (all of it: `params` and `out` must match the slots).
+    fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
+        if !R::EVAL || self.slots.is_empty() {
+            return Ok(false);
+        }
+        if params.len() != self.slots.len() || out.len() != self.slots.len() {
+            return Err(OptimError::ParamMismatch {
+                index: self.slots.len().min(params.len()).min(out.len()),
+                expected: format!("{} parameters", self.slots.len()),
+                found: format!("{} parameters and {} outputs", params.len(), out.len()),
+            });
+        }
+        for (j, slot) in self.slots.iter().enumerate() {
+            let fits = |p: &Param<T>| {
+                if p.name == slot.name
+                    && p.shape == slot.shape
+                    && p.data.len() == slot.state.coords.len()
+                {
+                    Ok(())
+                } else {
+                    Err(OptimError::ParamMismatch {
+                        index: j,
+                        expected: format!("`{}` {:?}", slot.name, slot.shape),
+                        found: format!("`{}` {:?}", p.name, p.shape),
+                    })
+                }
+            };
+            fits(&params[j])?;
+            fits(&out[j])?;
+            let cfg = self.groups.config(slot.group);
+            let x = &params[j].data;
+            for ((o, &x), s) in out[j].data.iter_mut().zip(x).zip(&slot.state.coords) {
+                *o = R::eval(cfg, x, s);
+            }
+        }
+        Ok(true)
     }
 
     fn state(&self) -> OptimizerState<T> {

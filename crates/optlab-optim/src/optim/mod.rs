@@ -27,10 +27,14 @@
 //! ```
 
 pub mod adadelta;
+pub mod adafactor;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
+pub mod asgd;
 pub mod elementwise;
+pub mod lbfgs;
+pub mod lion;
 pub mod lmo;
 pub mod muon;
 pub mod nadam;
@@ -39,6 +43,8 @@ pub mod partition;
 pub mod radam;
 pub mod registry;
 pub mod rmsprop;
+pub mod rprop;
+pub mod schedule_free;
 pub mod sgd;
 pub mod shampoo;
 

@@ -15,9 +15,13 @@
 use serde_json::{Map, Value};
 
 use super::adadelta::{Adadelta, AdadeltaConfig};
+use super::adafactor::{Adafactor, AdafactorConfig};
 use super::adagrad::{Adagrad, AdagradConfig};
 use super::adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 use super::adamax::{Adamax, AdamaxConfig};
+use super::asgd::{Asgd, AsgdConfig};
+use super::lbfgs::{Lbfgs, LbfgsConfig};
+use super::lion::{Lion, LionConfig};
 use super::lmo::{SteepestDescent, SteepestDescentConfig};
 use super::muon::{Muon, MuonConfig};
 use super::nadam::{Nadam, NadamConfig};
@@ -25,6 +29,10 @@ use super::normalized::{NormalizedGd, NormalizedGdConfig, SignGd, SignGdConfig};
 use super::partition::{MuonAdamWConfig, PartitionConfig};
 use super::radam::{Radam, RadamConfig};
 use super::rmsprop::{Rmsprop, RmspropConfig};
+use super::rprop::{Rprop, RpropConfig};
+use super::schedule_free::{
+    AdamWScheduleFree, AdamWScheduleFreeConfig, SgdScheduleFree, SgdScheduleFreeConfig,
+};
 use super::sgd::{Sgd, SgdConfig};
 use super::shampoo::{Shampoo, ShampooConfig};
 use super::{Config, Optimizer};
@@ -78,6 +86,13 @@ buildable! {
     MuonConfig => Muon,
     SteepestDescentConfig => SteepestDescent,
     ShampooConfig => Shampoo,
+    AdafactorConfig => Adafactor,
+    AsgdConfig => Asgd,
+    RpropConfig => Rprop,
+    LbfgsConfig => Lbfgs,
+    AdamWScheduleFreeConfig => AdamWScheduleFree,
+    SgdScheduleFreeConfig => SgdScheduleFree,
+    LionConfig => Lion,
 }
 
 /// What `optlab list` shows about an optimizer.
@@ -151,6 +166,20 @@ registry! {
         summary: "Routes parameters to sub-optimizers by filter (first match wins); defaults: the Muon recipe" },
     MuonAdamWConfig { aliases: ["muon_adamw", "muonwithauxadam"],
         summary: "Muon for hidden weight matrices, AdamW for embeddings, head, biases and gains" },
+    AdafactorConfig { aliases: ["adafactor"],
+        summary: "Adafactor: factored second moment (rows + columns), relative step, update clipping" },
+    AsgdConfig { aliases: ["asgd"],
+        summary: "Averaged SGD: decaying step, Polyak–Ruppert average `ax` (the eval-mode parameters)" },
+    RpropConfig { aliases: ["rprop"],
+        summary: "Rprop: per-coordinate step sizes grown/shrunk by the sign of successive gradients" },
+    LbfgsConfig { aliases: ["lbfgs", "l-bfgs", "l_bfgs"],
+        summary: "L-BFGS with optional strong-Wolfe line search; steps through a closure (re-evaluates f)" },
+    AdamWScheduleFreeConfig { aliases: ["adamw_schedule_free", "adamwschedulefree", "sf_adamw"],
+        summary: "Schedule-free AdamW: gradients at y, evaluation at the average x (no lr schedule)" },
+    SgdScheduleFreeConfig { aliases: ["sgd_schedule_free", "sgdschedulefree", "sf_sgd"],
+        summary: "Schedule-free SGD: gradients at y, evaluation at the average x (no lr schedule)" },
+    LionConfig { aliases: ["lion"],
+        summary: "Lion: sign of an interpolated momentum, decoupled weight decay (lion-pytorch)" },
 }
 
 fn unknown(name: &str) -> OptimError {
