@@ -9,11 +9,13 @@
 //! - [`param`]: [`Param`] (a named tensor `{name, shape, data, grad}`, row-major) and
 //!   [`ParamFilter`] (`"*.bias | ndim=1"`, `"ndim>=2 & !*embed*"`);
 //! - [`optim`]: the [`Optimizer`] trait, one file per method family (SGD, Adagrad, RMSprop,
-//!   Adadelta, Adam/AMSGrad/AdamW, NAdam, RAdam, Adamax, normalized and sign descent, steepest
-//!   descent through an LMO, Muon, Shampoo), [`Partition`](optim::partition::Partition) routing
-//!   parameters to different optimizers, and the [`registry`](optim::registry) that builds any of
-//!   them by name from a hyperparameter map;
-//! - [`schedule`]: the lecture's step-size rules and PyTorch's `lr_scheduler` as closed forms in k;
+//!   Adadelta, Adam/AMSGrad/AdamW, NAdam, RAdam, Adamax, Adafactor, ASGD, Rprop, L-BFGS,
+//!   schedule-free AdamW/SGD, Lion, normalized and sign descent, steepest descent through an LMO,
+//!   Muon, Shampoo), [`Partition`](optim::partition::Partition) routing parameters to different
+//!   optimizers, and the [`registry`](optim::registry) that builds any of them by name from a
+//!   hyperparameter map;
+//! - [`schedule`]: the lecture's step-size rules and PyTorch's `lr_scheduler` (closed forms in k,
+//!   and the metric-driven `ReduceLROnPlateau`);
 //! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse p-th roots on faer;
 //! - [`verify`]: replay of PyTorch reference traces;
 //! - [`kernels`], [`scalar`], [`error`]: deterministic reductions, the `f32`/`f64` abstraction and

@@ -20,6 +20,8 @@
 //! ```
 //!
 //! ε₁ defaults to the machine epsilon of the parameters' type (PyTorch's `eps = (None, 1e-3)`).
+//! With ε₁² = 0 (ε₁ = 0, or ε₁ < 1e-19 in f32, where ε₁² underflows) a coordinate whose second
+//! moment is 0 gets U = 0/0 = NaN, as in PyTorch.
 //! As in PyTorch, ε₁ enters after the row and column factors (not added to G², as in the
 //! paper), the means replace the paper's sums, and the lr α bounds ρ_t and scales the weight
 //! decay (the paper uses 0.01 for the former and has no weight decay).

@@ -1045,8 +1045,9 @@ mod tests {
             for _ in 0..5 {
                 opt.step_with_closure(&mut p, &mut f)?;
             }
+            // PyTorch's stopping tests end a step once f changes by < tolerance_change = 1e-9.
             let worst = p[0].data.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-            assert!(worst < 1e-6, "{line_search_fn:?}: {:?}", p[0].data);
+            assert!(worst < 1e-4, "{line_search_fn:?}: {:?}", p[0].data);
             assert!(opt.func_evals() > 6);
         }
         Ok(())
@@ -1077,19 +1078,25 @@ mod tests {
 
     #[test]
     fn a_closure_error_restores_parameters_and_state() -> Result<(), OptimError> {
-        let mut opt = Lbfgs::new(LbfgsConfig::default())?;
-        let mut p = vec![Param::<f64>::vector("x", vec![1.0, -2.0])];
-        let mut f = quadratic(vec![1.0, 3.0]);
+        // Two iterations per step: the closure is called at the start and after the first move.
+        let mut opt = Lbfgs::new(LbfgsConfig {
+            max_iter: 2,
+            ..Default::default()
+        })?;
+        let mut p = vec![Param::<f64>::vector("x", vec![1.0, -2.0, 0.5])];
+        let a = vec![1.0, 10.0, 100.0];
+        let mut f = quadratic(a.clone());
         opt.step_with_closure(&mut p, &mut f)?;
         let (before, state) = (p.clone(), opt.state());
-        // The closure fails at its third call, in the middle of the step.
+        // The closure fails at its second call, after the parameters have moved.
         let mut calls = 0;
         let mut failing = |ps: &mut [Param<f64>], e: Eval| {
             calls += 1;
-            if calls == 3 {
+            if calls == 2 {
+                assert_ne!(ps[0].data, before[0].data);
                 Err(OptimError::Objective("data read failed".into()))
             } else {
-                quadratic(vec![1.0, 3.0])(ps, e)
+                quadratic(a.clone())(ps, e)
             }
         };
         let e = opt.step_with_closure(&mut p, &mut failing);

@@ -2,12 +2,20 @@
 //! serializable state.
 //!
 //! Each method family lives in its own file whose update reads like the lecture's per-coordinate
-//! formula. Elementwise methods (SGD, Adagrad, RMSProp, Adadelta, the Adam family, sign descent)
-//! are a [`Rule`](elementwise::Rule) — the formula for one coordinate — run by the shared fused
-//! driver [`Elementwise`](elementwise::Elementwise): one pass over `(param, grad, state)` per
-//! step, split across threads for large tensors, allocation-free for small ones. Methods that need
-//! a global quantity (normalized gradient descent: ‖g‖₂ over all parameters) implement
-//! [`Optimizer`] themselves with the same [`Groups`], [`sync_slots`] and [`screen_gradients`].
+//! formula. Elementwise methods (SGD, Adagrad, RMSProp, Adadelta, the Adam family, Rprop, ASGD,
+//! Lion, schedule-free AdamW/SGD, sign descent) are a [`Rule`](elementwise::Rule) — the formula
+//! for one coordinate — run by the shared fused driver [`Elementwise`](elementwise::Elementwise):
+//! one pass over `(param, grad, state)` per step, split across threads for large tensors,
+//! allocation-free for small ones. Methods that need a global quantity (normalized gradient
+//! descent: ‖g‖₂ over all parameters; Adafactor: RMS of each parameter and row/column means)
+//! implement [`Optimizer`] themselves with the same [`Groups`], [`sync_slots`] and
+//! [`screen_gradients`].
+//!
+//! Two extensions of a plain step, both with defaults that every optimizer inherits:
+//! [`Optimizer::step_with_closure`] for methods that evaluate the objective during their step
+//! (L-BFGS, whose plain `step` is [`OptimError::ClosureRequired`]), and
+//! [`Optimizer::eval_params`] for methods evaluated elsewhere than where gradients are taken
+//! (ASGD's average, schedule-free's x).
 //!
 //! ```
 //! use optlab_optim::optim::{Optimizer, adam::{AdamW, AdamWConfig}};

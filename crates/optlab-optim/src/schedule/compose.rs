@@ -478,4 +478,25 @@ mod tests {
         assert!(!closed.is_metric_driven());
         assert!(closed.state().parts.is_empty());
     }
+
+    #[test]
+    fn sequential_constant_then_exponential_is_pytorchs_warmup_recipe() {
+        // SequentialLR([ConstantLR(factor=0.1, total_iters=5), ExponentialLR(gamma=0.95)],
+        // milestones=[5]): 0.1·α₀ for five steps, then α₀·0.95^(k−5) (PyTorch restarts the
+        // exponential with step(0) at the milestone).
+        let spec: ScheduleSpec = serde_json::from_value(serde_json::json!({
+            "kind": "SequentialLR", "milestones": [5],
+            "schedules": [{"kind": "ConstantLR", "factor": 0.1, "total_iters": 5},
+                          {"kind": "ExponentialLR", "gamma": 0.95}]
+        }))
+        .unwrap();
+        let s = spec.build().unwrap();
+        for k in 0..5 {
+            assert!((s.lr(2.0, k) - 0.2).abs() < 1e-16, "k = {k}");
+        }
+        for k in 5..40u64 {
+            let want = 2.0 * 0.95f64.powi((k - 5) as i32);
+            assert!((s.lr(2.0, k) - want).abs() <= 1e-15 * want, "k = {k}");
+        }
+    }
 }
