@@ -145,6 +145,24 @@ pub struct CaseReport {
 }
 
 impl CaseReport {
+    /// What the case checks besides the parameters and losses, for a report line:
+    /// `"  eval-mode rel err E at step K"` and `"  closure calls match"` / `"  closure calls
+    /// differ at step K: N (reference M)"` where they apply (empty otherwise).
+    pub fn details(&self) -> String {
+        let mut out = String::new();
+        if let Some((e, k)) = self.eval_rel_err {
+            out.push_str(&format!("  eval-mode rel err {e:.3e} at step {k}"));
+        }
+        match (&self.evals, self.evals_mismatch) {
+            (Some(_), None) => out.push_str("  closure calls match"),
+            (Some(_), Some((k, want, got))) => out.push_str(&format!(
+                "  closure calls differ at step {k}: {got} (reference {want})"
+            )),
+            (None, _) => {}
+        }
+        out
+    }
+
     /// Whether every error is within `tolerance` (NaN fails) and the closure calls match.
     pub fn passes(&self, tolerance: f64) -> bool {
         self.max_rel_err <= tolerance

@@ -44,26 +44,16 @@ fn parity_traces_match_the_references_in_f64() {
         match r {
             Ok(rep) => {
                 let ok = rep.passes(F64_TOL);
-                let eval = rep
-                    .eval_rel_err
-                    .map(|(e, k)| format!(", eval point {e:.3e} (step {k})"))
-                    .unwrap_or_default();
-                let evals = match (&rep.evals, rep.evals_mismatch) {
-                    (Some(_), None) => ", closure calls match".to_string(),
-                    (Some(_), Some((k, want, got))) => {
-                        format!(", closure calls differ at step {k}: {want} vs {got}")
-                    }
-                    (None, _) => String::new(),
-                };
                 closure_cases += usize::from(rep.evals.is_some());
                 eval_cases += usize::from(rep.eval_rel_err.is_some());
                 println!(
-                    "{:<20} {:<18} max rel err {:.3e} (step {}), loss {:.3e}{eval}{evals} {}",
+                    "{:<20} {:<18} max rel err {:.3e} (step {}), loss {:.3e}{} {}",
                     rep.name,
                     rep.optimizer,
                     rep.max_rel_err,
                     rep.worst_step,
                     rep.loss_rel_err,
+                    rep.details(),
                     if ok { "ok" } else { "FAIL" }
                 );
                 if !ok {

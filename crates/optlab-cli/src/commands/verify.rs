@@ -120,38 +120,39 @@ fn optim_traces(
         file.problem.x0.len(),
         precision.name()
     );
+    Ok(tally(reports, |rep| {
+        let mut line = format!(
+            "{:<28} {:<12} {:>3} steps  max rel err {:.3e} at step {:<3}  loss rel err {:.3e}{}",
+            rep.name,
+            rep.optimizer,
+            rep.steps,
+            rep.max_rel_err,
+            rep.worst_step,
+            rep.loss_rel_err,
+            rep.details(),
+        );
+        if !rep.ignored_flags.is_empty() {
+            line.push_str(&format!(
+                "\n     note: PyTorch implementation flags without effect here were dropped: {}",
+                rep.ignored_flags.join(", ")
+            ));
+        }
+        (rep.passes(tolerance), line)
+    }))
+}
+
+/// Prints one line per case — `ok` or `FAIL` and what `line` says of its report, or the error
+/// that kept it from being replayed — and returns `(passed, failed)`.
+fn tally<R, E: std::fmt::Display>(
+    results: impl IntoIterator<Item = Result<R, E>>,
+    line: impl Fn(&R) -> (bool, String),
+) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
-    for r in reports {
+    for r in results {
         match r {
             Ok(rep) => {
-                let ok = rep.passes(tolerance);
-                let eval = rep
-                    .eval_rel_err
-                    .map(|(e, k)| format!("  eval-mode rel err {e:.3e} at step {k}"))
-                    .unwrap_or_default();
-                let evals = match (&rep.evals, rep.evals_mismatch) {
-                    (Some(_), None) => "  closure calls match".to_string(),
-                    (Some(_), Some((k, want, got))) => {
-                        format!("  closure calls differ at step {k}: {got} (reference {want})")
-                    }
-                    (None, _) => String::new(),
-                };
-                println!(
-                    "{:<4} {:<28} {:<12} {:>3} steps  max rel err {:.3e} at step {:<3}  loss rel err {:.3e}{eval}{evals}",
-                    if ok { "ok" } else { "FAIL" },
-                    rep.name,
-                    rep.optimizer,
-                    rep.steps,
-                    rep.max_rel_err,
-                    rep.worst_step,
-                    rep.loss_rel_err,
-                );
-                if !rep.ignored_flags.is_empty() {
-                    println!(
-                        "     note: PyTorch implementation flags without effect here were dropped: {}",
-                        rep.ignored_flags.join(", ")
-                    );
-                }
+                let (ok, text) = line(&rep);
+                println!("{:<4} {text}", if ok { "ok" } else { "FAIL" });
                 if ok {
                     passed += 1;
                 } else {
@@ -164,7 +165,7 @@ fn optim_traces(
             }
         }
     }
-    Ok((passed, failed))
+    (passed, failed)
 }
 
 /// Replays a schedule file (base lr 1.0, metrics fed after each step); returns
@@ -176,33 +177,13 @@ fn schedules(text: &str, tolerance: f64) -> anyhow::Result<(usize, usize)> {
         file.cases.len(),
         verify::SCHEDULE_BASE_LR
     );
-    let (mut passed, mut failed) = (0, 0);
-    for r in verify::replay_schedules(&file) {
-        match r {
-            Ok(rep) => {
-                let ok = rep.max_rel_err <= tolerance;
-                println!(
-                    "{:<4} {:<20} {:<28} {:>3} steps  max rel err {:.3e} at step {}",
-                    if ok { "ok" } else { "FAIL" },
-                    rep.name,
-                    rep.kind,
-                    rep.steps,
-                    rep.max_rel_err,
-                    rep.worst_step,
-                );
-                if ok {
-                    passed += 1;
-                } else {
-                    failed += 1;
-                }
-            }
-            Err(e) => {
-                println!("FAIL {e}");
-                failed += 1;
-            }
-        }
-    }
-    Ok((passed, failed))
+    Ok(tally(verify::replay_schedules(&file), |rep| {
+        let line = format!(
+            "{:<20} {:<28} {:>3} steps  max rel err {:.3e} at step {}",
+            rep.name, rep.kind, rep.steps, rep.max_rel_err, rep.worst_step,
+        );
+        (rep.max_rel_err <= tolerance, line)
+    }))
 }
 
 /// Replays an orthogonalization reference file; returns `(passed, failed)`.

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Buffer, Config, Groups, NonFinitePolicy, Optimizer, OptimizerState, ParamState, Slot,
-    StepOutcome, Subset, screen_gradients, sync_slots,
+    StepOutcome, Subset, check_state_owner, grouped_accessors, screen_gradients, sync_slots,
 };
 use crate::error::{OptimError, check};
 use crate::kernels::{self, lerp};
@@ -109,19 +109,23 @@ impl Config for AdafactorConfig {
     }
 }
 
+/// The factored second moment of a ≥ 2-D parameter: `batch` matrices of `rows × cols` (the last
+/// two dimensions), their row and column factors, and a scratch row for the column sums.
+#[derive(Clone, Debug)]
+struct Factored<T> {
+    batch: usize,
+    rows: usize,
+    cols: usize,
+    row_var: Vec<T>,
+    col_var: Vec<T>,
+    col_sums: Vec<T>,
+}
+
 /// The second-moment statistics of one parameter.
 #[derive(Clone, Debug)]
 enum Moments<T> {
-    /// ≥ 2-D: `batch` matrices of `rows × cols` (the last two dimensions), their row and column
-    /// factors, and a scratch row for the column sums.
-    Factored {
-        batch: usize,
-        rows: usize,
-        cols: usize,
-        row_var: Vec<T>,
-        col_var: Vec<T>,
-        col_sums: Vec<T>,
-    },
+    /// ≥ 2-D.
+    Factored(Factored<T>),
     /// 0-D and 1-D: the full second moment.
     Full { variance: Vec<T> },
 }
@@ -131,14 +135,14 @@ impl<T: Scalar> Moments<T> {
         match shape {
             [lead @ .., rows, cols] => {
                 let batch = lead.iter().product();
-                Moments::Factored {
+                Moments::Factored(Factored {
                     batch,
                     rows: *rows,
                     cols: *cols,
                     row_var: vec![T::zero(); batch * rows],
                     col_var: vec![T::zero(); batch * cols],
                     col_sums: vec![T::zero(); *cols],
-                }
+                })
             }
             _ => Moments::Full {
                 variance: vec![T::zero(); shape.iter().product()],
@@ -149,31 +153,25 @@ impl<T: Scalar> Moments<T> {
     /// Updates the statistics with the gradient `g` (signed) and weight `w` = 1 − β̂₂.
     fn update(&mut self, g: &[T], sign: T, w: T) {
         match self {
-            Moments::Factored {
-                batch,
-                rows,
-                cols,
-                row_var,
-                col_var,
-                col_sums,
-            } => {
-                let (r, c) = (*rows, *cols);
-                for b in 0..*batch {
+            Moments::Factored(f) => {
+                let (r, c) = (f.rows, f.cols);
+                for b in 0..f.batch {
                     let m = &g[b * r * c..(b + 1) * r * c];
-                    col_sums.iter_mut().for_each(|s| *s = T::zero());
+                    f.col_sums.iter_mut().for_each(|s| *s = T::zero());
                     for (i, row) in m.chunks_exact(c).enumerate() {
                         let mut s = T::zero();
-                        for (cs, &gij) in col_sums.iter_mut().zip(row) {
+                        for (cs, &gij) in f.col_sums.iter_mut().zip(row) {
                             let gij = sign * gij;
                             s = s + gij * gij;
                             *cs = *cs + gij * gij;
                         }
                         // PyTorch: vector_norm(G, dim=-1)² / cols.
                         let mean = s.sqrt().powi(2) / T::of(c as f64);
-                        let rv = &mut row_var[b * r + i];
+                        let rv = &mut f.row_var[b * r + i];
                         *rv = lerp(*rv, mean, w);
                     }
-                    for (cv, &s) in col_var[b * c..(b + 1) * c].iter_mut().zip(col_sums.iter()) {
+                    let cols = f.col_var[b * c..(b + 1) * c].iter_mut();
+                    for (cv, &s) in cols.zip(f.col_sums.iter()) {
                         let mean = s.sqrt().powi(2) / T::of(r as f64);
                         *cv = lerp(*cv, mean, w);
                     }
@@ -191,18 +189,11 @@ impl<T: Scalar> Moments<T> {
     /// Calls `f(j, V_j)` for every coordinate j, with V the variance estimate.
     fn for_each_estimate(&self, eps1: T, mut f: impl FnMut(usize, T)) {
         match self {
-            Moments::Factored {
-                batch,
-                rows,
-                cols,
-                row_var,
-                col_var,
-                ..
-            } => {
-                let (r, c) = (*rows, *cols);
-                for b in 0..*batch {
-                    let rv = &row_var[b * r..(b + 1) * r];
-                    let cv = &col_var[b * c..(b + 1) * c];
+            Moments::Factored(fac) => {
+                let (r, c) = (fac.rows, fac.cols);
+                for b in 0..fac.batch {
+                    let rv = &fac.row_var[b * r..(b + 1) * r];
+                    let cv = &fac.col_var[b * c..(b + 1) * c];
                     let mean = rv.iter().fold(T::zero(), |s, &v| s + v) / T::of(r as f64);
                     let scale = if mean < eps1 { eps1 } else { mean };
                     for (i, &ri) in rv.iter().enumerate() {
@@ -224,9 +215,9 @@ impl<T: Scalar> Moments<T> {
     /// `[..., 1, cols]`, or `variance`).
     fn buffers(&self, shape: &[usize]) -> Vec<Buffer<T>> {
         match self {
-            Moments::Factored {
+            Moments::Factored(Factored {
                 row_var, col_var, ..
-            } => {
+            }) => {
                 let (mut rs, mut cs) = (shape.to_vec(), shape.to_vec());
                 let n = shape.len();
                 rs[n - 1] = 1;
@@ -259,9 +250,9 @@ impl<T: Scalar> Moments<T> {
         };
         let names: Vec<&str> = buffers.iter().map(|b| b.name.as_str()).collect();
         match self {
-            Moments::Factored {
+            Moments::Factored(Factored {
                 row_var, col_var, ..
-            } => {
+            }) => {
                 let [r, c] = buffers else {
                     return Err(mismatch(format!(
                         "buffers {names:?}, expected [\"row_var\", \"col_var\"]"
@@ -336,29 +327,7 @@ fn py_max(a: f64, b: f64) -> f64 {
 }
 
 impl<T: Scalar> Optimizer<T> for Adafactor<T> {
-    fn name(&self) -> &str {
-        AdafactorConfig::NAME
-    }
-
-    fn steps(&self) -> u64 {
-        self.step
-    }
-
-    fn lr(&self) -> f64 {
-        self.groups.lr(0)
-    }
-
-    fn base_lr(&self) -> f64 {
-        self.groups.config(0).lr
-    }
-
-    fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
-        self.groups.set_lrs(f);
-    }
-
-    fn set_nonfinite_policy(&mut self, policy: NonFinitePolicy) {
-        self.policy = policy;
-    }
+    grouped_accessors!(AdafactorConfig);
 
     fn step_subset(
         &mut self,
@@ -426,13 +395,7 @@ impl<T: Scalar> Optimizer<T> for Adafactor<T> {
     }
 
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
-        if state.optimizer != self.name() {
-            return Err(OptimError::StateMismatch(format!(
-                "state of `{}` loaded into `{}`",
-                state.optimizer,
-                self.name()
-            )));
-        }
+        check_state_owner(state, self.name())?;
         let mut slots = Vec::with_capacity(state.params.len());
         for ps in &state.params {
             let mut moments = Moments::new(&ps.shape);

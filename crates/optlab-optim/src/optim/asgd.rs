@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Config;
-use super::elementwise::{Elementwise, Rule};
+use super::elementwise::{Elementwise, Rule, coeffs_from_start};
 use crate::error::{OptimError, check};
 use crate::scalar::Scalar;
 
@@ -108,12 +108,7 @@ impl<T: Scalar> Rule<T, 1> for AsgdRule {
     /// The coefficients of step `t` for a learning rate constant at `lr` since step 1 (the
     /// driver uses [`advance`](Rule::advance) with the running η and μ instead).
     fn coeffs(c: &AsgdConfig, lr: f64, t: u64) -> AsgdCoeffs<T> {
-        let mut scalars = Self::init_scalars(c);
-        let mut out = Self::advance(c, lr, 1, &mut scalars);
-        for i in 2..=t {
-            out = Self::advance(c, lr, i, &mut scalars);
-        }
-        out
+        coeffs_from_start::<T, Self, 1>(c, lr, t)
     }
 
     /// The coefficients from η_t, μ_t, then η_{t+1}, μ_{t+1} into the scalars.

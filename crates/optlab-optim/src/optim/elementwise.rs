@@ -77,6 +77,22 @@ pub trait Rule<T: Scalar, const N: usize>: Send + Sync + 'static {
     }
 }
 
+/// The coefficients of step `t` of a rule with scalar state when the learning rate has been
+/// `lr` since step 1: [`Rule::advance`] replayed from [`Rule::init_scalars`] (O(t)). What
+/// [`Rule::coeffs`] of such a rule returns; the driver itself advances the saved scalars.
+pub fn coeffs_from_start<T: Scalar, R: Rule<T, N>, const N: usize>(
+    config: &R::Config,
+    lr: f64,
+    t: u64,
+) -> R::Coeffs {
+    let mut scalars = R::init_scalars(config);
+    let mut out = R::advance(config, lr, 1, &mut scalars);
+    for i in 2..=t {
+        out = R::advance(config, lr, i, &mut scalars);
+    }
+    out
+}
+
 /// The state of one parameter: `N` interleaved values per coordinate and the rule's scalars.
 #[derive(Clone, Debug)]
 struct RuleState<T, const N: usize> {
@@ -228,39 +244,44 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
         Ok(StepOutcome::Applied)
     }
 
-    /// The evaluation-mode parameters [`Rule::eval`] of the rules that have them, for the list
-    /// of parameters the steps were given (all of it: `params` and `out` must match the slots).
+    /// The evaluation-mode values ([`Rule::eval`]) of the parameters this optimizer steps, found
+    /// by name in `params` and written at the same positions of `out` (a partition's route
+    /// writes its own parameters only); `false` for rules without an evaluation point.
     fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
         if !R::EVAL || self.slots.is_empty() {
             return Ok(false);
         }
-        if params.len() != self.slots.len() || out.len() != self.slots.len() {
-            return Err(OptimError::ParamMismatch {
-                index: self.slots.len().min(params.len()).min(out.len()),
-                expected: format!("{} parameters", self.slots.len()),
-                found: format!("{} parameters and {} outputs", params.len(), out.len()),
-            });
-        }
+        // Slots are in list order: search forward from the last match.
+        let mut next = 0;
         for (j, slot) in self.slots.iter().enumerate() {
-            let fits = |p: &Param<T>| {
-                if p.name == slot.name
-                    && p.shape == slot.shape
-                    && p.data.len() == slot.state.coords.len()
+            let found = (next..params.len())
+                .chain(0..next)
+                .find(|&i| params[i].name == slot.name);
+            let i = match found {
+                Some(i)
+                    if params[i].shape == slot.shape
+                        && params[i].data.len() == slot.state.coords.len()
+                        && out.get(i).is_some_and(|o| {
+                            o.name == slot.name && o.data.len() == params[i].data.len()
+                        }) =>
                 {
-                    Ok(())
-                } else {
-                    Err(OptimError::ParamMismatch {
+                    i
+                }
+                _ => {
+                    return Err(OptimError::ParamMismatch {
                         index: j,
-                        expected: format!("`{}` {:?}", slot.name, slot.shape),
-                        found: format!("`{}` {:?}", p.name, p.shape),
-                    })
+                        expected: format!(
+                            "`{}` {:?} in the parameters and the output",
+                            slot.name, slot.shape
+                        ),
+                        found: format!("{} parameters, {} outputs", params.len(), out.len()),
+                    });
                 }
             };
-            fits(&params[j])?;
-            fits(&out[j])?;
+            next = i + 1;
             let cfg = self.groups.config(slot.group);
-            let x = &params[j].data;
-            for ((o, &x), s) in out[j].data.iter_mut().zip(x).zip(&slot.state.coords) {
+            let x = &params[i].data;
+            for ((o, &x), s) in out[i].data.iter_mut().zip(x).zip(&slot.state.coords) {
                 *o = R::eval(cfg, x, s);
             }
         }

@@ -382,6 +382,51 @@ impl<C: Config> Groups<C> {
     }
 }
 
+/// The [`Optimizer`] methods every optimizer built on [`Groups`] implements alike (`name` from the
+/// config's [`Config::NAME`], `steps`, `lr`, `base_lr`, `set_lrs`, `set_nonfinite_policy`), for a
+/// struct with the fields `groups: Groups<$cfg>`, `step: u64` and `policy: NonFinitePolicy`;
+/// invoked inside its `impl Optimizer<T>` block.
+macro_rules! grouped_accessors {
+    ($cfg:ty) => {
+        fn name(&self) -> &str {
+            <$cfg as $crate::optim::Config>::NAME
+        }
+
+        fn steps(&self) -> u64 {
+            self.step
+        }
+
+        fn lr(&self) -> f64 {
+            self.groups.lr(0)
+        }
+
+        fn base_lr(&self) -> f64 {
+            $crate::optim::Config::lr(self.groups.config(0))
+        }
+
+        fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
+            self.groups.set_lrs(f);
+        }
+
+        fn set_nonfinite_policy(&mut self, policy: $crate::optim::NonFinitePolicy) {
+            self.policy = policy;
+        }
+    };
+}
+pub(crate) use grouped_accessors;
+
+/// Refuses a state saved by another optimizer than `name`.
+pub fn check_state_owner<T>(state: &OptimizerState<T>, name: &str) -> Result<(), OptimError> {
+    if state.optimizer == name {
+        Ok(())
+    } else {
+        Err(OptimError::StateMismatch(format!(
+            "state of `{}` loaded into `{name}`",
+            state.optimizer
+        )))
+    }
+}
+
 /// Per-parameter bookkeeping shared by optimizers: the name, length and group of each parameter
 /// seen at the first step, and its state `S`.
 #[derive(Clone, Debug)]

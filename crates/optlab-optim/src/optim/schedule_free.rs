@@ -31,7 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Config;
-use super::elementwise::{Elementwise, Rule};
+use super::elementwise::{Elementwise, Rule, coeffs_from_start};
 use crate::error::{OptimError, check};
 use crate::kernels::lerp;
 use crate::scalar::Scalar;
@@ -273,12 +273,7 @@ impl<T: Scalar> Rule<T, 2> for AdamWScheduleFreeRule {
     /// The coefficients of step `t` for a learning rate constant at `lr` since step 1 (the
     /// driver uses [`advance`](Rule::advance) with the running sums instead).
     fn coeffs(c: &AdamWScheduleFreeConfig, lr: f64, t: u64) -> ScheduleFreeCoeffs<T> {
-        let mut scalars = Averaging::init();
-        let mut out = Self::advance(c, lr, 1, &mut scalars);
-        for i in 2..=t {
-            out = Self::advance(c, lr, i, &mut scalars);
-        }
-        out
+        coeffs_from_start::<T, Self, 2>(c, lr, t)
     }
 
     fn advance(
@@ -323,12 +318,7 @@ impl<T: Scalar> Rule<T, 1> for SgdScheduleFreeRule {
 
     /// The coefficients of step `t` for a learning rate constant at `lr` since step 1.
     fn coeffs(c: &SgdScheduleFreeConfig, lr: f64, t: u64) -> ScheduleFreeCoeffs<T> {
-        let mut scalars = Averaging::init();
-        let mut out = Self::advance(c, lr, 1, &mut scalars);
-        for i in 2..=t {
-            out = Self::advance(c, lr, i, &mut scalars);
-        }
-        out
+        coeffs_from_start::<T, Self, 1>(c, lr, t)
     }
 
     fn advance(
@@ -417,6 +407,43 @@ mod tests {
             .unwrap_or_default();
             assert!(e.contains("betas[0]") && e.contains("(0, 1)"), "{e}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_partition_route_evaluates_at_x_and_the_others_at_their_parameters()
+    -> Result<(), OptimError> {
+        use crate::optim::registry::{self, HyperMap};
+        let hyper: HyperMap = serde_json::from_value(serde_json::json!({
+            "routes": [{"params": "layer.*", "optimizer": "AdamWScheduleFree", "lr": 0.1}],
+            "default": {"optimizer": "SGD", "lr": 0.1}
+        }))
+        .unwrap();
+        let mut opt = registry::build::<f64>("Partition", &hyper)?;
+        let mut alone = AdamWScheduleFree::<f64>::new(AdamWScheduleFreeConfig {
+            lr: 0.1,
+            ..Default::default()
+        })?;
+        let mut ps = vec![
+            Param::<f64>::new("head.bias", [2], vec![1.0, -1.0])?,
+            Param::<f64>::new("layer.weight", [2, 2], vec![0.5, -0.5, 2.0, 1.0])?,
+        ];
+        let mut layer = vec![ps[1].clone()];
+        let mut out = ps.clone();
+        assert!(!opt.eval_params(&ps, &mut out)?);
+        for _ in 0..3 {
+            for p in ps.iter_mut().chain(layer.iter_mut()) {
+                p.grad = p.data.iter().map(|x| x - 0.25).collect();
+            }
+            opt.step(&mut ps)?;
+            alone.step(&mut layer)?;
+        }
+        assert!(opt.eval_params(&ps, &mut out)?);
+        let mut x = layer.clone();
+        assert!(alone.eval_params(&layer, &mut x)?);
+        assert_eq!(out[1].data, x[0].data);
+        assert_ne!(out[1].data, ps[1].data);
+        assert_eq!(out[0].data, ps[0].data);
         Ok(())
     }
 }

@@ -14,6 +14,30 @@ use serde::{Deserialize, Serialize};
 use super::{PartState, Schedule, ScheduleSpec};
 use crate::error::OptimError;
 
+/// Builds every spec of a list, naming a failing one's fields `{field}[i].…`.
+fn build_all(specs: &[ScheduleSpec], field: &str) -> Result<Vec<Box<dyn Schedule>>, OptimError> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.build().map_err(|e| e.within(&format!("{field}[{i}]"))))
+        .collect()
+}
+
+/// Saves the metric-driven parts of every schedule of a list, in order.
+fn save_all(schedules: &[Box<dyn Schedule>], out: &mut Vec<PartState>) {
+    for s in schedules {
+        s.save_parts(out);
+    }
+}
+
+/// Restores what [`save_all`] saved.
+fn load_all(
+    schedules: &mut [Box<dyn Schedule>],
+    parts: &mut &[PartState],
+) -> Result<(), OptimError> {
+    schedules.iter_mut().try_for_each(|s| s.load_parts(parts))
+}
+
 /// Linear warmup, then any schedule.
 ///
 /// With W = `warmup_steps`, s = `start_factor`, α₀ the base lr and `then` the inner schedule:
@@ -142,12 +166,7 @@ impl Sequential {
                 ),
             ));
         }
-        let schedules = self
-            .schedules
-            .iter()
-            .enumerate()
-            .map(|(i, s)| s.build().map_err(|e| e.within(&format!("schedules[{i}]"))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let schedules = build_all(&self.schedules, "schedules")?;
         Ok(SequentialSchedule {
             schedules,
             milestones: self.milestones.clone(),
@@ -194,15 +213,11 @@ impl Schedule for SequentialSchedule {
     }
 
     fn save_parts(&self, out: &mut Vec<PartState>) {
-        for s in &self.schedules {
-            s.save_parts(out);
-        }
+        save_all(&self.schedules, out);
     }
 
     fn load_parts(&mut self, parts: &mut &[PartState]) -> Result<(), OptimError> {
-        self.schedules
-            .iter_mut()
-            .try_for_each(|s| s.load_parts(parts))
+        load_all(&mut self.schedules, parts)
     }
 }
 
@@ -239,12 +254,7 @@ impl ChainedScheduler {
                 "a non-empty list of schedules",
             ));
         }
-        let schedules = self
-            .schedulers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| s.build().map_err(|e| e.within(&format!("schedulers[{i}]"))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let schedules = build_all(&self.schedulers, "schedulers")?;
         Ok(ChainedSchedule { schedules })
     }
 }
@@ -271,15 +281,11 @@ impl Schedule for ChainedSchedule {
     }
 
     fn save_parts(&self, out: &mut Vec<PartState>) {
-        for s in &self.schedules {
-            s.save_parts(out);
-        }
+        save_all(&self.schedules, out);
     }
 
     fn load_parts(&mut self, parts: &mut &[PartState]) -> Result<(), OptimError> {
-        self.schedules
-            .iter_mut()
-            .try_for_each(|s| s.load_parts(parts))
+        load_all(&mut self.schedules, parts)
     }
 }
 
