@@ -29,13 +29,11 @@
 //! Paper: Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost"
 //! (ICML 2018).
 
-use std::marker::PhantomData;
-
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Buffer, Config, Groups, NonFinitePolicy, Optimizer, OptimizerState, ParamState, Slot,
-    StepOutcome, Subset, check_state_owner, grouped_accessors, screen_gradients, sync_slots,
+    Buffer, Config, Grouped, Optimizer, OptimizerState, StepOutcome, Subset, grouped_accessors,
+    screen_gradients, sync_slots,
 };
 use crate::error::{OptimError, check};
 use crate::kernels::{self, lerp};
@@ -292,13 +290,7 @@ impl<T: Scalar> Moments<T> {
 }
 
 /// Adafactor: `Adafactor::<f32>::new(AdafactorConfig::default())`.
-pub struct Adafactor<T: Scalar> {
-    groups: Groups<AdafactorConfig>,
-    slots: Vec<Slot<Moments<T>>>,
-    step: u64,
-    policy: NonFinitePolicy,
-    _t: PhantomData<fn() -> T>,
-}
+pub struct Adafactor<T: Scalar>(Grouped<AdafactorConfig, Moments<T>>);
 
 impl<T: Scalar> Adafactor<T> {
     /// One group for every parameter.
@@ -311,13 +303,7 @@ impl<T: Scalar> Adafactor<T> {
         default: AdafactorConfig,
         groups: Vec<(ParamFilter, AdafactorConfig)>,
     ) -> Result<Self, OptimError> {
-        Ok(Adafactor {
-            groups: Groups::new(default, groups)?,
-            slots: Vec::new(),
-            step: 0,
-            policy: NonFinitePolicy::default(),
-            _t: PhantomData,
-        })
+        Ok(Adafactor(Grouped::new(default, groups)?))
     }
 }
 
@@ -327,25 +313,26 @@ fn py_max(a: f64, b: f64) -> f64 {
 }
 
 impl<T: Scalar> Optimizer<T> for Adafactor<T> {
-    grouped_accessors!(AdafactorConfig);
+    grouped_accessors!(AdafactorConfig, 0);
 
     fn step_subset(
         &mut self,
         params: &mut [Param<T>],
         subset: Subset<'_>,
     ) -> Result<StepOutcome, OptimError> {
-        sync_slots(&mut self.slots, &self.groups, params, subset, |p, _| {
+        let base = &mut self.0;
+        sync_slots(&mut base.slots, &base.groups, params, subset, |p, _| {
             Moments::new(&p.shape)
         })?;
-        if let Some(skipped) = screen_gradients(self.policy, params, subset, self.step + 1)? {
+        if let Some(skipped) = screen_gradients(base.policy, params, subset, base.step + 1)? {
             return Ok(skipped);
         }
-        self.step += 1;
-        let t = self.step as f64;
-        for (j, slot) in self.slots.iter_mut().enumerate() {
+        base.step += 1;
+        let t = base.step as f64;
+        for (j, slot) in base.slots.iter_mut().enumerate() {
             let p = &mut params[subset.index(j)];
-            let cfg = self.groups.config(slot.group);
-            let lr = self.groups.lr(slot.group);
+            let cfg = base.groups.config(slot.group);
+            let lr = base.groups.lr(slot.group);
             let sign = if cfg.maximize { -T::one() } else { T::one() };
             let eps1 = cfg.eps.0.map_or(T::epsilon(), T::of);
             let numel_sqrt = (p.numel() as f64).sqrt();
@@ -378,39 +365,16 @@ impl<T: Scalar> Optimizer<T> for Adafactor<T> {
     }
 
     fn state(&self) -> OptimizerState<T> {
-        OptimizerState {
-            optimizer: self.name().to_string(),
-            step: self.step,
-            lrs: self.groups.lrs().to_vec(),
-            params: self
-                .slots
-                .iter()
-                .map(|s| ParamState {
-                    name: s.name.clone(),
-                    shape: s.shape.clone(),
-                    buffers: s.state.buffers(&s.shape),
-                })
-                .collect(),
-        }
+        self.0
+            .snapshot(self.name(), |slot| slot.state.buffers(&slot.shape))
     }
 
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
-        check_state_owner(state, self.name())?;
-        let mut slots = Vec::with_capacity(state.params.len());
-        for ps in &state.params {
+        self.0.load(state, AdafactorConfig::NAME, |ps| {
             let mut moments = Moments::new(&ps.shape);
             moments.load(&ps.name, &ps.buffers)?;
-            slots.push(Slot {
-                name: ps.name.clone(),
-                shape: ps.shape.clone(),
-                group: self.groups.group_of(&ps.name, &ps.shape),
-                state: moments,
-            });
-        }
-        self.groups.load_lrs(&state.lrs)?;
-        self.slots = slots;
-        self.step = state.step;
-        Ok(())
+            Ok(moments)
+        })
     }
 }
 

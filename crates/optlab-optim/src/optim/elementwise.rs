@@ -21,8 +21,8 @@ use std::marker::PhantomData;
 use rayon::prelude::*;
 
 use super::{
-    Buffer, Config, Groups, NonFinitePolicy, Optimizer, OptimizerState, ParamState, Slot,
-    StepOutcome, Subset, screen_gradients, sync_slots,
+    Buffer, Config, Groups, NonFinitePolicy, Optimizer, OptimizerState, Slot, StepOutcome, Subset,
+    load_slots, screen_gradients, snapshot, sync_slots,
 };
 use crate::error::OptimError;
 use crate::kernels::{PAR_CHUNK, PAR_MIN};
@@ -289,60 +289,40 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
     }
 
     fn state(&self) -> OptimizerState<T> {
-        let params = self
-            .slots
-            .iter()
-            .map(|slot| ParamState {
-                name: slot.name.clone(),
-                shape: slot.shape.clone(),
-                buffers: (0..N)
-                    .map(|k| Buffer {
-                        name: R::STATE[k].to_string(),
-                        shape: slot.shape.clone(),
-                        data: slot.state.coords.iter().map(|s| s[k]).collect(),
-                    })
-                    .chain(
-                        R::SCALARS
-                            .iter()
-                            .zip(&slot.state.scalars)
-                            .map(|(name, &v)| {
-                                // A 0-d tensor, as PyTorch stores NAdam's `mu_product`.
-                                Buffer {
-                                    name: name.to_string(),
-                                    shape: Vec::new(),
-                                    data: vec![v],
-                                }
-                            }),
-                    )
-                    .collect(),
-            })
-            .collect();
-        OptimizerState {
-            optimizer: self.name().to_string(),
-            step: self.step,
-            lrs: self.groups.lrs().to_vec(),
-            params,
-        }
+        snapshot(self.name(), self.step, &self.groups, &self.slots, |slot| {
+            (0..N)
+                .map(|k| Buffer {
+                    name: R::STATE[k].to_string(),
+                    shape: slot.shape.clone(),
+                    data: slot.state.coords.iter().map(|s| s[k]).collect(),
+                })
+                .chain(
+                    R::SCALARS
+                        .iter()
+                        .zip(&slot.state.scalars)
+                        .map(|(name, &v)| {
+                            // A 0-d tensor, as PyTorch stores NAdam's `mu_product`.
+                            Buffer {
+                                name: name.to_string(),
+                                shape: Vec::new(),
+                                data: vec![v],
+                            }
+                        }),
+                )
+                .collect()
+        })
     }
 
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
-        if state.optimizer != self.name() {
-            return Err(OptimError::StateMismatch(format!(
-                "state of `{}` loaded into `{}`",
-                state.optimizer,
-                self.name()
-            )));
-        }
-        let mut slots = Vec::with_capacity(state.params.len());
-        for ps in &state.params {
+        let name = self.name();
+        let slots = load_slots(&self.groups, state, name, |ps| {
             let numel: usize = ps.shape.iter().product();
             let names: Vec<&str> = ps.buffers.iter().map(|b| b.name.as_str()).collect();
             let expected: Vec<&str> = R::STATE.iter().chain(R::SCALARS).copied().collect();
             if names != expected {
                 return Err(OptimError::StateMismatch(format!(
-                    "parameter `{}` has buffers {names:?}, {} expects {expected:?}",
+                    "parameter `{}` has buffers {names:?}, {name} expects {expected:?}",
                     ps.name,
-                    self.name(),
                 )));
             }
             let (coord_buffers, scalar_buffers) = ps.buffers.split_at(N);
@@ -363,19 +343,13 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
                     b.data.len()
                 )));
             }
-            let coords: Vec<[T; N]> = (0..numel)
-                .map(|i| std::array::from_fn(|k| coord_buffers[k].data[i]))
-                .collect();
-            slots.push(Slot {
-                name: ps.name.clone(),
-                shape: ps.shape.clone(),
-                group: self.groups.group_of(&ps.name, &ps.shape),
-                state: RuleState {
-                    coords,
-                    scalars: scalar_buffers.iter().map(|b| b.data[0]).collect(),
-                },
-            });
-        }
+            Ok(RuleState {
+                coords: (0..numel)
+                    .map(|i| std::array::from_fn(|k| coord_buffers[k].data[i]))
+                    .collect(),
+                scalars: scalar_buffers.iter().map(|b| b.data[0]).collect(),
+            })
+        })?;
         self.groups.load_lrs(&state.lrs)?;
         self.slots = slots;
         self.step = state.step;

@@ -382,34 +382,132 @@ impl<C: Config> Groups<C> {
     }
 }
 
-/// The [`Optimizer`] methods every optimizer built on [`Groups`] implements alike (`name` from the
-/// config's [`Config::NAME`], `steps`, `lr`, `base_lr`, `set_lrs`, `set_nonfinite_policy`), for a
-/// struct with the fields `groups: Groups<$cfg>`, `step: u64` and `policy: NonFinitePolicy`;
-/// invoked inside its `impl Optimizer<T>` block.
+/// What an optimizer built on parameter groups keeps besides its method's own state: the
+/// [`Groups`], one [`Slot`] per parameter with state `S`, the step count and the non-finite
+/// policy. [`grouped_accessors!`] implements the [`Optimizer`] methods that only read or set
+/// these.
+#[derive(Clone, Debug)]
+pub struct Grouped<C, S> {
+    /// Configurations, filters and current learning rates.
+    pub groups: Groups<C>,
+    /// Per-parameter state, created at the first step.
+    pub slots: Vec<Slot<S>>,
+    /// Steps applied.
+    pub step: u64,
+    /// What to do with a non-finite gradient.
+    pub policy: NonFinitePolicy,
+}
+
+impl<C: Config, S> Grouped<C, S> {
+    /// Validated groups, no slots yet, step 0, [`NonFinitePolicy::Error`].
+    pub fn new(default: C, groups: Vec<(ParamFilter, C)>) -> Result<Self, OptimError> {
+        Ok(Grouped {
+            groups: Groups::new(default, groups)?,
+            slots: Vec::new(),
+            step: 0,
+            policy: NonFinitePolicy::default(),
+        })
+    }
+
+    /// A state snapshot: the step, the current learning rates and `buffers(slot)` for each
+    /// parameter.
+    pub fn snapshot<T>(
+        &self,
+        name: &str,
+        buffers: impl FnMut(&Slot<S>) -> Vec<Buffer<T>>,
+    ) -> OptimizerState<T> {
+        snapshot(name, self.step, &self.groups, &self.slots, buffers)
+    }
+
+    /// Restores a snapshot of `name`'s state, each parameter's `S` from `state_of`.
+    pub fn load<T>(
+        &mut self,
+        state: &OptimizerState<T>,
+        name: &str,
+        state_of: impl FnMut(&ParamState<T>) -> Result<S, OptimError>,
+    ) -> Result<(), OptimError> {
+        let slots = load_slots(&self.groups, state, name, state_of)?;
+        self.groups.load_lrs(&state.lrs)?;
+        self.slots = slots;
+        self.step = state.step;
+        Ok(())
+    }
+}
+
+/// A state snapshot of an optimizer named `name` at step `step`: the groups' current learning
+/// rates and `buffers(slot)` for each parameter.
+pub fn snapshot<T, C: Config, S>(
+    name: &str,
+    step: u64,
+    groups: &Groups<C>,
+    slots: &[Slot<S>],
+    mut buffers: impl FnMut(&Slot<S>) -> Vec<Buffer<T>>,
+) -> OptimizerState<T> {
+    OptimizerState {
+        optimizer: name.to_string(),
+        step,
+        lrs: groups.lrs().to_vec(),
+        params: slots
+            .iter()
+            .map(|slot| ParamState {
+                name: slot.name.clone(),
+                shape: slot.shape.clone(),
+                buffers: buffers(slot),
+            })
+            .collect(),
+    }
+}
+
+/// The slots of a saved state of the optimizer `name` (refusing another's), each parameter's
+/// state from `state_of` and its group from `groups`.
+pub fn load_slots<T, C: Config, S>(
+    groups: &Groups<C>,
+    state: &OptimizerState<T>,
+    name: &str,
+    mut state_of: impl FnMut(&ParamState<T>) -> Result<S, OptimError>,
+) -> Result<Vec<Slot<S>>, OptimError> {
+    check_state_owner(state, name)?;
+    state
+        .params
+        .iter()
+        .map(|ps| {
+            Ok(Slot {
+                name: ps.name.clone(),
+                shape: ps.shape.clone(),
+                group: groups.group_of(&ps.name, &ps.shape),
+                state: state_of(ps)?,
+            })
+        })
+        .collect()
+}
+
+/// The [`Optimizer`] methods that only read or set a [`Grouped`] (`name` from the config's
+/// [`Config::NAME`], `steps`, `lr`, `base_lr`, `set_lrs`, `set_nonfinite_policy`), for an
+/// optimizer whose field `$base` is one; invoked inside its `impl Optimizer<T>` block.
 macro_rules! grouped_accessors {
-    ($cfg:ty) => {
+    ($cfg:ty, $base:tt) => {
         fn name(&self) -> &str {
             <$cfg as $crate::optim::Config>::NAME
         }
 
         fn steps(&self) -> u64 {
-            self.step
+            self.$base.step
         }
 
         fn lr(&self) -> f64 {
-            self.groups.lr(0)
+            self.$base.groups.lr(0)
         }
 
         fn base_lr(&self) -> f64 {
-            $crate::optim::Config::lr(self.groups.config(0))
+            $crate::optim::Config::lr(self.$base.groups.config(0))
         }
 
         fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
-            self.groups.set_lrs(f);
+            self.$base.groups.set_lrs(f);
         }
 
         fn set_nonfinite_policy(&mut self, policy: $crate::optim::NonFinitePolicy) {
-            self.policy = policy;
+            self.$base.policy = policy;
         }
     };
 }

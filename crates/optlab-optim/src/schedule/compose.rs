@@ -502,7 +502,8 @@ mod tests {
         }
         for k in 5..40u64 {
             let want = 2.0 * 0.95f64.powi((k - 5) as i32);
-            assert!((s.lr(2.0, k) - want).abs() <= 1e-15 * want, "k = {k}");
+            // closed form vs the product PyTorch chains: a few ulps apart after 35 steps
+            assert!((s.lr(2.0, k) - want).abs() <= 1e-14 * want, "k = {k}");
         }
     }
 }
