@@ -85,7 +85,8 @@ fn schedules(name: &str, expect_cases: usize) {
                     "{:<20} {:<28} max rel err {:.3e} (step {})",
                     rep.name, rep.kind, rep.max_rel_err, rep.worst_step
                 );
-                if !(rep.max_rel_err <= F64_TOL) {
+                // NaN fails too
+                if rep.max_rel_err.is_nan() || rep.max_rel_err > F64_TOL {
                     failures.push(format!("{}: {:.3e}", rep.name, rep.max_rel_err));
                 }
             }
