@@ -7,6 +7,8 @@
 //! build), and specs with arbitrary arguments (NaN, ±∞, 0, negative, subnormal, huge, unsorted
 //! milestones), which must either be rejected or behave.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use optlab_optim::schedule::*;
 use proptest::prelude::*;
 
