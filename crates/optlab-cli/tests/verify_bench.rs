@@ -187,6 +187,115 @@ fn verify_replays_orthogonalize_and_muon_fixtures() {
 }
 
 #[test]
+fn verify_replays_the_parity_and_schedule_fixtures() {
+    for (name, cases, needles) in [
+        (
+            "parity_traces.json",
+            13,
+            &["closure calls match", "eval-mode rel err", "LBFGS", "Lion"][..],
+        ),
+        (
+            "parity_schedules.json",
+            7,
+            &["ReduceLROnPlateau", "CyclicLR"][..],
+        ),
+        ("schedules.json", 8, &["OneCycleLR", "base lr 1"][..]),
+    ] {
+        let Some(path) = shared_fixture(name) else {
+            return;
+        };
+        let o = optlab(&["verify", path.to_str().unwrap()]);
+        let out = stdout(&o);
+        assert!(o.status.success(), "{name}: {out}{}", stderr(&o));
+        for n in needles {
+            assert!(out.contains(n), "{name}: `{n}` not in {out}");
+        }
+        assert_eq!(
+            out.lines().last(),
+            Some(format!("{cases} passed, 0 failed").as_str()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn verify_checks_closure_calls_eval_points_metrics_and_unknown_fields() {
+    let Some(traces) = shared_fixture("parity_traces.json") else {
+        return;
+    };
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&traces).unwrap()).unwrap();
+    let case = |name: &str| {
+        let mut file = v.clone();
+        let cases = file["cases"].as_array().unwrap();
+        let one = cases.iter().find(|c| c["name"] == name).unwrap().clone();
+        file["cases"] = json!([one]);
+        file
+    };
+    // One closure call more at step 3 than PyTorch made: a failure naming the step.
+    let mut lbfgs = case("lbfgs_strong_wolfe");
+    lbfgs["cases"][0]["evals"][2] = json!(6);
+    let p = write_temp("evals", &lbfgs);
+    let o = optlab(&["verify", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stdout(&o).contains("closure calls differ at step 3: 5 (reference 6)"),
+        "{}",
+        stdout(&o)
+    );
+    // A wrong evaluation point fails even though the training point matches.
+    let mut sf = case("sf_sgd");
+    let x = sf["cases"][0]["eval_trace"][9][0].as_f64().unwrap();
+    sf["cases"][0]["eval_trace"][9][0] = json!(x + 1e-6);
+    let p2 = write_temp("eval-trace", &sf);
+    let o = optlab(&["verify", p2.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("eval-mode rel err"), "{}", stdout(&o));
+    // Unknown fields of a case are errors, not ignored.
+    let mut unknown = case("lion_default");
+    unknown["cases"][0]["eval_traces"] = json!([]);
+    let p3 = write_temp("unknown-field", &unknown);
+    let o = optlab(&["verify", p3.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown field `eval_traces`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let Some(schedules) = shared_fixture("parity_schedules.json") else {
+        return;
+    };
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&schedules).unwrap()).unwrap();
+    // Without its metrics a ReduceLROnPlateau case cannot be replayed; another kind, an unknown
+    // argument or a changed lr fail their case.
+    let mut s = v.clone();
+    s["cases"]["plateau"]
+        .as_object_mut()
+        .unwrap()
+        .remove("metrics");
+    s["cases"]["constant"]["spec"]["kind"] = json!("ConstantLr");
+    s["cases"]["multiplicative"]["spec"]["lr_lambda"] = json!(0.95);
+    let lr = s["cases"]["chained"]["lrs"][5].as_f64().unwrap();
+    s["cases"]["chained"]["lrs"][5] = json!(lr * (1.0 + 1e-6));
+    let p4 = write_temp("schedules-bad", &s);
+    let o = optlab(&["verify", p4.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = stdout(&o);
+    for needle in [
+        "needs `metrics`",
+        "ConstantLr",
+        "lr_lambda",
+        "chained",
+        "3 passed, 4 failed",
+    ] {
+        assert!(out.contains(needle), "`{needle}` not in {out}");
+    }
+    for p in [p, p2, p3, p4] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
 fn bench_optim_prints_throughput_last() {
     let o = optlab(&[
         "bench",

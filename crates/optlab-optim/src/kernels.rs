@@ -120,6 +120,17 @@ pub fn norm_inf<T: Scalar>(x: &[T]) -> T {
     m
 }
 
+/// `a + w (b − a)`, evaluated as `torch.lerp` does: `a + w·(b − a)` for |w| < ½, else
+/// `b − (b − a)·(1 − w)` (exact at both ends: w = 0 gives a, w = 1 gives b).
+#[inline(always)]
+pub fn lerp<T: Scalar>(a: T, b: T, w: T) -> T {
+    if w.abs() < T::of(0.5) {
+        a + w * (b - a)
+    } else {
+        b - (b - a) * (T::one() - w)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +161,14 @@ mod tests {
         let l1: f64 = x.iter().map(|a| a.abs()).sum();
         assert!((norm1(&x) - l1).abs() <= 1e-9 * l1);
         assert_eq!(norm_inf(&[1.0, -3.0, 2.0]), 3.0);
+    }
+
+    #[test]
+    fn lerp_is_exact_at_the_ends() {
+        let (a, b) = (0.1f64, 0.7f64);
+        assert_eq!(lerp(a, b, 0.0), a);
+        assert_eq!(lerp(a, b, 1.0), b);
+        assert!((lerp(a, b, 0.25) - 0.25).abs() < 1e-16);
+        assert!((lerp(a, b, -0.5) + 0.2).abs() < 1e-16);
     }
 }

@@ -9,14 +9,16 @@
 //! - [`param`]: [`Param`] (a named tensor `{name, shape, data, grad}`, row-major) and
 //!   [`ParamFilter`] (`"*.bias | ndim=1"`, `"ndim>=2 & !*embed*"`);
 //! - [`optim`]: the [`Optimizer`] trait, one file per method family (SGD, Adagrad, RMSprop,
-//!   Adadelta, Adam/AMSGrad/AdamW, NAdam, RAdam, Adamax, normalized and sign descent, steepest
-//!   descent through an LMO, Muon, Shampoo), [`Partition`](optim::partition::Partition) routing
-//!   parameters to different optimizers, composition wrappers that are optimizers themselves
+//!   Adadelta, Adam/AMSGrad/AdamW, NAdam, RAdam, Adamax, Adafactor, ASGD, Rprop, L-BFGS,
+//!   schedule-free AdamW/SGD, Lion, normalized and sign descent, steepest descent through an LMO,
+//!   Muon, Shampoo), [`Partition`](optim::partition::Partition) routing parameters to different
+//!   optimizers, composition wrappers that are optimizers themselves
 //!   ([global-norm clipping](optim::clip), [SAM](optim::sam), [iterate averaging](optim::averaging),
 //!   an [Armijo line search](optim::armijo); [`Wrappers`](optim::wrap::Wrappers) chains them), and
 //!   the [`registry`](optim::registry) that parses any optimizer's hyperparameter map once into a
 //!   typed [`OptimizerConfig`](optim::registry::OptimizerConfig) and builds it;
-//! - [`schedule`]: the lecture's step-size rules and PyTorch's `lr_scheduler` as closed forms in k;
+//! - [`schedule`]: the lecture's step-size rules and PyTorch's `lr_scheduler` (closed forms in k,
+//!   and the metric-driven `ReduceLROnPlateau`);
 //! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse p-th roots on faer;
 //! - [`verify`]: replay of PyTorch reference traces;
 //! - [`kernels`], [`scalar`], [`error`]: deterministic reductions, the `f32`/`f64` abstraction and

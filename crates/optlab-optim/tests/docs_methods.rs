@@ -3,7 +3,7 @@
 //! conv kernel, biases, norm gains and an output head.
 
 use optlab_optim::optim::registry::{self, HyperMap};
-use optlab_optim::{Optimizer, Param, Scalar};
+use optlab_optim::{Eval, OptimError, Optimizer, Param, Scalar};
 
 fn toml_blocks(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -45,8 +45,30 @@ fn check<T: Scalar>(map: &HyperMap, name: &str) {
         registry::build::<T>(name, map).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut ps = model::<T>();
     let before: Vec<Vec<T>> = ps.iter().map(|p| p.data.clone()).collect();
+    // Methods that re-evaluate the objective get f = Σ ½ (x − x₀ + g₀)², whose gradient at the
+    // start is the model's g₀.
+    let targets: Vec<Vec<T>> = ps
+        .iter()
+        .map(|p| p.data.iter().zip(&p.grad).map(|(&x, &g)| x - g).collect())
+        .collect();
+    let mut closure = |ps: &mut [Param<T>], _: Eval| -> Result<f64, OptimError> {
+        let mut f = 0.0;
+        for (p, c) in ps.iter_mut().zip(&targets) {
+            for ((g, &x), &c) in p.grad.iter_mut().zip(&p.data).zip(c) {
+                *g = x - c;
+                f += 0.5 * (x - c).as_f64().powi(2);
+            }
+        }
+        Ok(f)
+    };
     for _ in 0..2 {
-        opt.step(&mut ps).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let r = if opt.requires_closure() {
+            opt.step_with_closure(&mut ps, &mut closure)
+                .map(|s| s.outcome)
+        } else {
+            opt.step(&mut ps)
+        };
+        r.unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (p, b) in ps.iter().zip(&before) {
         assert!(p.data != *b, "{name}: `{}` did not move", p.name);

@@ -1,9 +1,13 @@
 //! Property tests: every schedule that `ScheduleSpec::build` accepts gives a finite, non-negative
-//! learning rate at every step k (checked up to 10⁹ and at u64::MAX), for any finite base lr ≥ 0.
+//! learning rate at every step k (checked up to 10⁹ and at u64::MAX), for any finite base lr ≥ 0
+//! and — for metric-driven ones — after any sequence of observed metrics (NaN and ±∞ included),
+//! and its state round-trips through JSON to the same learning rates.
 //!
 //! Two generators: specs with arguments drawn from their documented ranges (which must all
 //! build), and specs with arbitrary arguments (NaN, ±∞, 0, negative, subnormal, huge, unsorted
 //! milestones), which must either be rejected or behave.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use optlab_optim::schedule::*;
 use proptest::prelude::*;
@@ -54,6 +58,14 @@ fn non_negative() -> impl Strategy<Value = f64> {
 
 fn anneal() -> impl Strategy<Value = AnnealStrategy> {
     prop_oneof![Just(AnnealStrategy::Cos), Just(AnnealStrategy::Linear)]
+}
+
+fn cyclic_mode() -> impl Strategy<Value = CyclicMode> {
+    prop_oneof![
+        Just(CyclicMode::Triangular),
+        Just(CyclicMode::Triangular2),
+        Just(CyclicMode::ExpRange)
+    ]
 }
 
 /// Leaf specs with arguments in their documented ranges.
@@ -116,6 +128,66 @@ fn valid_leaf() -> BoxedStrategy<ScheduleSpec> {
                 })
             }
         ),
+        (factor_closed(), steps()).prop_map(|(factor, total_iters)| ScheduleSpec::ConstantLR(
+            ConstantLR {
+                factor,
+                total_iters
+            }
+        )),
+        gamma().prop_map(|factor| ScheduleSpec::MultiplicativeLR(MultiplicativeLR { factor })),
+        (
+            non_negative(),
+            non_negative(),
+            steps(),
+            prop::option::of(prop_oneof![Just(0u64), steps()]),
+            cyclic_mode(),
+            gamma()
+        )
+            .prop_map(
+                |(base_lr, max_lr, step_size_up, step_size_down, mode, gamma)| {
+                    ScheduleSpec::CyclicLR(CyclicLR {
+                        base_lr,
+                        max_lr,
+                        step_size_up,
+                        step_size_down,
+                        mode,
+                        gamma,
+                        cycle_momentum: false,
+                    })
+                }
+            ),
+        (
+            any::<bool>(),
+            prop_oneof![Just(0.0), 0.0f64..1.0],
+            0u64..4,
+            non_negative(),
+            any::<bool>(),
+            0u64..3,
+            non_negative(),
+            non_negative()
+        )
+            .prop_map(
+                |(max, factor, patience, threshold, abs, cooldown, min_lr, eps)| {
+                    ScheduleSpec::ReduceLROnPlateau(ReduceLROnPlateau {
+                        mode: if max {
+                            PlateauMode::Max
+                        } else {
+                            PlateauMode::Min
+                        },
+                        factor,
+                        patience,
+                        threshold,
+                        threshold_mode: if abs {
+                            ThresholdMode::Abs
+                        } else {
+                            ThresholdMode::Rel
+                        },
+                        cooldown,
+                        min_lr,
+                        eps,
+                    })
+                }
+            ),
     ]
     .boxed()
 }
@@ -136,7 +208,7 @@ fn valid_spec() -> impl Strategy<Value = ScheduleSpec> {
                         then: Box::new(then),
                     })
                 }),
-            (prop::collection::vec(inner, 1..4), milestones(true)).prop_map(
+            (prop::collection::vec(inner.clone(), 1..4), milestones(true)).prop_map(
                 |(schedules, mut milestones)| {
                     // len(milestones) = len(schedules) − 1, strictly increasing, ≥ 1.
                     milestones.truncate(schedules.len() - 1);
@@ -151,6 +223,9 @@ fn valid_spec() -> impl Strategy<Value = ScheduleSpec> {
                     })
                 }
             ),
+            prop::collection::vec(inner, 1..4).prop_map(|schedulers| {
+                ScheduleSpec::ChainedScheduler(ChainedScheduler { schedulers })
+            }),
         ]
     })
 }
@@ -232,6 +307,48 @@ fn wild_leaf() -> BoxedStrategy<ScheduleSpec> {
                 eta_min,
             })
         }),
+        (wild(), wild_u64()).prop_map(|(factor, total_iters)| {
+            ScheduleSpec::ConstantLR(ConstantLR {
+                factor,
+                total_iters,
+            })
+        }),
+        wild().prop_map(|factor| ScheduleSpec::MultiplicativeLR(MultiplicativeLR { factor })),
+        (
+            wild(),
+            wild(),
+            wild_u64(),
+            prop::option::of(wild_u64()),
+            cyclic_mode(),
+            wild(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(base_lr, max_lr, step_size_up, step_size_down, mode, gamma, cycle_momentum)| {
+                    ScheduleSpec::CyclicLR(CyclicLR {
+                        base_lr,
+                        max_lr,
+                        step_size_up,
+                        step_size_down,
+                        mode,
+                        gamma,
+                        cycle_momentum,
+                    })
+                }
+            ),
+        (wild(), wild_u64(), wild(), wild_u64(), wild(), wild()).prop_map(
+            |(factor, patience, threshold, cooldown, min_lr, eps)| {
+                ScheduleSpec::ReduceLROnPlateau(ReduceLROnPlateau {
+                    factor,
+                    patience,
+                    threshold,
+                    cooldown,
+                    min_lr,
+                    eps,
+                    ..Default::default()
+                })
+            }
+        ),
     ]
     .boxed()
 }
@@ -247,7 +364,7 @@ fn wild_spec() -> impl Strategy<Value = ScheduleSpec> {
                 })
             }),
             (
-                prop::collection::vec(inner, 0..4),
+                prop::collection::vec(inner.clone(), 0..4),
                 prop::collection::vec(wild_u64(), 0..4)
             )
                 .prop_map(|(schedules, milestones)| {
@@ -256,6 +373,9 @@ fn wild_spec() -> impl Strategy<Value = ScheduleSpec> {
                         milestones,
                     })
                 }),
+            prop::collection::vec(inner, 0..4).prop_map(|schedulers| {
+                ScheduleSpec::ChainedScheduler(ChainedScheduler { schedulers })
+            }),
         ]
     })
 }
@@ -296,6 +416,50 @@ fn check_all(schedule: &dyn Schedule, base: f64, ks: &[u64]) -> Result<(), TestC
     Ok(())
 }
 
+/// Metrics a training run may report: ordinary values, plateaus, NaN and ±∞.
+fn metrics() -> impl Strategy<Value = Vec<f64>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => -10.0f64..10.0,
+            2 => Just(1.0),
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+        ],
+        0..30,
+    )
+}
+
+/// Feeds `metrics` (after steps 0, 1, ...) and checks the lrs after each; then that the state,
+/// through JSON, gives a fresh build of the same spec the same lrs.
+fn check_observed(
+    spec: &ScheduleSpec,
+    base: f64,
+    metrics: &[f64],
+    ks: &[u64],
+) -> Result<(), TestCaseError> {
+    let Ok(mut schedule) = spec.build() else {
+        return Ok(());
+    };
+    for (k, &m) in metrics.iter().enumerate() {
+        schedule.observe(k as u64, m);
+        check_all(schedule.as_ref(), base, &[k as u64 + 1])?;
+    }
+    check_all(schedule.as_ref(), base, ks)?;
+    let json = serde_json::to_string(&schedule.state()).expect("state serializes");
+    let mut again = spec.build().expect("built once already");
+    again
+        .load_state(&serde_json::from_str(&json).expect("state parses"))
+        .expect("state loads into the same spec");
+    for &k in ks {
+        prop_assert_eq!(again.lr(base, k).to_bits(), schedule.lr(base, k).to_bits());
+    }
+    if !schedule.is_metric_driven() {
+        prop_assert!(schedule.state().parts.is_empty());
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn valid_specs_build_and_give_finite_non_negative_lrs(
@@ -316,5 +480,19 @@ proptest! {
         if let Ok(schedule) = spec.build() {
             check_all(schedule.as_ref(), base, &ks)?;
         }
+    }
+
+    #[test]
+    fn observed_metrics_keep_lrs_finite_and_state_round_trips(
+        spec in valid_spec(), base in base_lr(), metrics in metrics(), ks in ks()
+    ) {
+        check_observed(&spec, base, &metrics, &ks)?;
+    }
+
+    #[test]
+    fn arbitrary_specs_under_metrics_are_rejected_or_behave(
+        spec in wild_spec(), base in base_lr(), metrics in metrics(), ks in ks()
+    ) {
+        check_observed(&spec, base, &metrics, &ks)?;
     }
 }

@@ -1,14 +1,16 @@
 //! `optlab verify FILE`: replay reference traces (PyTorch) through optlab and compare.
 //!
 //! The file's format is recognised from its contents ([`Format::detect`]); each format has its
-//! own replay function: optimizer traces (`optim_traces.json`, `muon_traces.json`) and
-//! orthogonalization references (`orthogonalize.json`).
+//! own replay function: optimizer traces (`optim_traces.json`, `muon_traces.json`,
+//! `parity_traces.json` with closure-based and evaluation-mode cases), orthogonalization
+//! references (`orthogonalize.json`) and learning-rate schedules (`schedules.json`,
+//! `parity_schedules.json`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use optlab::linalg::reference::{self, OrthoFile, OrthoReport};
-use optlab::verify::{self, CaseReport, TraceFile};
+use optlab::verify::{self, ScheduleFile, TraceFile};
 use serde_json::Value;
 
 use super::Precision;
@@ -16,11 +18,13 @@ use super::Precision;
 /// Arguments of `optlab verify`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Reference file (JSON), e.g. ../shared/fixtures/optim_traces.json or orthogonalize.json.
+    /// Reference file (JSON), e.g. ../shared/fixtures/optim_traces.json, parity_traces.json,
+    /// orthogonalize.json, schedules.json or parity_schedules.json.
     pub file: PathBuf,
     /// Largest accepted relative error: for traces the max over steps of
-    /// ‖x_k − x_k^ref‖∞ / ‖x_k^ref‖∞ (and the same for the losses), for orthogonalizations
-    /// ‖X − X_ref‖∞ / ‖X_ref‖∞ of each method [default: 1e-9 for f64, 1e-4 for f32].
+    /// ‖x_k − x_k^ref‖∞ / ‖x_k^ref‖∞ (and the same for the losses and evaluation-mode
+    /// parameters), for orthogonalizations ‖X − X_ref‖∞ / ‖X_ref‖∞ of each method, for schedules
+    /// max_k |α_k − α_k^ref| / |α_k^ref| [default: 1e-9 for f64, 1e-4 for f32].
     #[arg(long)]
     pub tolerance: Option<f64>,
     /// Precision of the replay.
@@ -37,6 +41,9 @@ pub enum Format {
     /// `{kj, polar_express, cases}`: matrices with their Newton–Schulz 5, Polar Express 8 and
     /// exact polar factors (`orthogonalize.json`).
     Orthogonalize,
+    /// `{doc, cases: {name: {spec, lrs, metrics?}}}`: learning rates of PyTorch's schedulers
+    /// (`schedules.json`, `parity_schedules.json`).
+    Schedules,
 }
 
 impl Format {
@@ -46,6 +53,8 @@ impl Format {
             Some(Format::Orthogonalize)
         } else if verify::looks_like_trace(v) {
             Some(Format::OptimTraces)
+        } else if verify::looks_like_schedules(v) {
+            Some(Format::Schedules)
         } else {
             None
         }
@@ -75,10 +84,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (passed, failed) = match Format::detect(&value) {
         Some(Format::OptimTraces) => optim_traces(&text, args.precision, tolerance)?,
         Some(Format::Orthogonalize) => orthogonalize(&text, args.precision, tolerance)?,
+        Some(Format::Schedules) => schedules(&text, tolerance)?,
         None => bail!(
             "{}: unrecognised trace format (expected an object with `problem` and `cases`, \
-             as in optim_traces.json, or with `kj`, `polar_express` and `cases`, as in \
-             orthogonalize.json)",
+             as in optim_traces.json, with `kj`, `polar_express` and `cases`, as in \
+             orthogonalize.json, or with `cases` mapping names to `spec` and `lrs`, as in \
+             schedules.json)",
             args.file.display()
         ),
     };
@@ -109,27 +120,39 @@ fn optim_traces(
         file.problem.x0.len(),
         precision.name()
     );
+    Ok(tally(reports, |rep| {
+        let mut line = format!(
+            "{:<28} {:<12} {:>3} steps  max rel err {:.3e} at step {:<3}  loss rel err {:.3e}{}",
+            rep.name,
+            rep.optimizer,
+            rep.steps,
+            rep.max_rel_err,
+            rep.worst_step,
+            rep.loss_rel_err,
+            rep.details(),
+        );
+        if !rep.ignored_flags.is_empty() {
+            line.push_str(&format!(
+                "\n     note: PyTorch implementation flags without effect here were dropped: {}",
+                rep.ignored_flags.join(", ")
+            ));
+        }
+        (rep.passes(tolerance), line)
+    }))
+}
+
+/// Prints one line per case — `ok` or `FAIL` and what `line` says of its report, or the error
+/// that kept it from being replayed — and returns `(passed, failed)`.
+fn tally<R, E: std::fmt::Display>(
+    results: impl IntoIterator<Item = Result<R, E>>,
+    line: impl Fn(&R) -> (bool, String),
+) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
-    for r in reports {
+    for r in results {
         match r {
             Ok(rep) => {
-                let ok = passes(&rep, tolerance);
-                println!(
-                    "{:<4} {:<28} {:<12} {:>3} steps  max rel err {:.3e} at step {:<3}  loss rel err {:.3e}",
-                    if ok { "ok" } else { "FAIL" },
-                    rep.name,
-                    rep.optimizer,
-                    rep.steps,
-                    rep.max_rel_err,
-                    rep.worst_step,
-                    rep.loss_rel_err,
-                );
-                if !rep.ignored_flags.is_empty() {
-                    println!(
-                        "     note: PyTorch implementation flags without effect here were dropped: {}",
-                        rep.ignored_flags.join(", ")
-                    );
-                }
+                let (ok, text) = line(&rep);
+                println!("{:<4} {text}", if ok { "ok" } else { "FAIL" });
                 if ok {
                     passed += 1;
                 } else {
@@ -142,12 +165,25 @@ fn optim_traces(
             }
         }
     }
-    Ok((passed, failed))
+    (passed, failed)
 }
 
-/// Both errors within tolerance (NaN fails).
-fn passes(rep: &CaseReport, tolerance: f64) -> bool {
-    rep.max_rel_err <= tolerance && rep.loss_rel_err <= tolerance
+/// Replays a schedule file (base lr 1.0, metrics fed after each step); returns
+/// `(passed, failed)`.
+fn schedules(text: &str, tolerance: f64) -> anyhow::Result<(usize, usize)> {
+    let file = ScheduleFile::from_json(text)?;
+    println!(
+        "{} schedules, base lr {}, tolerance {tolerance:e} (max over steps of |lr − lr_ref|/|lr_ref|)",
+        file.cases.len(),
+        verify::SCHEDULE_BASE_LR
+    );
+    Ok(tally(verify::replay_schedules(&file), |rep| {
+        let line = format!(
+            "{:<20} {:<28} {:>3} steps  max rel err {:.3e} at step {}",
+            rep.name, rep.kind, rep.steps, rep.max_rel_err, rep.worst_step,
+        );
+        (rep.max_rel_err <= tolerance, line)
+    }))
 }
 
 /// Replays an orthogonalization reference file; returns `(passed, failed)`.

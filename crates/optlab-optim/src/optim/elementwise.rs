@@ -11,14 +11,18 @@
 //! A rule may also carry per-parameter *scalar* state advanced once per step
 //! ([`Rule::SCALARS`], [`Rule::advance`]), as PyTorch keeps NAdam's `mu_product`; most rules have
 //! none, and their [`Rule::coeffs`] depends only on the config, the learning rate and the step.
+//!
+//! A rule whose model is evaluated elsewhere than at the training point (ASGD's average,
+//! schedule-free's x) says so with [`Rule::EVAL`] and gives the evaluation-mode value of a
+//! coordinate in [`Rule::eval`]; the driver then implements [`Optimizer::eval_params`].
 
 use std::marker::PhantomData;
 
 use rayon::prelude::*;
 
 use super::{
-    Buffer, Config, Groups, NonFinitePolicy, Optimizer, OptimizerState, ParamState, Slot,
-    StepOutcome, Subset, screen_gradients, sync_slots,
+    Buffer, Config, Groups, NonFinitePolicy, Optimizer, OptimizerState, Slot, StepOutcome, Subset,
+    load_slots, screen_gradients, snapshot, sync_slots,
 };
 use crate::error::OptimError;
 use crate::kernels::{PAR_CHUNK, PAR_MIN};
@@ -62,6 +66,31 @@ pub trait Rule<T: Scalar, const N: usize>: Send + Sync + 'static {
 
     /// Updates one coordinate `x` with gradient `g` and state `s`.
     fn update(c: &Self::Coeffs, x: &mut T, g: T, s: &mut [T; N]);
+
+    /// Whether the model is evaluated at a point other than the training parameters (then
+    /// [`Elementwise`] implements [`Optimizer::eval_params`] with [`eval`](Rule::eval)).
+    const EVAL: bool = false;
+
+    /// The evaluation-mode value of a coordinate whose training value is `x` and state `s`.
+    fn eval(_config: &Self::Config, x: T, _s: &[T; N]) -> T {
+        x
+    }
+}
+
+/// The coefficients of step `t` of a rule with scalar state when the learning rate has been
+/// `lr` since step 1: [`Rule::advance`] replayed from [`Rule::init_scalars`] (O(t)). What
+/// [`Rule::coeffs`] of such a rule returns; the driver itself advances the saved scalars.
+pub fn coeffs_from_start<T: Scalar, R: Rule<T, N>, const N: usize>(
+    config: &R::Config,
+    lr: f64,
+    t: u64,
+) -> R::Coeffs {
+    let mut scalars = R::init_scalars(config);
+    let mut out = R::advance(config, lr, 1, &mut scalars);
+    for i in 2..=t {
+        out = R::advance(config, lr, i, &mut scalars);
+    }
+    out
 }
 
 /// The state of one parameter: `N` interleaved values per coordinate and the rule's scalars.
@@ -215,61 +244,85 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
         Ok(StepOutcome::Applied)
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        let params = self
-            .slots
-            .iter()
-            .map(|slot| ParamState {
-                name: slot.name.clone(),
-                shape: slot.shape.clone(),
-                buffers: (0..N)
-                    .map(|k| Buffer {
-                        name: R::STATE[k].to_string(),
-                        shape: slot.shape.clone(),
-                        data: slot.state.coords.iter().map(|s| s[k]).collect(),
-                    })
-                    .chain(
-                        R::SCALARS
-                            .iter()
-                            .zip(&slot.state.scalars)
-                            .map(|(name, &v)| {
-                                // A 0-d tensor, as PyTorch stores NAdam's `mu_product`.
-                                Buffer {
-                                    name: name.to_string(),
-                                    shape: Vec::new(),
-                                    data: vec![v],
-                                }
-                            }),
-                    )
-                    .collect(),
-            })
-            .collect();
-        OptimizerState {
-            optimizer: self.name().to_string(),
-            step: self.step,
-            lrs: self.groups.lrs().to_vec(),
-            params,
+    /// The evaluation-mode values ([`Rule::eval`]) of the parameters this optimizer steps, found
+    /// by name in `params` and written at the same positions of `out` (a partition's route
+    /// writes its own parameters only); `false` for rules without an evaluation point.
+    fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
+        if !R::EVAL || self.slots.is_empty() {
+            return Ok(false);
         }
+        // Slots are in list order: search forward from the last match.
+        let mut next = 0;
+        for (j, slot) in self.slots.iter().enumerate() {
+            let found = (next..params.len())
+                .chain(0..next)
+                .find(|&i| params[i].name == slot.name);
+            let i = match found {
+                Some(i)
+                    if params[i].shape == slot.shape
+                        && params[i].data.len() == slot.state.coords.len()
+                        && out.get(i).is_some_and(|o| {
+                            o.name == slot.name && o.data.len() == params[i].data.len()
+                        }) =>
+                {
+                    i
+                }
+                _ => {
+                    return Err(OptimError::ParamMismatch {
+                        index: j,
+                        expected: format!(
+                            "`{}` {:?} in the parameters and the output",
+                            slot.name, slot.shape
+                        ),
+                        found: format!("{} parameters, {} outputs", params.len(), out.len()),
+                    });
+                }
+            };
+            next = i + 1;
+            let cfg = self.groups.config(slot.group);
+            let x = &params[i].data;
+            for ((o, &x), s) in out[i].data.iter_mut().zip(x).zip(&slot.state.coords) {
+                *o = R::eval(cfg, x, s);
+            }
+        }
+        Ok(true)
+    }
+
+    fn state(&self) -> OptimizerState<T> {
+        snapshot(self.name(), self.step, &self.groups, &self.slots, |slot| {
+            (0..N)
+                .map(|k| Buffer {
+                    name: R::STATE[k].to_string(),
+                    shape: slot.shape.clone(),
+                    data: slot.state.coords.iter().map(|s| s[k]).collect(),
+                })
+                .chain(
+                    R::SCALARS
+                        .iter()
+                        .zip(&slot.state.scalars)
+                        .map(|(name, &v)| {
+                            // A 0-d tensor, as PyTorch stores NAdam's `mu_product`.
+                            Buffer {
+                                name: name.to_string(),
+                                shape: Vec::new(),
+                                data: vec![v],
+                            }
+                        }),
+                )
+                .collect()
+        })
     }
 
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<(), OptimError> {
-        if state.optimizer != self.name() {
-            return Err(OptimError::StateMismatch(format!(
-                "state of `{}` loaded into `{}`",
-                state.optimizer,
-                self.name()
-            )));
-        }
-        let mut slots = Vec::with_capacity(state.params.len());
-        for ps in &state.params {
+        let name = self.name();
+        let slots = load_slots(&self.groups, state, name, |ps| {
             let numel: usize = ps.shape.iter().product();
             let names: Vec<&str> = ps.buffers.iter().map(|b| b.name.as_str()).collect();
             let expected: Vec<&str> = R::STATE.iter().chain(R::SCALARS).copied().collect();
             if names != expected {
                 return Err(OptimError::StateMismatch(format!(
-                    "parameter `{}` has buffers {names:?}, {} expects {expected:?}",
+                    "parameter `{}` has buffers {names:?}, {name} expects {expected:?}",
                     ps.name,
-                    self.name(),
                 )));
             }
             let (coord_buffers, scalar_buffers) = ps.buffers.split_at(N);
@@ -290,19 +343,13 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
                     b.data.len()
                 )));
             }
-            let coords: Vec<[T; N]> = (0..numel)
-                .map(|i| std::array::from_fn(|k| coord_buffers[k].data[i]))
-                .collect();
-            slots.push(Slot {
-                name: ps.name.clone(),
-                shape: ps.shape.clone(),
-                group: self.groups.group_of(&ps.name, &ps.shape),
-                state: RuleState {
-                    coords,
-                    scalars: scalar_buffers.iter().map(|b| b.data[0]).collect(),
-                },
-            });
-        }
+            Ok(RuleState {
+                coords: (0..numel)
+                    .map(|i| std::array::from_fn(|k| coord_buffers[k].data[i]))
+                    .collect(),
+                scalars: scalar_buffers.iter().map(|b| b.data[0]).collect(),
+            })
+        })?;
         self.groups.load_lrs(&state.lrs)?;
         self.slots = slots;
         self.step = state.step;

@@ -2,12 +2,20 @@
 //! serializable state.
 //!
 //! Each method family lives in its own file whose update reads like the lecture's per-coordinate
-//! formula. Elementwise methods (SGD, Adagrad, RMSProp, Adadelta, the Adam family, sign descent)
-//! are a [`Rule`](elementwise::Rule) — the formula for one coordinate — run by the shared fused
-//! driver [`Elementwise`](elementwise::Elementwise): one pass over `(param, grad, state)` per
-//! step, split across threads for large tensors, allocation-free for small ones. Methods that need
-//! a global quantity (normalized gradient descent: ‖g‖₂ over all parameters) implement
-//! [`Optimizer`] themselves with the same [`Groups`], [`sync_slots`] and [`screen_gradients`].
+//! formula. Elementwise methods (SGD, Adagrad, RMSProp, Adadelta, the Adam family, Rprop, ASGD,
+//! Lion, schedule-free AdamW/SGD, sign descent) are a [`Rule`](elementwise::Rule) — the formula
+//! for one coordinate — run by the shared fused driver [`Elementwise`](elementwise::Elementwise):
+//! one pass over `(param, grad, state)` per step, split across threads for large tensors,
+//! allocation-free for small ones. Methods that need a global quantity (normalized gradient
+//! descent: ‖g‖₂ over all parameters; Adafactor: RMS of each parameter and row/column means)
+//! implement [`Optimizer`] themselves with the same [`Groups`], [`sync_slots`] and
+//! [`screen_gradients`].
+//!
+//! Two extensions of a plain step, both with defaults that every optimizer inherits:
+//! [`Optimizer::step_with_closure`] for methods that evaluate the objective during their step
+//! (L-BFGS, whose plain `step` is [`OptimError::ClosureRequired`]), and
+//! [`Optimizer::eval_params`] for methods evaluated elsewhere than where gradients are taken
+//! (ASGD's average, schedule-free's x).
 //!
 //! Composition (optax's transforms): [`clip`], [`sam`], [`averaging`] and [`armijo`] wrap a boxed
 //! inner optimizer and are optimizers themselves (state included, saved and restored exactly);
@@ -109,13 +117,17 @@ macro_rules! delegate_to_inner {
 }
 
 pub mod adadelta;
+pub mod adafactor;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod armijo;
+pub mod asgd;
 pub mod averaging;
 pub mod clip;
 pub mod elementwise;
+pub mod lbfgs;
+pub mod lion;
 pub mod lmo;
 pub mod muon;
 pub mod nadam;
@@ -124,7 +136,9 @@ pub mod partition;
 pub mod radam;
 pub mod registry;
 pub mod rmsprop;
+pub mod rprop;
 pub mod sam;
+pub mod schedule_free;
 pub mod sgd;
 pub mod shampoo;
 pub mod wrap;
@@ -477,6 +491,149 @@ impl<C: Config> Groups<C> {
         }
         self.lrs.copy_from_slice(lrs);
         Ok(())
+    }
+}
+
+/// What an optimizer built on parameter groups keeps besides its method's own state: the
+/// [`Groups`], one [`Slot`] per parameter with state `S`, the step count and the non-finite
+/// policy. [`grouped_accessors!`] implements the [`Optimizer`] methods that only read or set
+/// these.
+#[derive(Clone, Debug)]
+pub struct Grouped<C, S> {
+    /// Configurations, filters and current learning rates.
+    pub groups: Groups<C>,
+    /// Per-parameter state, created at the first step.
+    pub slots: Vec<Slot<S>>,
+    /// Steps applied.
+    pub step: u64,
+    /// What to do with a non-finite gradient.
+    pub policy: NonFinitePolicy,
+}
+
+impl<C: Config, S> Grouped<C, S> {
+    /// Validated groups, no slots yet, step 0, [`NonFinitePolicy::Error`].
+    pub fn new(default: C, groups: Vec<(ParamFilter, C)>) -> Result<Self, OptimError> {
+        Ok(Grouped {
+            groups: Groups::new(default, groups)?,
+            slots: Vec::new(),
+            step: 0,
+            policy: NonFinitePolicy::default(),
+        })
+    }
+
+    /// A state snapshot: the step, the current learning rates and `buffers(slot)` for each
+    /// parameter.
+    pub fn snapshot<T>(
+        &self,
+        name: &str,
+        buffers: impl FnMut(&Slot<S>) -> Vec<Buffer<T>>,
+    ) -> OptimizerState<T> {
+        snapshot(name, self.step, &self.groups, &self.slots, buffers)
+    }
+
+    /// Restores a snapshot of `name`'s state, each parameter's `S` from `state_of`.
+    pub fn load<T>(
+        &mut self,
+        state: &OptimizerState<T>,
+        name: &str,
+        state_of: impl FnMut(&ParamState<T>) -> Result<S, OptimError>,
+    ) -> Result<(), OptimError> {
+        let slots = load_slots(&self.groups, state, name, state_of)?;
+        self.groups.load_lrs(&state.lrs)?;
+        self.slots = slots;
+        self.step = state.step;
+        Ok(())
+    }
+}
+
+/// A state snapshot of an optimizer named `name` at step `step`: the groups' current learning
+/// rates and `buffers(slot)` for each parameter.
+pub fn snapshot<T, C: Config, S>(
+    name: &str,
+    step: u64,
+    groups: &Groups<C>,
+    slots: &[Slot<S>],
+    mut buffers: impl FnMut(&Slot<S>) -> Vec<Buffer<T>>,
+) -> OptimizerState<T> {
+    OptimizerState {
+        optimizer: name.to_string(),
+        step,
+        lrs: groups.lrs().to_vec(),
+        params: slots
+            .iter()
+            .map(|slot| ParamState {
+                name: slot.name.clone(),
+                shape: slot.shape.clone(),
+                buffers: buffers(slot),
+            })
+            .collect(),
+    }
+}
+
+/// The slots of a saved state of the optimizer `name` (refusing another's), each parameter's
+/// state from `state_of` and its group from `groups`.
+pub fn load_slots<T, C: Config, S>(
+    groups: &Groups<C>,
+    state: &OptimizerState<T>,
+    name: &str,
+    mut state_of: impl FnMut(&ParamState<T>) -> Result<S, OptimError>,
+) -> Result<Vec<Slot<S>>, OptimError> {
+    check_state_owner(state, name)?;
+    state
+        .params
+        .iter()
+        .map(|ps| {
+            Ok(Slot {
+                name: ps.name.clone(),
+                shape: ps.shape.clone(),
+                group: groups.group_of(&ps.name, &ps.shape),
+                state: state_of(ps)?,
+            })
+        })
+        .collect()
+}
+
+/// The [`Optimizer`] methods that only read or set a [`Grouped`] (`name` from the config's
+/// [`Config::NAME`], `steps`, `lr`, `base_lr`, `set_lrs`, `set_nonfinite_policy`), for an
+/// optimizer whose field `$base` is one; invoked inside its `impl Optimizer<T>` block.
+macro_rules! grouped_accessors {
+    ($cfg:ty, $base:tt) => {
+        fn name(&self) -> &str {
+            <$cfg as $crate::optim::Config>::NAME
+        }
+
+        fn steps(&self) -> u64 {
+            self.$base.step
+        }
+
+        fn lr(&self) -> f64 {
+            self.$base.groups.lr(0)
+        }
+
+        fn base_lr(&self) -> f64 {
+            $crate::optim::Config::lr(self.$base.groups.config(0))
+        }
+
+        fn set_lrs(&mut self, f: &dyn Fn(f64) -> f64) {
+            self.$base.groups.set_lrs(f);
+        }
+
+        fn set_nonfinite_policy(&mut self, policy: $crate::optim::NonFinitePolicy) {
+            self.$base.policy = policy;
+        }
+    };
+}
+pub(crate) use grouped_accessors;
+
+/// Refuses a state saved by another optimizer than `name`.
+pub fn check_state_owner<T>(state: &OptimizerState<T>, name: &str) -> Result<(), OptimError> {
+    if state.optimizer == name {
+        Ok(())
+    } else {
+        Err(OptimError::StateMismatch(format!(
+            "state of `{}` loaded into `{name}`",
+            state.optimizer
+        )))
     }
 }
 

@@ -260,7 +260,7 @@ pub struct SignGdCoeffs<T> {
 
 /// sign(g) ∈ {−1, 0, 1}, as `torch.sign` (NaN stays NaN).
 #[inline(always)]
-fn sign<T: Scalar>(g: T) -> T {
+pub(crate) fn sign<T: Scalar>(g: T) -> T {
     if g > T::zero() {
         T::one()
     } else if g < T::zero() {

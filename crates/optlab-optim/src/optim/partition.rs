@@ -272,6 +272,38 @@ impl<T: Scalar> Optimizer<T> for Partition<T> {
         Ok(StepOutcome::Applied)
     }
 
+    /// Each route's evaluation point for its parameters (ASGD, schedule-free), the training
+    /// values for the parameters of routes that have none.
+    fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
+        let Some(cache) = &self.cache else {
+            return Ok(false);
+        };
+        let mut plain = Vec::new();
+        for (o, ix) in self.optimizers().zip(&cache.indices) {
+            if !o.eval_params(params, out)? {
+                plain.push(ix);
+            }
+        }
+        if plain.len() == cache.indices.len() {
+            return Ok(false);
+        }
+        for &i in plain.into_iter().flatten() {
+            match (params.get(i), out.get_mut(i)) {
+                (Some(p), Some(o)) if o.data.len() == p.data.len() => {
+                    o.data.copy_from_slice(&p.data)
+                }
+                _ => {
+                    return Err(OptimError::ParamMismatch {
+                        index: i,
+                        expected: "an output parameter like the input".into(),
+                        found: format!("{} inputs, {} outputs", params.len(), out.len()),
+                    });
+                }
+            }
+        }
+        Ok(true)
+    }
+
     fn state(&self) -> OptimizerState<T> {
         let mut lrs = Vec::new();
         let mut params = Vec::new();

@@ -26,9 +26,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::adadelta::{Adadelta, AdadeltaConfig};
+use super::adafactor::{Adafactor, AdafactorConfig};
 use super::adagrad::{Adagrad, AdagradConfig};
 use super::adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 use super::adamax::{Adamax, AdamaxConfig};
+use super::asgd::{Asgd, AsgdConfig};
+use super::lbfgs::{Lbfgs, LbfgsConfig};
+use super::lion::{Lion, LionConfig};
 use super::lmo::{SteepestDescent, SteepestDescentConfig};
 use super::muon::{AdjustLrFn, Muon, MuonConfig};
 use super::nadam::{Nadam, NadamConfig};
@@ -36,6 +40,10 @@ use super::normalized::{NormalizedGd, NormalizedGdConfig, SignGd, SignGdConfig};
 use super::partition::{self, Partition};
 use super::radam::{Radam, RadamConfig};
 use super::rmsprop::{Rmsprop, RmspropConfig};
+use super::rprop::{Rprop, RpropConfig};
+use super::schedule_free::{
+    AdamWScheduleFree, AdamWScheduleFreeConfig, SgdScheduleFree, SgdScheduleFreeConfig,
+};
 use super::sgd::{Sgd, SgdConfig};
 use super::shampoo::{Shampoo, ShampooConfig};
 use super::{Config, Optimizer};
@@ -205,6 +213,20 @@ registry! {
         summary: "Routes parameters to sub-optimizers by filter (first match wins); defaults: the Muon recipe" },
     MuonAdamW(MuonAdamWConfig) { aliases: ["muon_adamw", "muonwithauxadam"],
         summary: "Muon for hidden weight matrices, AdamW for embeddings, head, biases and gains" },
+    Adafactor(AdafactorConfig => Adafactor) { aliases: ["adafactor"],
+        summary: "Adafactor: factored second moment (rows + columns), relative step, update clipping" },
+    Asgd(AsgdConfig => Asgd) { aliases: ["asgd"],
+        summary: "Averaged SGD: decaying step, Polyak–Ruppert average `ax` (the eval-mode parameters)" },
+    Rprop(RpropConfig => Rprop) { aliases: ["rprop"],
+        summary: "Rprop: per-coordinate step sizes grown/shrunk by the sign of successive gradients" },
+    Lbfgs(LbfgsConfig => Lbfgs) { aliases: ["lbfgs", "l-bfgs", "l_bfgs"],
+        summary: "L-BFGS with optional strong-Wolfe line search; steps through a closure (re-evaluates f)" },
+    AdamWScheduleFree(AdamWScheduleFreeConfig => AdamWScheduleFree) { aliases: ["adamw_schedule_free", "adamwschedulefree", "sf_adamw"],
+        summary: "Schedule-free AdamW: gradients at y, evaluation at the average x (no lr schedule)" },
+    SgdScheduleFree(SgdScheduleFreeConfig => SgdScheduleFree) { aliases: ["sgd_schedule_free", "sgdschedulefree", "sf_sgd"],
+        summary: "Schedule-free SGD: gradients at y, evaluation at the average x (no lr schedule)" },
+    Lion(LionConfig => Lion) { aliases: ["lion"],
+        summary: "Lion: sign of an interpolated momentum, decoupled weight decay (lion-pytorch)" },
 }
 
 fn unknown(name: &str) -> OptimError {

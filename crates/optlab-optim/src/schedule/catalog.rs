@@ -176,6 +176,61 @@ pub const CATALOG: &[ScheduleInfo] = &[
         example: r#"{ kind = "CosineAnnealingWarmRestarts", T_0 = 10, T_mult = 2 }"#,
     },
     ScheduleInfo {
+        kind: "ConstantLR",
+        aliases: &["constant_lr"],
+        formula: "α_k = factor·α₀ for k < total_iters, α₀ after",
+        args: &[
+            opt("factor", "0.3333333333333333", "in [0, 1]"),
+            opt("total_iters", "5", STEPS),
+        ],
+        example: r#"{ kind = "ConstantLR", factor = 0.5, total_iters = 10 }"#,
+    },
+    ScheduleInfo {
+        kind: "MultiplicativeLR",
+        aliases: &["multiplicative", "multiplicative_lr"],
+        formula: "α_k = α₀ factor^k  (PyTorch's lr_lambda as a constant factor)",
+        args: &[req("factor", GAMMA_RANGE)],
+        example: r#"{ kind = "MultiplicativeLR", factor = 0.95 }"#,
+    },
+    ScheduleInfo {
+        kind: "CyclicLR",
+        aliases: &["cyclic", "cyclic_lr", "clr"],
+        formula: "base_lr ↗ max_lr over step_size_up steps ↘ base_lr over step_size_down, \
+                  amplitude × 1 (triangular), 1/2^(cycle−1) (triangular2), γ^k (exp_range) \
+                  (absolute: ignores α₀)",
+        args: &[
+            req("base_lr", "finite, ≥ 0"),
+            req("max_lr", "finite, ≥ 0"),
+            opt("step_size_up", "2000", STEPS),
+            opt("step_size_down", "null", "integer ≥ 0; null: step_size_up"),
+            opt(
+                "mode",
+                "\"triangular\"",
+                "\"triangular\", \"triangular2\" or \"exp_range\"",
+            ),
+            opt("gamma", "1.0", GAMMA_RANGE),
+            opt("cycle_momentum", "false", "false (no momentum cycling)"),
+        ],
+        example: r#"{ kind = "CyclicLR", base_lr = 0.001, max_lr = 0.1, step_size_up = 500 }"#,
+    },
+    ScheduleInfo {
+        kind: "ReduceLROnPlateau",
+        aliases: &["plateau", "reduce_on_plateau", "reduce_lr_on_plateau"],
+        formula: "metric-driven: α ← max(α·factor, min_lr) after more than `patience` \
+                  observations without improvement (then `cooldown` observations ignored)",
+        args: &[
+            opt("mode", "\"min\"", "\"min\" or \"max\""),
+            opt("factor", "0.1", "in [0, 1)"),
+            opt("patience", "10", "integer ≥ 0"),
+            opt("threshold", "0.0001", "finite, ≥ 0"),
+            opt("threshold_mode", "\"rel\"", "\"rel\" or \"abs\""),
+            opt("cooldown", "0", "integer ≥ 0"),
+            opt("min_lr", "0.0", "finite, ≥ 0"),
+            opt("eps", "1e-8", "finite, ≥ 0"),
+        ],
+        example: r#"{ kind = "ReduceLROnPlateau", factor = 0.5, patience = 5 }"#,
+    },
+    ScheduleInfo {
         kind: "Warmup",
         aliases: &["warmup"],
         formula: "α_k = s·α₀ + (then(0) − s·α₀) k / W for k < W, then(k − W) after",
@@ -198,6 +253,13 @@ pub const CATALOG: &[ScheduleInfo] = &[
             ),
         ],
         example: r#"{ kind = "sequential", milestones = [50], schedules = [{ kind = "constant" }, { kind = "strongly_convex", mu = 0.1 }] }"#,
+    },
+    ScheduleInfo {
+        kind: "ChainedScheduler",
+        aliases: &["chained", "chain"],
+        formula: "α_k = s_n(… s_1(α₀, k) …, k): each schedule scales the previous one's lr",
+        args: &[req("schedulers", "non-empty list of schedules")],
+        example: r#"{ kind = "ChainedScheduler", schedulers = [{ kind = "ConstantLR", factor = 0.1, total_iters = 4 }, { kind = "ExponentialLR", gamma = 0.9 }] }"#,
     },
 ];
 

@@ -3,7 +3,7 @@
 //! A [`Schedule`] maps `(base_lr, k)` to the learning rate of step k. Rules that scale the
 //! optimizer's configured rate (PyTorch's schedulers, α₀/√(k+1), warmup) use `base_lr`; rules
 //! that define the rate absolutely (the lecture's strongly convex rule (2k+1)/(2μ(k+1)²),
-//! OneCycle's `max_lr`) ignore it. Drive an optimizer with
+//! OneCycle's `max_lr`, CyclicLR's `base_lr`/`max_lr`) ignore it. Drive an optimizer with
 //! `opt.set_lrs(&|base| schedule.lr(base, k))` before step k (what the runner does), which sets
 //! every parameter group from its own configured rate, as PyTorch's schedulers do.
 //!
@@ -13,10 +13,20 @@
 //! `{ kind = "StepLR", step_size = 7, gamma = 0.5 }`.
 //!
 //! The families live in one file each: [`lecture`] (the lecture's rules), [`torch`] (PyTorch's
-//! schedulers, closed forms), [`compose`] (warmup and sequential composition), and
-//! [`catalog`] (what `optlab list` prints). Every schedule is a closed form in k: defined for
+//! schedulers, closed forms), [`plateau`] (`ReduceLROnPlateau`, driven by a metric),
+//! [`compose`] (warmup, sequential and chained composition), and [`catalog`] (what `optlab
+//! list` prints). Every schedule but `ReduceLROnPlateau` is a closed form in k: defined for
 //! every `k: u64` (no overflow, no indexing past the end) and finite and non-negative for a
 //! finite non-negative base lr once [`ScheduleSpec::build`] has accepted its arguments.
+//!
+//! # Metric-driven schedules
+//!
+//! A schedule containing a `ReduceLROnPlateau` ([`Schedule::is_metric_driven`]) also needs the
+//! monitored metric: after step k, call [`Schedule::observe`]`(k, metric)` (PyTorch's
+//! `scheduler.step(metric)`); `lr(base, k + 1)` then reflects it. What it has learned is a
+//! [`ScheduleState`] ([`Schedule::state`], [`Schedule::load_state`]), part of a run's
+//! resumable state; closed forms have an empty one, so saving and restoring every schedule
+//! the same way is always correct.
 //!
 //! ```
 //! use optlab_optim::schedule::{Schedule, ScheduleSpec};
@@ -28,12 +38,28 @@
 //! assert_eq!(schedule.lr(0.1, 0), 0.0);
 //! assert!((schedule.lr(0.1, 5) - 0.05).abs() < 1e-15);
 //! assert_eq!(schedule.lr(0.1, 10), 0.1);
+//!
+//! // Halve the lr when the loss has not improved for 2 observations.
+//! let spec: ScheduleSpec = serde_json::from_str(
+//!     r#"{"kind": "ReduceLROnPlateau", "factor": 0.5, "patience": 2}"#,
+//! )?;
+//! let mut plateau = spec.build()?;
+//! for (k, loss) in [1.0, 0.9, 0.9, 0.9, 0.9].into_iter().enumerate() {
+//!     assert_eq!(plateau.lr(0.1, k as u64), 0.1);
+//!     plateau.observe(k as u64, loss); // after step k
+//! }
+//! assert_eq!(plateau.lr(0.1, 5), 0.05);
+//! let saved = serde_json::to_string(&plateau.state())?; // with the optimizer's state
+//! let mut resumed = spec.build()?;
+//! resumed.load_state(&serde_json::from_str(&saved)?)?;
+//! assert_eq!(resumed.lr(0.1, 5), 0.05);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod catalog;
 pub mod compose;
 pub mod lecture;
+pub mod plateau;
 pub mod torch;
 
 use serde::{Deserialize, Serialize};
@@ -41,17 +67,96 @@ use serde::{Deserialize, Serialize};
 use crate::error::OptimError;
 
 pub use catalog::{CATALOG, ScheduleInfo};
-pub use compose::{Sequential, SequentialSchedule, Warmup, WarmupSchedule};
+pub use compose::{
+    ChainedSchedule, ChainedScheduler, Sequential, SequentialSchedule, Warmup, WarmupSchedule,
+};
 pub use lecture::{Constant, Exponential, InvSqrt, StronglyConvex};
+pub use plateau::{PlateauMode, PlateauSchedule, PlateauState, ReduceLROnPlateau, ThresholdMode};
 pub use torch::{
-    AnnealStrategy, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR,
-    MultiStepLR, OneCycleLR, PolynomialLR, StepLR,
+    AnnealStrategy, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
+    CyclicMode, ExponentialLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR,
+    StepLR,
 };
 
 /// A learning-rate schedule.
+///
+/// Closed forms implement [`lr`](Schedule::lr) only. A schedule driven by a metric
+/// (`ReduceLROnPlateau`, or a composition containing one) also implements
+/// [`observe`](Schedule::observe) and saves what it learned through
+/// [`save_parts`](Schedule::save_parts) / [`load_parts`](Schedule::load_parts); compositions
+/// forward all three to their parts.
 pub trait Schedule: Send + Sync + std::fmt::Debug {
     /// Learning rate of step `k` (0-based) for an optimizer group configured with `base_lr`.
+    ///
+    /// For a metric-driven schedule, the rate given the metrics observed so far (those of steps
+    /// 0..k−1 when driven as documented in [`observe`](Schedule::observe)).
     fn lr(&self, base_lr: f64, k: u64) -> f64;
+
+    /// Whether [`observe`](Schedule::observe) changes the schedule (a caller that has no metric
+    /// to feed should refuse such a schedule rather than run it as a constant).
+    fn is_metric_driven(&self) -> bool {
+        false
+    }
+
+    /// Feeds `metric`, measured after step `k` (PyTorch's `scheduler.step(metric)` after the
+    /// k-th `optimizer.step()`): the next [`lr`](Schedule::lr) reflects it. Closed forms ignore
+    /// it.
+    fn observe(&mut self, k: u64, metric: f64) {
+        let _ = (k, metric);
+    }
+
+    /// Appends the state of each metric-driven part, depth-first in the order of the spec
+    /// (nothing for a closed form).
+    fn save_parts(&self, out: &mut Vec<PartState>) {
+        let _ = out;
+    }
+
+    /// Restores the parts written by [`save_parts`](Schedule::save_parts), taking them from the
+    /// front of `parts` and leaving the rest.
+    fn load_parts(&mut self, parts: &mut &[PartState]) -> Result<(), OptimError> {
+        let _ = parts;
+        Ok(())
+    }
+
+    /// A snapshot of what the schedule has learned from metrics (empty for closed forms).
+    fn state(&self) -> ScheduleState {
+        let mut parts = Vec::new();
+        self.save_parts(&mut parts);
+        ScheduleState { parts }
+    }
+
+    /// Restores a snapshot taken by [`state`](Schedule::state) of a schedule built from the same
+    /// spec; the following learning rates are those the original would give.
+    fn load_state(&mut self, state: &ScheduleState) -> Result<(), OptimError> {
+        let mut rest = state.parts.as_slice();
+        self.load_parts(&mut rest)?;
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(OptimError::StateMismatch(format!(
+                "the schedule state has {} parts, this schedule has {}",
+                state.parts.len(),
+                state.parts.len() - rest.len()
+            )))
+        }
+    }
+}
+
+/// The serializable state of a schedule: one entry per metric-driven part, depth-first in the
+/// order of its spec (empty for closed forms).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleState {
+    /// The parts' states.
+    pub parts: Vec<PartState>,
+}
+
+/// The state of one metric-driven part of a schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum PartState {
+    /// A [`ReduceLROnPlateau`].
+    ReduceLROnPlateau(PlateauState),
 }
 
 /// Serializable description of a schedule (TOML/JSON: `kind` + PyTorch's argument names).
@@ -73,9 +178,14 @@ pub trait Schedule: Send + Sync + std::fmt::Debug {
 /// | `LinearLR` | `linear`, `linear_lr` |
 /// | `PolynomialLR` | `polynomial`, `poly` |
 /// | `OneCycleLR` | `onecycle`, `one_cycle` |
+/// | `ConstantLR` | `constant_lr` |
+/// | `MultiplicativeLR` | `multiplicative`, `multiplicative_lr` |
+/// | `CyclicLR` | `cyclic`, `cyclic_lr`, `clr` |
+/// | `ReduceLROnPlateau` | `plateau`, `reduce_on_plateau`, `reduce_lr_on_plateau` |
 /// | `CosineAnnealingWarmRestarts` | `warm_restarts`, `cosine_warm_restarts`, `sgdr` |
 /// | `Warmup` | `warmup` |
 /// | `Sequential` | `sequential`, `SequentialLR` |
+/// | `ChainedScheduler` | `chained`, `chain` |
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", from = "SpecRepr")]
 pub enum ScheduleSpec {
@@ -104,10 +214,20 @@ pub enum ScheduleSpec {
     OneCycleLR(OneCycleLR),
     /// Cosine annealing with restarts after T_0, T_0·T_mult, ... steps.
     CosineAnnealingWarmRestarts(CosineAnnealingWarmRestarts),
+    /// α₀·factor for the first total_iters steps, then α₀.
+    ConstantLR(ConstantLR),
+    /// α₀ factorᵏ.
+    MultiplicativeLR(MultiplicativeLR),
+    /// Triangular cycles between base_lr and max_lr.
+    CyclicLR(CyclicLR),
+    /// Divide the lr when a monitored metric stops improving.
+    ReduceLROnPlateau(ReduceLROnPlateau),
     /// Linear warmup, then any schedule (shifted by the warmup length).
     Warmup(Warmup),
     /// Schedules one after the other at milestones (PyTorch's SequentialLR).
     Sequential(Sequential),
+    /// Schedules applied on top of each other (product of their factors).
+    ChainedScheduler(ChainedScheduler),
 }
 
 /// What a spec deserializes from: [`ScheduleSpec`] with the aliases, and with the argument-less
@@ -144,10 +264,24 @@ enum SpecRepr {
         alias = "sgdr"
     )]
     CosineAnnealingWarmRestarts(CosineAnnealingWarmRestarts),
+    #[serde(alias = "constant_lr")]
+    ConstantLR(ConstantLR),
+    #[serde(alias = "multiplicative", alias = "multiplicative_lr")]
+    MultiplicativeLR(MultiplicativeLR),
+    #[serde(alias = "cyclic", alias = "cyclic_lr", alias = "clr")]
+    CyclicLR(CyclicLR),
+    #[serde(
+        alias = "plateau",
+        alias = "reduce_on_plateau",
+        alias = "reduce_lr_on_plateau"
+    )]
+    ReduceLROnPlateau(ReduceLROnPlateau),
     #[serde(alias = "warmup")]
     Warmup(Warmup),
     #[serde(alias = "sequential", alias = "SequentialLR")]
     Sequential(Sequential),
+    #[serde(alias = "chained", alias = "chain")]
+    ChainedScheduler(ChainedScheduler),
 }
 
 /// The (empty) arguments of `Constant` and `InvSqrt`.
@@ -172,8 +306,13 @@ impl From<SpecRepr> for ScheduleSpec {
             SpecRepr::CosineAnnealingWarmRestarts(s) => {
                 ScheduleSpec::CosineAnnealingWarmRestarts(s)
             }
+            SpecRepr::ConstantLR(s) => ScheduleSpec::ConstantLR(s),
+            SpecRepr::MultiplicativeLR(s) => ScheduleSpec::MultiplicativeLR(s),
+            SpecRepr::CyclicLR(s) => ScheduleSpec::CyclicLR(s),
+            SpecRepr::ReduceLROnPlateau(s) => ScheduleSpec::ReduceLROnPlateau(s),
             SpecRepr::Warmup(s) => ScheduleSpec::Warmup(s),
             SpecRepr::Sequential(s) => ScheduleSpec::Sequential(s),
+            SpecRepr::ChainedScheduler(s) => ScheduleSpec::ChainedScheduler(s),
         }
     }
 }
@@ -194,15 +333,20 @@ impl ScheduleSpec {
             ScheduleSpec::PolynomialLR(_) => PolynomialLR::KIND,
             ScheduleSpec::OneCycleLR(_) => OneCycleLR::KIND,
             ScheduleSpec::CosineAnnealingWarmRestarts(_) => CosineAnnealingWarmRestarts::KIND,
+            ScheduleSpec::ConstantLR(_) => ConstantLR::KIND,
+            ScheduleSpec::MultiplicativeLR(_) => MultiplicativeLR::KIND,
+            ScheduleSpec::CyclicLR(_) => CyclicLR::KIND,
+            ScheduleSpec::ReduceLROnPlateau(_) => ReduceLROnPlateau::KIND,
             ScheduleSpec::Warmup(_) => Warmup::KIND,
             ScheduleSpec::Sequential(_) => Sequential::KIND,
+            ScheduleSpec::ChainedScheduler(_) => ChainedScheduler::KIND,
         }
     }
 
     /// Validates the arguments and builds the schedule.
     ///
     /// Every argument out of its range is an [`OptimError::InvalidHyperparameter`] naming the
-    /// schedule, the field (with its path inside `Warmup`/`Sequential`, e.g.
+    /// schedule, the field (with its path inside `Warmup`/`Sequential`/`ChainedScheduler`, e.g.
     /// `schedules[1].gamma`) and the allowed range.
     pub fn build(&self) -> Result<Box<dyn Schedule>, OptimError> {
         Ok(match self {
@@ -248,8 +392,22 @@ impl ScheduleSpec {
                 s.validate()?;
                 Box::new(*s)
             }
+            ScheduleSpec::ConstantLR(s) => {
+                s.validate()?;
+                Box::new(*s)
+            }
+            ScheduleSpec::MultiplicativeLR(s) => {
+                s.validate()?;
+                Box::new(*s)
+            }
+            ScheduleSpec::CyclicLR(s) => {
+                s.validate()?;
+                Box::new(*s)
+            }
+            ScheduleSpec::ReduceLROnPlateau(s) => Box::new(s.build()?),
             ScheduleSpec::Warmup(s) => Box::new(s.build()?),
             ScheduleSpec::Sequential(s) => Box::new(s.build()?),
+            ScheduleSpec::ChainedScheduler(s) => Box::new(s.build()?),
         })
     }
 }

@@ -194,7 +194,7 @@ impl Schedule for CosineAnnealingLR {
 #[serde(deny_unknown_fields)]
 pub struct LinearLR {
     /// Factor of the base lr at k = 0.
-    #[serde(default = "default_start_factor")]
+    #[serde(default = "one_third")]
     pub start_factor: f64,
     /// Factor of the base lr from k = total_iters on.
     #[serde(default = "one")]
@@ -204,7 +204,8 @@ pub struct LinearLR {
     pub total_iters: u64,
 }
 
-fn default_start_factor() -> f64 {
+/// PyTorch's default `start_factor` of `LinearLR` and `factor` of `ConstantLR`.
+fn one_third() -> f64 {
     1.0 / 3.0
 }
 
@@ -219,7 +220,7 @@ fn five() -> u64 {
 impl Default for LinearLR {
     fn default() -> Self {
         LinearLR {
-            start_factor: default_start_factor(),
+            start_factor: one_third(),
             end_factor: one(),
             total_iters: five(),
         }
@@ -527,6 +528,210 @@ impl Schedule for CosineAnnealingWarmRestarts {
     }
 }
 
+/// PyTorch's `ConstantLR`: **α_k = factor · α₀ for k < total_iters, α₀ from then on**.
+///
+/// Arguments: `factor` = 1/3 in [0, 1], `total_iters` = 5 (≥ 1). The ranges are PyTorch's
+/// except `total_iters` = 0, which PyTorch accepts but then keeps `factor` forever in its
+/// recursive form while its closed form never applies it; optlab rejects it. From
+/// k = `total_iters` on the lr is exactly α₀ (PyTorch's recursive form multiplies by
+/// 1/`factor`, which can be an ulp off, and divides by zero for `factor` = 0).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConstantLR {
+    /// Factor of the base lr during the first `total_iters` steps.
+    #[serde(default = "one_third")]
+    pub factor: f64,
+    /// Number of steps at the reduced lr.
+    #[serde(default = "five")]
+    pub total_iters: u64,
+}
+
+impl Default for ConstantLR {
+    fn default() -> Self {
+        ConstantLR {
+            factor: one_third(),
+            total_iters: five(),
+        }
+    }
+}
+
+impl ConstantLR {
+    pub(crate) const KIND: &'static str = "ConstantLR";
+
+    /// Checks `factor` and `total_iters`.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check::in_unit_interval(Self::KIND, "factor", self.factor)?;
+        check::at_least_one(Self::KIND, "total_iters", self.total_iters)
+    }
+}
+
+impl Schedule for ConstantLR {
+    fn lr(&self, base_lr: f64, k: u64) -> f64 {
+        if k < self.total_iters {
+            base_lr * self.factor
+        } else {
+            base_lr
+        }
+    }
+}
+
+/// PyTorch's `MultiplicativeLR` with a constant factor: **α_k = α₀ · factorᵏ**.
+///
+/// PyTorch's argument is a function `lr_lambda(epoch)` whose value multiplies the lr at every
+/// `scheduler.step()`; a configuration file cannot carry a function, so optlab takes the
+/// constant `factor` (the common `lambda epoch: 0.95`). The closed form factorᵏ equals
+/// PyTorch's product of k factors up to one rounding per step.
+///
+/// Argument: `factor` (required) in (0, 1] (a factor > 1 would overflow to ∞ for large k).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiplicativeLR {
+    /// Factor applied at every step.
+    pub factor: f64,
+}
+
+impl MultiplicativeLR {
+    pub(crate) const KIND: &'static str = "MultiplicativeLR";
+
+    /// Checks `factor`.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check::decay(Self::KIND, "factor", self.factor)
+    }
+}
+
+impl Schedule for MultiplicativeLR {
+    fn lr(&self, base_lr: f64, k: u64) -> f64 {
+        base_lr * self.factor.powf(k as f64)
+    }
+}
+
+/// The amplitude policy of [`CyclicLR`] (PyTorch's `mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CyclicMode {
+    /// Constant amplitude: scale 1.
+    #[default]
+    Triangular,
+    /// The amplitude halves every cycle: scale 1/2^(cycle − 1).
+    Triangular2,
+    /// The amplitude decays per step: scale γᵏ.
+    ExpRange,
+}
+
+/// PyTorch's `CyclicLR` (Smith, "Cyclical Learning Rates for Training Neural Networks", WACV
+/// 2017) — absolute: it ignores the base lr, as PyTorch overwrites the group's lr with
+/// `base_lr`.
+///
+/// With u = `step_size_up`, d = `step_size_down` (default u), T = u + d, the cycle
+/// c = 1 + ⌊k/T⌋ and the position x = (k mod T)/T ∈ [0, 1):
+///
+/// ```text
+/// h = x · T/u                  if x ≤ u/T   (rising)
+///   = (x − 1)/(u/T − 1)        otherwise    (falling)
+/// α_k = base_lr + (max_lr − base_lr) · h · scale
+/// scale = 1 (triangular), 1/2^(c−1) (triangular2), γᵏ (exp_range)
+/// ```
+///
+/// Arguments (PyTorch's names and defaults): `base_lr`, `max_lr` (required, finite, ≥ 0;
+/// `max_lr` < `base_lr` inverts the cycle, as in PyTorch), `step_size_up` = 2000 (≥ 1),
+/// `step_size_down` = `step_size_up` (≥ 0), `mode` = `"triangular"` (`"triangular2"`,
+/// `"exp_range"`), `gamma` = 1.0 in (0, 1] (exp_range only).
+///
+/// Deviations: x and c come from integer arithmetic on k (PyTorch computes
+/// `1 + k/T − floor(1 + k/T)` in floating point, which can be an ulp off); a custom `scale_fn`
+/// cannot be given in a file; and there is no momentum cycling: `cycle_momentum` is accepted
+/// only as `false`, which is also its default here (PyTorch's default `true` cycles SGD's
+/// momentum or Adam's β₁ between `base_momentum` and `max_momentum`, which a learning-rate
+/// schedule cannot reach).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CyclicLR {
+    /// Lower boundary of the cycle (the lr at k = 0).
+    pub base_lr: f64,
+    /// Upper boundary of the cycle (reached after `step_size_up` steps).
+    pub max_lr: f64,
+    /// Steps of the rising half of a cycle.
+    #[serde(default = "two_thousand")]
+    pub step_size_up: u64,
+    /// Steps of the falling half (`null`: the same as `step_size_up`).
+    #[serde(default)]
+    pub step_size_down: Option<u64>,
+    /// Amplitude policy.
+    #[serde(default)]
+    pub mode: CyclicMode,
+    /// Decay per step of `exp_range`.
+    #[serde(default = "one")]
+    pub gamma: f64,
+    /// Must be false: optlab's schedules set learning rates only.
+    #[serde(default)]
+    pub cycle_momentum: bool,
+}
+
+fn two_thousand() -> u64 {
+    2000
+}
+
+impl CyclicLR {
+    pub(crate) const KIND: &'static str = "CyclicLR";
+
+    /// PyTorch's defaults for the given bounds.
+    pub fn new(base_lr: f64, max_lr: f64) -> Self {
+        CyclicLR {
+            base_lr,
+            max_lr,
+            step_size_up: two_thousand(),
+            step_size_down: None,
+            mode: CyclicMode::default(),
+            gamma: one(),
+            cycle_momentum: false,
+        }
+    }
+
+    /// Checks every argument.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check::non_negative(Self::KIND, "base_lr", self.base_lr)?;
+        check::non_negative(Self::KIND, "max_lr", self.max_lr)?;
+        check::at_least_one(Self::KIND, "step_size_up", self.step_size_up)?;
+        check::decay(Self::KIND, "gamma", self.gamma)?;
+        if self.cycle_momentum {
+            return Err(OptimError::invalid(
+                Self::KIND,
+                "cycle_momentum",
+                true,
+                "false (optlab's schedules set the learning rate only; momentum cycling is not \
+                 implemented)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// (cycle c ≥ 1, position x ∈ [0, 1), rising fraction u/T) at step k.
+    fn position(&self, k: u64) -> (u128, f64, f64) {
+        let up = u128::from(self.step_size_up.max(1));
+        let total = up + u128::from(self.step_size_down.unwrap_or(self.step_size_up));
+        let k = u128::from(k);
+        let x = (k % total) as f64 / total as f64;
+        (1 + k / total, x, up as f64 / total as f64)
+    }
+}
+
+impl Schedule for CyclicLR {
+    fn lr(&self, _base_lr: f64, k: u64) -> f64 {
+        let (cycle, x, ratio) = self.position(k);
+        let height = if x <= ratio {
+            x / ratio
+        } else {
+            (x - 1.0) / (ratio - 1.0)
+        };
+        let scale = match self.mode {
+            CyclicMode::Triangular => 1.0,
+            CyclicMode::Triangular2 => 1.0 / 2f64.powf((cycle - 1) as f64),
+            CyclicMode::ExpRange => self.gamma.powf(k as f64),
+        };
+        self.base_lr + (self.max_lr - self.base_lr) * height * scale
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,5 +873,76 @@ mod tests {
             eta_min: 0.0,
         };
         assert!(huge.lr(1.0, u64::MAX).is_finite());
+    }
+
+    #[test]
+    fn constant_lr_switches_to_the_base_lr() {
+        let s = ConstantLR {
+            factor: 0.5,
+            total_iters: 3,
+        };
+        let lrs: Vec<f64> = (0..5).map(|k| s.lr(2.0, k)).collect();
+        assert_eq!(lrs, [1.0, 1.0, 1.0, 2.0, 2.0]);
+        assert_eq!(ConstantLR::default().lr(3.0, 0), 1.0);
+        assert!(
+            ConstantLR {
+                factor: 1.5,
+                total_iters: 3
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn multiplicative_is_a_power() {
+        let s = MultiplicativeLR { factor: 0.5 };
+        assert_eq!(s.lr(4.0, 3), 0.5);
+        assert_eq!(s.lr(4.0, u64::MAX), 0.0);
+    }
+
+    #[test]
+    fn cyclic_modes() {
+        let tri = CyclicLR {
+            step_size_up: 2,
+            step_size_down: Some(4),
+            ..CyclicLR::new(1.0, 4.0)
+        };
+        // up over 2 steps, down over 4: 1, 2.5, 4, 3.25, 2.5, 1.75, then again.
+        for (k, want) in [1.0, 2.5, 4.0, 3.25, 2.5, 1.75, 1.0, 2.5]
+            .into_iter()
+            .enumerate()
+        {
+            let lr = tri.lr(99.0, k as u64);
+            assert!((lr - want).abs() < 1e-15, "k = {k}: {lr} vs {want}");
+        }
+        let tri2 = CyclicLR {
+            mode: CyclicMode::Triangular2,
+            ..tri
+        };
+        assert_eq!(tri2.lr(0.0, 8), 2.5); // second cycle: half the amplitude
+        assert!((tri2.lr(0.0, 15) - 1.5625).abs() < 1e-15);
+        assert_eq!(tri2.lr(0.0, u64::MAX), 1.0);
+        let exp = CyclicLR {
+            mode: CyclicMode::ExpRange,
+            gamma: 0.5,
+            ..tri
+        };
+        assert_eq!(exp.lr(0.0, 2), 1.0 + 3.0 * 0.25);
+        let e = CyclicLR {
+            cycle_momentum: true,
+            ..tri
+        }
+        .validate()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("cycle_momentum"), "{e}");
+        let big = CyclicLR {
+            step_size_up: u64::MAX,
+            step_size_down: Some(u64::MAX),
+            ..tri
+        };
+        assert!(big.lr(0.0, u64::MAX).is_finite());
     }
 }
