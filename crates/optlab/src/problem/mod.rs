@@ -16,11 +16,13 @@
 //! configuration table (`kind = "logistic"`, ...).
 
 pub mod data;
+pub mod design;
 pub mod least_squares;
 mod linalg;
 pub mod logistic;
 pub mod softmax;
 pub mod testfn;
+pub(crate) mod vmath;
 
 use std::path::PathBuf;
 
