@@ -18,6 +18,7 @@
 pub mod data;
 pub mod design;
 pub mod least_squares;
+pub mod libsvm;
 mod linalg;
 pub mod logistic;
 pub mod softmax;
