@@ -131,12 +131,13 @@ impl<T: Scalar> Row<'_, T> {
         }
     }
 
-    /// `‖aᵢ‖²`.
+    /// `‖aᵢ‖²`, summed in order.
     pub fn norm_sq(&self) -> T {
-        match *self {
-            Row::Dense(a) => crate::kernels::norm2_sq(a),
-            Row::Sparse(_, val) => val.iter().fold(T::zero(), |s, &v| s + v * v),
-        }
+        let values = match *self {
+            Row::Dense(a) => a,
+            Row::Sparse(_, val) => val,
+        };
+        values.iter().fold(T::zero(), |s, &v| s + v * v)
     }
 }
 
@@ -716,7 +717,9 @@ mod tests {
             (5, 2000, 0.3, 2),
         ] {
             let (d, s) = pair(m, n, density, m as u64);
-            let x: Vec<f64> = (0..k * n).map(|j| ((j * 7 % 13) as f64 - 6.0) * 0.1).collect();
+            let x: Vec<f64> = (0..k * n)
+                .map(|j| ((j * 7 % 13) as f64 - 6.0) * 0.1)
+                .collect();
             let w = |i: usize| 1.0 + (i % 5) as f64;
             let coef = |span: Span<'_>, z: &mut [f64]| -> f64 {
                 let mut loss = 0.0;
@@ -729,8 +732,14 @@ mod tests {
                 loss
             };
             let batch: Vec<usize> = (0..m).rev().step_by(3).chain([0, 0]).collect();
-            for span in [Span::Range(0, m), Span::Range(m / 3, m), Span::Batch(&batch)] {
-                let want = reference(&d, span, k, &x, |i, z| z.iter_mut().for_each(|v| *v *= w(i)));
+            for span in [
+                Span::Range(0, m),
+                Span::Range(m / 3, m),
+                Span::Batch(&batch),
+            ] {
+                let want = reference(&d, span, k, &x, |i, z| {
+                    z.iter_mut().for_each(|v| *v *= w(i))
+                });
                 for a in [&d, &s] {
                     let mut g = vec![f64::NAN; k * n];
                     let loss = a.pass(span, k, &x, Some(&mut g), &coef);

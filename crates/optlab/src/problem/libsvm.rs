@@ -118,17 +118,23 @@ pub fn parse(bytes: &[u8], file: &str, opts: &LibsvmOptions) -> Result<LibsvmDat
 }
 
 /// Parses a file from a reader, line by line (`file` names it in errors).
-pub fn read(mut reader: impl BufRead, file: &str, opts: &LibsvmOptions) -> Result<LibsvmData, ProblemError> {
+pub fn read(
+    mut reader: impl BufRead,
+    file: &str,
+    opts: &LibsvmOptions,
+) -> Result<LibsvmData, ProblemError> {
     let mut st = State::new(opts);
     let mut buf = Vec::new();
     let mut line_no = 0;
     loop {
         buf.clear();
-        let got = reader.read_until(b'\n', &mut buf).map_err(|e| ProblemError::Data {
-            file: file.to_string(),
-            line: line_no + 1,
-            message: format!("cannot read line (a corrupt gzip stream?): {e}"),
-        })?;
+        let got = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| ProblemError::Data {
+                file: file.to_string(),
+                line: line_no + 1,
+                message: format!("cannot read line (a corrupt gzip stream?): {e}"),
+            })?;
         if got == 0 {
             break;
         }
@@ -242,7 +248,11 @@ impl State {
                         err(
                             file,
                             line,
-                            format!("`{}`: the query id `{}` is not an integer", text(first), text(v)),
+                            format!(
+                                "`{}`: the query id `{}` is not an integer",
+                                text(first),
+                                text(v)
+                            ),
                         )
                     })?;
                 q.push(id);
@@ -276,14 +286,21 @@ impl State {
                 } else {
                     "index 0 with zero_based = false (one-based indices start at 1)".to_string()
                 };
-                return Err(err(file, line, format!("`{}`: invalid index {idx}: {why}", text(tok))));
+                return Err(err(
+                    file,
+                    line,
+                    format!("`{}`: invalid index {idx}: {why}", text(tok)),
+                ));
             }
             let idx = idx as u64;
             if idx > MAX_INDEX {
                 return Err(err(
                     file,
                     line,
-                    format!("`{}`: index {idx} is too large (at most {MAX_INDEX})", text(tok)),
+                    format!(
+                        "`{}`: index {idx} is too large (at most {MAX_INDEX})",
+                        text(tok)
+                    ),
                 ));
             }
             if let Some(p) = prev
@@ -302,7 +319,11 @@ impl State {
                 err(
                     file,
                     line,
-                    format!("`{}`: value `{}` of index {idx} is not a number", text(tok), text(val_s)),
+                    format!(
+                        "`{}`: value `{}` of index {idx} is not a number",
+                        text(tok),
+                        text(val_s)
+                    ),
                 )
             })?;
             prev = Some(idx);
@@ -349,9 +370,7 @@ impl State {
                 return Err(err(
                     file,
                     line,
-                    format!(
-                        "n_features = {n}, but index {m} ({base}) needs {needed} features"
-                    ),
+                    format!("n_features = {n}, but index {m} ({base}) needs {needed} features"),
                 ));
             }
         };
@@ -366,7 +385,11 @@ mod tests {
     fn load(text: &str, opts: LibsvmOptions) -> Result<LibsvmData, ProblemError> {
         let a = parse(text.as_bytes(), "t.svm", &opts);
         let b = read(text.as_bytes(), "t.svm", &opts);
-        assert_eq!(format!("{a:?}"), format!("{b:?}"), "parse and read disagree");
+        assert_eq!(
+            format!("{a:?}"),
+            format!("{b:?}"),
+            "parse and read disagree"
+        );
         a
     }
 
@@ -395,7 +418,11 @@ mod tests {
     ) -> LibsvmData {
         let d = load(text, opts).unwrap_or_else(|e| panic!("{text:?}: {e}"));
         assert_eq!((d.rows, d.cols), shape, "{text:?}");
-        assert_eq!(dense(&d), values.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), "{text:?}");
+        assert_eq!(
+            dense(&d),
+            values.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
+            "{text:?}"
+        );
         assert_eq!(d.labels, labels, "{text:?}");
         assert_eq!(d.values.len(), nnz, "{text:?}");
         d
@@ -520,7 +547,14 @@ mod tests {
             &[1.0, -1.0],
             3,
         );
-        check("1 +2:1\n", LibsvmOptions::default(), (1, 2), &[&[0.0, 1.0]], &[1.0], 1);
+        check(
+            "1 +2:1\n",
+            LibsvmOptions::default(),
+            (1, 2),
+            &[&[0.0, 1.0]],
+            &[1.0],
+            1,
+        );
         // empty files: no rows, one column
         for text in ["", "# x\n\n"] {
             check(text, LibsvmOptions::default(), (0, 1), &[], &[], 0);
@@ -545,7 +579,14 @@ mod tests {
             e.to_string(),
             "t.svm:2: n_features = 3, but index 5 (one-based) needs 5 features"
         );
-        check("1 0:1 4:1\n", opts(AUTO, Some(5), false), (1, 5), &[&[1.0, 0.0, 0.0, 0.0, 1.0]], &[1.0], 2);
+        check(
+            "1 0:1 4:1\n",
+            opts(AUTO, Some(5), false),
+            (1, 5),
+            &[&[1.0, 0.0, 0.0, 0.0, 1.0]],
+            &[1.0],
+            2,
+        );
         assert!(load("1 0:1 4:1\n", opts(AUTO, Some(4), false)).is_err());
     }
 
@@ -555,23 +596,56 @@ mod tests {
         let cases = [
             ("1 1:1 2\n", "t.svm:1: `2` is not `index:value`"),
             ("1 a:1\n", "t.svm:1: `a:1`: index `a` is not an integer"),
-            ("1 1.0:1\n", "t.svm:1: `1.0:1`: index `1.0` is not an integer"),
-            ("1 1:x\n", "t.svm:1: `1:x`: value `x` of index 1 is not a number"),
-            ("1 1:2:3\n", "t.svm:1: `1:2:3`: value `2:3` of index 1 is not a number"),
-            ("1 1:1\nx 1:1\n", "t.svm:2: label `x` is not a number (a LIBSVM line starts with its label)"),
-            ("1 2:1 1:1\n", "t.svm:1: `1:1`: index 1 after 2: indices must be sorted and unique within a line"),
-            ("1 1:1 1:2\n", "t.svm:1: `1:2`: index 1 after 1: indices must be sorted and unique within a line"),
-            ("1 -1:1\n", "t.svm:1: `-1:1`: invalid index -1: indices are ≥ 0"),
-            ("1 63: .50\n", "t.svm:1: `63:`: value `` of index 63 is not a number"),
-            ("1 1:1 qid:3\n", "t.svm:1: `qid:3`: index `qid` is not an integer"),
-            ("1 99999999999:1\n", "t.svm:1: `99999999999:1`: index 99999999999 is too large (at most 4294967294)"),
+            (
+                "1 1.0:1\n",
+                "t.svm:1: `1.0:1`: index `1.0` is not an integer",
+            ),
+            (
+                "1 1:x\n",
+                "t.svm:1: `1:x`: value `x` of index 1 is not a number",
+            ),
+            (
+                "1 1:2:3\n",
+                "t.svm:1: `1:2:3`: value `2:3` of index 1 is not a number",
+            ),
+            (
+                "1 1:1\nx 1:1\n",
+                "t.svm:2: label `x` is not a number (a LIBSVM line starts with its label)",
+            ),
+            (
+                "1 2:1 1:1\n",
+                "t.svm:1: `1:1`: index 1 after 2: indices must be sorted and unique within a line",
+            ),
+            (
+                "1 1:1 1:2\n",
+                "t.svm:1: `1:2`: index 1 after 1: indices must be sorted and unique within a line",
+            ),
+            (
+                "1 -1:1\n",
+                "t.svm:1: `-1:1`: invalid index -1: indices are ≥ 0",
+            ),
+            (
+                "1 63: .50\n",
+                "t.svm:1: `63:`: value `` of index 63 is not a number",
+            ),
+            (
+                "1 1:1 qid:3\n",
+                "t.svm:1: `qid:3`: index `qid` is not an integer",
+            ),
+            (
+                "1 99999999999:1\n",
+                "t.svm:1: `99999999999:1`: index 99999999999 is too large (at most 4294967294)",
+            ),
         ];
         for (text, want) in cases {
             let e = load(text, LibsvmOptions::default()).unwrap_err();
             assert_eq!(e.to_string(), want, "{text:?}");
         }
         let e = load("3 qid:x 1:0.5\n", opts(AUTO, None, true)).unwrap_err();
-        assert_eq!(e.to_string(), "t.svm:1: `qid:x`: the query id `x` is not an integer");
+        assert_eq!(
+            e.to_string(),
+            "t.svm:1: `qid:x`: the query id `x` is not an integer"
+        );
         let e = load("1 1:\u{e9}\n", LibsvmOptions::default()).unwrap_err();
         assert!(e.to_string().contains("is not a number"), "{e}");
         // invalid UTF-8 is a bad token, not a panic
@@ -581,12 +655,23 @@ mod tests {
 
     #[test]
     fn written_files_read_back() {
-        let (ptr, idx, val, y) = (vec![0, 2, 2, 3], vec![0, 4, 1], vec![0.5, -1e-3, 3.0], vec![1.0, -1.0, 1.0]);
+        let (ptr, idx, val, y) = (
+            vec![0, 2, 2, 3],
+            vec![0, 4, 1],
+            vec![0.5, -1e-3, 3.0],
+            vec![1.0, -1.0, 1.0],
+        );
         let mut out = Vec::new();
         write(&mut out, &ptr, &idx, &val, &y).unwrap();
-        assert_eq!(String::from_utf8(out.clone()).unwrap(), "1 1:0.5 5:-0.001\n-1\n1 2:3\n");
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "1 1:0.5 5:-0.001\n-1\n1 2:3\n"
+        );
         let d = load(std::str::from_utf8(&out).unwrap(), LibsvmOptions::default()).unwrap();
-        assert_eq!((d.row_ptr, d.col_idx, d.values, d.labels), (ptr, idx, val, y));
+        assert_eq!(
+            (d.row_ptr, d.col_idx, d.values, d.labels),
+            (ptr, idx, val, y)
+        );
     }
 
     #[test]

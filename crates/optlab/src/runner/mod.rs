@@ -647,6 +647,8 @@ pub fn summary(
             "kind": spec.problem.kind(),
             "description": description,
             "f_star": constants.f_star,
+            // how f* (and L) were computed, with ‖∇f(x*)‖ as the certificate of f*
+            "reference": constants.reference,
             "L": constants.l_smooth,
             "L_max": constants.l_max,
             "mu": constants.mu,
