@@ -158,3 +158,74 @@ fn large_passes_agree_and_take_the_parallel_paths() {
     );
     assert!(r.f_gap_bound.unwrap() < 1e-15, "{r:?}");
 }
+
+/// Every value a linear-model problem computes — f*, x*, L, losses, full, mini-batch and
+/// single-sample gradients, on dense and sparse data — is bit-identical with 1 and 2 rayon
+/// threads (the chunking depends on the data, never on the thread count).
+#[test]
+fn problems_are_bit_identical_for_any_thread_count() {
+    let (m, n) = (3000, 60);
+    let (dd, ds) = pair(m, n, 0.2, 11);
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let labels: Vec<f64> = (0..m)
+        .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
+        .collect();
+    let targets: Vec<f64> = (0..m).map(|_| rng.random_range(-3.0..3.0)).collect();
+    let classes: Vec<usize> = (0..m).map(|i| i % 4).collect();
+    let x: Vec<f64> = (0..4 * n).map(|_| rng.random_range(-0.5..0.5)).collect();
+    let batch: Vec<usize> = (0..1500).map(|i| (i * 53) % m).collect();
+    let bits = |p: &dyn Problem<f64>, out: &mut Vec<u64>| {
+        let c = p.constants();
+        out.extend(c.f_star.iter().chain(&c.l_smooth).map(|v| v.to_bits()));
+        out.extend(c.x_star.iter().flatten().map(|v| v.to_bits()));
+        let x = &x[..p.dim()];
+        let mut g = vec![0.0; p.dim()];
+        out.push(p.loss(x).to_bits());
+        p.grad(x, &mut g);
+        out.extend(g.iter().map(|v| v.to_bits()));
+        p.batch_grad(x, &batch, &mut g);
+        out.extend(g.iter().map(|v| v.to_bits()));
+        p.sample_grad(x, batch[1], &mut g);
+        out.extend(g.iter().map(|v| v.to_bits()));
+    };
+    let run = |threads: usize| -> Vec<u64> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let mut out = Vec::new();
+                for a in [&dd, &ds] {
+                    let p = LogisticRegression::<f64>::from_design(
+                        a.clone(),
+                        labels.clone(),
+                        1e-3,
+                        "t".into(),
+                    )
+                    .unwrap();
+                    bits(&p, &mut out);
+                    let p = LeastSquares::<f64>::from_design(
+                        a.clone(),
+                        targets.clone(),
+                        1e-3,
+                        "t".into(),
+                    )
+                    .unwrap();
+                    bits(&p, &mut out);
+                    let p = SoftmaxRegression::<f64>::from_design(
+                        a.clone(),
+                        classes.clone(),
+                        4,
+                        1e-3,
+                        "t".into(),
+                    )
+                    .unwrap();
+                    bits(&p, &mut out);
+                }
+                out
+            })
+    };
+    let one = run(1);
+    assert!(one.len() > 10 * n);
+    assert_eq!(one, run(2));
+}

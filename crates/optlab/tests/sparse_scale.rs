@@ -1,6 +1,6 @@
 //! A LIBSVM-benchmark-sized sparse problem end to end (alone in this test binary, so that the
 //! process's peak resident memory is this test's): a 20 000 × 50 000 file with 50 non-zeros per
-//! row (1 M stored entries, ~18 MB of text), generated from a seed, loads as sparse rows with peak
+//! row (1 M stored entries, ~26 MB of text), generated from a seed, loads as sparse rows with peak
 //! RSS ≤ 400 MB, gets f* from the matrix-free solver with its certificate, and gradient descent
 //! with α = 1/L decreases f monotonically. (Dense, these data would take 8 GB.)
 
@@ -53,9 +53,9 @@ fn sparse_20000_by_50000_loads_solves_and_descends() {
     let (f_star, l) = (c.f_star.unwrap(), c.l_smooth.unwrap());
     let r = c.reference.clone().unwrap();
     assert!(r.method.starts_with("Newton–CG"), "{r:?}");
-    // 1e-10 relative or the f64 rounding floor of the gradient (≈ 1.1e-10 here), and f* certified
-    // to far below anything a run can resolve
-    assert!(r.rel_grad_norm <= 1e-9, "{r:?}");
+    // ‖∇f(x*)‖ ≤ 1e-10 ‖∇f(0)‖ (measured: 1.2e-14), and f* certified to far below anything a
+    // run can resolve
+    assert!(r.rel_grad_norm <= 1e-10, "{r:?}");
     assert!(r.f_gap_bound.is_some_and(|b| b <= 1e-15), "{r:?}");
     assert!(
         f_star > 0.0 && f_star < std::f64::consts::LN_2,
