@@ -3,6 +3,8 @@
 //! - `optlab bench optim`: optimizer steps on N parameters (see [`optlab::bench::optim`]).
 //! - `optlab bench orthogonalize`: Newton–Schulz / Polar Express vs matmul and the SVD route
 //!   (see [`optlab::bench::orthogonalize`]).
+//! - `optlab bench problems`: gradient-descent iterations on dense and sparse logistic
+//!   regression, and the lecture's SGD experiment (see [`optlab::bench::problems`]).
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use anyhow::{Context, bail};
 use optlab::NonFinitePolicy;
 use optlab::bench::optim::{OptimBench, OptimBenchReport, run as run_optim};
 use optlab::bench::orthogonalize::{self, OrthoBenchConfig};
+use optlab::bench::problems::{self, Case};
 use optlab::optim::registry::HyperMap;
 use serde_json::Value;
 
@@ -30,6 +33,41 @@ pub enum Kind {
     /// Newton–Schulz (5 steps) and Polar Express (8 steps) on a ROWS × COLS f32 matrix, next to
     /// faer's matmul on the same product shapes and the thin-SVD polar factor.
     Orthogonalize(OrthogonalizeArgs),
+    /// Time gradient-descent iterations on logistic regression with dense (20 000 × 100) or
+    /// sparse (20 000 × 50 000, 50 non-zeros per row) data, or the lecture's whole experiment;
+    /// the last line is JSON (docs/bench/problems.py compares it with numpy/scipy).
+    Problems(ProblemsArgs),
+}
+
+/// Arguments of `optlab bench problems`.
+#[derive(clap::Args)]
+pub struct ProblemsArgs {
+    /// dense, sparse or lecture.
+    #[arg(long, value_enum)]
+    case: CaseArg,
+    /// Directory of the data files (written there when missing).
+    #[arg(long, default_value = "runs/bench-data")]
+    data: std::path::PathBuf,
+    /// Timed repetitions (GD iterations; whole experiments for `lecture`).
+    #[arg(long, default_value_t = 50)]
+    reps: usize,
+    /// Untimed repetitions first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Only write the data files and exit.
+    #[arg(long)]
+    write_only: bool,
+}
+
+/// [`Case`] on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CaseArg {
+    /// Dense logistic regression, 20 000 × 100.
+    Dense,
+    /// Sparse logistic regression, 20 000 × 50 000.
+    Sparse,
+    /// The lecture's experiment (10 seeds × 4 methods × 10⁴ iterations).
+    Lecture,
 }
 
 /// Arguments of `optlab bench optim`.
@@ -101,7 +139,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.kind {
         Kind::Optim(a) => optim(a),
         Kind::Orthogonalize(a) => run_orthogonalize(a),
+        Kind::Problems(a) => run_problems(a),
     }
+}
+
+fn run_problems(a: ProblemsArgs) -> anyhow::Result<()> {
+    if a.write_only {
+        let (d, s) = problems::write_data(&a.data)?;
+        println!("wrote {} and {}", d.display(), s.display());
+        return Ok(());
+    }
+    if a.reps == 0 {
+        bail!("--reps must be ≥ 1");
+    }
+    let case = match a.case {
+        CaseArg::Dense => Case::Dense,
+        CaseArg::Sparse => Case::Sparse,
+        CaseArg::Lecture => Case::Lecture,
+    };
+    let r = problems::run(case, &a.data, a.warmup, a.reps).context("problem benchmark")?;
+    println!("{}", r.problem);
+    println!(
+        "setup (read, L, f*) {:.2} s; {} threads; peak RSS {}",
+        r.setup_s,
+        r.threads,
+        r.peak_rss_mb
+            .map_or_else(|| "unknown".to_string(), |m| format!("{m:.0} MB"))
+    );
+    let unit = if case == Case::Lecture {
+        "experiment"
+    } else {
+        "GD iteration"
+    };
+    println!(
+        "{} timed: median {:.4} ms per {unit} (min {:.4})",
+        r.reps,
+        r.median_s * 1e3,
+        r.min_s * 1e3
+    );
+    println!("{}", serde_json::to_string(&r)?);
+    Ok(())
 }
 
 fn optim(a: OptimArgs) -> anyhow::Result<()> {

@@ -8,9 +8,12 @@
 //!
 //! - [`optim`]: one optimizer step on N parameters (ms/step, Mparam/s, effective GB/s).
 //! - [`orthogonalize`]: Newton–Schulz and Polar Express against faer's matmul and the SVD route.
+//! - [`problems`]: gradient-descent iterations on dense and sparse logistic regression at
+//!   LIBSVM-benchmark scale, and the lecture's SGD experiment (next to numpy/scipy).
 
 pub mod optim;
 pub mod orthogonalize;
+pub mod problems;
 
 use std::time::{Duration, Instant};
 

@@ -4,10 +4,15 @@
 //! - **CSV**: comma-separated numbers, one sample per line. A first line that is not all numbers
 //!   is a header (e.g. scikit-learn's `569,30,malignant,benign`, or column names); blank lines and
 //!   lines starting with `#` are skipped. Every data line must have the same number of fields.
-//! - **LIBSVM**: `label index:value index:value ...` with 1-based increasing indices; missing
-//!   indices are zeros; the dimension is the largest index seen.
+//! - **LIBSVM**: `label [qid:Q] index:value ...`, read as scikit-learn's `load_svmlight_file`
+//!   reads it (index base `zero_based = "auto" | true | false`, `n_features`; see [`libsvm`]),
+//!   into sparse rows: memory is proportional to the stored entries.
 //!
-//! Any malformed line is an error naming the file and the 1-based line number.
+//! CSV data is held dense and LIBSVM data sparse ([`Design`]); the problems' losses and gradients
+//! follow the storage. Any malformed line, and any non-finite feature or label, is an error
+//! naming the file and the 1-based line number.
+//!
+//! [`libsvm`]: super::libsvm
 
 use std::io::BufRead;
 use std::path::Path;
@@ -15,6 +20,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::ProblemError;
+use super::design::Design;
+use super::libsvm::{self, LibsvmOptions};
 
 /// File format of a data set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,17 +54,49 @@ impl Default for LabelColumn {
     }
 }
 
-/// A dense data set read from a file: features row-major `rows × cols` and one label per row.
-#[derive(Clone, Debug, PartialEq)]
+/// How the labels of a binary problem map to the classes −1 and +1: `"auto"` ({0, 1} or
+/// {−1, +1}, whichever the file uses; a file mixing 0 and −1 is an error), `"zero_one"`,
+/// `"plus_minus_one"`, or two given values `[negative, positive]` (e.g. `[2, 4]`). Any other
+/// label is an error naming the file and line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BinaryLabels {
+    /// `"auto"`, `"zero_one"` or `"plus_minus_one"`.
+    Named(LabelSet),
+    /// `[negative, positive]`.
+    Values([f64; 2]),
+}
+
+impl Default for BinaryLabels {
+    fn default() -> Self {
+        BinaryLabels::Named(LabelSet::Auto)
+    }
+}
+
+/// The named label sets of [`BinaryLabels`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelSet {
+    /// {0, 1} or {−1, +1}, detected.
+    #[default]
+    Auto,
+    /// 0 ↦ −1, 1 ↦ +1.
+    ZeroOne,
+    /// −1 ↦ −1, +1 ↦ +1.
+    PlusMinusOne,
+}
+
+/// Above this many values (m · n), sparse data is not made dense for standardization (2 GiB).
+pub const DENSIFY_MAX: usize = 1 << 28;
+
+/// A data set read from a file: the feature matrix (dense for CSV, sparse for LIBSVM) and one
+/// label per row.
+#[derive(Clone, Debug)]
 pub struct Dataset {
     /// The file it came from (for messages).
     pub file: String,
-    /// Number of samples.
-    pub rows: usize,
-    /// Number of features.
-    pub cols: usize,
-    /// Features, row-major.
-    pub features: Vec<f64>,
+    /// Features, m × n.
+    pub x: Design<f64>,
     /// Labels (raw values as read).
     pub labels: Vec<f64>,
     /// 1-based line number of each sample in the file.
@@ -65,8 +104,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Reads `path` in `format` (label column for CSV).
-    pub fn read(path: &Path, format: Format, label: &LabelColumn) -> Result<Self, ProblemError> {
+    /// Reads `path` in `format` (label column for CSV, reading options for LIBSVM).
+    pub fn read(
+        path: &Path,
+        format: Format,
+        label: &LabelColumn,
+        svm: &LibsvmOptions,
+    ) -> Result<Self, ProblemError> {
         let file = path.display().to_string();
         let name = path
             .file_name()
@@ -81,42 +125,132 @@ impl Dataset {
             file: file.clone(),
             message: e.to_string(),
         })?;
-        match format {
-            Format::Csv => parse_csv(reader, &file, label),
-            _ => parse_libsvm(reader, &file),
-        }
+        let ds = match format {
+            Format::Csv => parse_csv(reader, &file, label)?,
+            _ => from_libsvm(libsvm::read(reader, &file, svm)?, &file)?,
+        };
+        ds.check_finite()?;
+        Ok(ds)
     }
 
-    /// The feature row of sample `i`.
-    pub fn row(&self, i: usize) -> &[f64] {
-        &self.features[i * self.cols..(i + 1) * self.cols]
+    /// Number of samples m.
+    pub fn rows(&self) -> usize {
+        self.x.rows()
+    }
+
+    /// Number of features n.
+    pub fn cols(&self) -> usize {
+        self.x.cols()
+    }
+
+    /// Every feature and label finite, else an error naming the line.
+    fn check_finite(&self) -> Result<(), ProblemError> {
+        for i in 0..self.rows() {
+            let bad = match self.x.row(i) {
+                super::design::Row::Dense(a) => {
+                    a.iter().position(|v| !v.is_finite()).map(|j| (j, a[j]))
+                }
+                super::design::Row::Sparse(idx, val) => val
+                    .iter()
+                    .position(|v| !v.is_finite())
+                    .map(|k| (idx[k] as usize, val[k])),
+            };
+            if let Some((j, v)) = bad {
+                return Err(data_err(
+                    &self.file,
+                    self.lines[i],
+                    format!("feature {j} (zero-based column) is {v}: data must be finite"),
+                ));
+            }
+            if !self.labels[i].is_finite() {
+                return Err(data_err(
+                    &self.file,
+                    self.lines[i],
+                    format!("label {} is not finite", self.labels[i]),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Standardizes every feature column to mean 0 and standard deviation 1 (population formula,
-    /// 1/m); a constant column is only centred.
-    pub fn standardize(&mut self) {
-        let (m, n) = (self.rows, self.cols);
+    /// 1/m); a constant column is only centred. Centring makes sparse data dense: it is converted
+    /// first, up to [`DENSIFY_MAX`] values.
+    ///
+    /// # Errors
+    /// Sparse data with more than [`DENSIFY_MAX`] values once dense.
+    pub fn standardize(&mut self) -> Result<(), ProblemError> {
+        let (m, n) = (self.rows(), self.cols());
         if m == 0 {
-            return;
+            return Ok(());
         }
+        if self.x.is_sparse() && m.saturating_mul(n) > DENSIFY_MAX {
+            return Err(ProblemError::invalid(
+                "data",
+                "standardize",
+                true,
+                format!(
+                    "false for sparse data this large: centring makes its {m} × {n} values dense (at most {DENSIFY_MAX})"
+                ),
+            ));
+        }
+        let mut a = self.x.to_dense();
         for j in 0..n {
-            let mean = (0..m).map(|i| self.features[i * n + j]).sum::<f64>() / m as f64;
-            let var = (0..m)
-                .map(|i| (self.features[i * n + j] - mean).powi(2))
-                .sum::<f64>()
-                / m as f64;
+            let mean = (0..m).map(|i| a[i * n + j]).sum::<f64>() / m as f64;
+            let var = (0..m).map(|i| (a[i * n + j] - mean).powi(2)).sum::<f64>() / m as f64;
             let sd = var.sqrt();
             let scale = if sd > 1e-12 { 1.0 / sd } else { 1.0 };
             for i in 0..m {
-                let v = &mut self.features[i * n + j];
+                let v = &mut a[i * n + j];
                 *v = (*v - mean) * scale;
             }
         }
+        self.x = Design::dense(m, n, a).map_err(|message| ProblemError::Numerical {
+            problem: "data",
+            message,
+        })?;
+        Ok(())
     }
 
-    /// Labels as ±1 for binary classification: the file must use {0, 1} (0 ↦ −1) or {−1, +1};
-    /// anything else is an error naming the file and line.
-    pub fn binary_labels(&self) -> Result<Vec<f64>, ProblemError> {
+    /// Labels as ±1 for binary classification, mapped by `map` (see [`BinaryLabels`]).
+    pub fn binary_labels(&self, map: &BinaryLabels) -> Result<Vec<f64>, ProblemError> {
+        let (neg, pos, name) = match map {
+            BinaryLabels::Named(LabelSet::Auto) => return self.auto_binary_labels(),
+            BinaryLabels::Named(LabelSet::ZeroOne) => (0.0, 1.0, "zero_one".to_string()),
+            BinaryLabels::Named(LabelSet::PlusMinusOne) => {
+                (-1.0, 1.0, "plus_minus_one".to_string())
+            }
+            BinaryLabels::Values([a, b]) => (*a, *b, format!("[{a}, {b}]")),
+        };
+        if neg == pos {
+            return Err(ProblemError::invalid(
+                "data",
+                "labels",
+                name,
+                "two different values [negative, positive]",
+            ));
+        }
+        self.labels
+            .iter()
+            .enumerate()
+            .map(|(k, &y)| {
+                if y == pos {
+                    Ok(1.0)
+                } else if y == neg {
+                    Ok(-1.0)
+                } else {
+                    Err(data_err(
+                        &self.file,
+                        self.lines[k],
+                        format!("label {y} is neither {neg} (negative) nor {pos} (positive) of labels = {name}"),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    /// {0, 1} (0 ↦ −1) or {−1, +1}, detected from the file.
+    fn auto_binary_labels(&self) -> Result<Vec<f64>, ProblemError> {
         let mut zero_line = None;
         let mut minus_line = None;
         for (k, &y) in self.labels.iter().enumerate() {
@@ -130,7 +264,7 @@ impl Dataset {
                     file: self.file.clone(),
                     line,
                     message: format!(
-                        "label {y} is not binary: labels must be {{0, 1}} or {{-1, +1}}"
+                        "label {y} is not binary: labels must be {{0, 1}} or {{-1, +1}} (or set `labels = [negative, positive]`)"
                     ),
                 });
             }
@@ -154,7 +288,7 @@ impl Dataset {
     /// Labels as class indices 0..K for multi-class problems; returns them and K. Each label must
     /// be a non-negative integer (below 100 000).
     pub fn class_labels(&self) -> Result<(Vec<usize>, usize), ProblemError> {
-        let mut out = Vec::with_capacity(self.rows);
+        let mut out = Vec::with_capacity(self.rows());
         for (k, &y) in self.labels.iter().enumerate() {
             if !(y >= 0.0 && y.fract() == 0.0 && y < 100_000.0) {
                 return Err(ProblemError::Data {
@@ -201,14 +335,9 @@ fn parse_csv(
     let mut header: Option<Vec<String>> = None;
     let mut width: Option<usize> = None;
     let mut label_col: Option<usize> = None;
-    let mut ds = Dataset {
-        file: file.to_string(),
-        rows: 0,
-        cols: 0,
-        features: Vec::new(),
-        labels: Vec::new(),
-        lines: Vec::new(),
-    };
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    let mut lines = Vec::new();
     let mut first = true;
     for item in read_lines(reader, file) {
         let (line, text) = item?;
@@ -266,19 +395,24 @@ fn parse_csv(
                 ));
             }
             if j == lc {
-                ds.labels.push(v);
+                labels.push(v);
             } else {
-                ds.features.push(v);
+                features.push(v);
             }
         }
-        ds.lines.push(line);
-        ds.rows += 1;
+        lines.push(line);
     }
-    if ds.rows == 0 {
+    if lines.is_empty() {
         return Err(data_err(file, 1, "no data lines".into()));
     }
-    ds.cols = width.unwrap_or(1) - 1;
-    Ok(ds)
+    let cols = width.unwrap_or(1) - 1;
+    let x = Design::dense(lines.len(), cols, features).map_err(|m| data_err(file, 1, m))?;
+    Ok(Dataset {
+        file: file.to_string(),
+        x,
+        labels,
+        lines,
+    })
 }
 
 fn resolve_label_column(
@@ -327,75 +461,19 @@ fn resolve_label_column(
     }
 }
 
-fn parse_libsvm(reader: impl BufRead, file: &str) -> Result<Dataset, ProblemError> {
-    let mut rows: Vec<Vec<(usize, f64)>> = Vec::new();
-    let mut labels = Vec::new();
-    let mut lines = Vec::new();
-    let mut dim = 0usize;
-    for item in read_lines(reader, file) {
-        let (line, text) = item?;
-        let text = text.split('#').next().unwrap_or("").trim();
-        if text.is_empty() {
-            continue;
-        }
-        let mut tokens = text.split_whitespace();
-        let label_tok = tokens.next().unwrap_or("");
-        let y: f64 = label_tok.parse().map_err(|_| {
-            data_err(
-                file,
-                line,
-                format!("label `{label_tok}` is not a number (LIBSVM lines start with the label)"),
-            )
-        })?;
-        let mut row = Vec::new();
-        let mut last = 0usize;
-        for tok in tokens {
-            if tok.starts_with("qid:") {
-                continue;
-            }
-            let (i, v) = tok
-                .split_once(':')
-                .ok_or_else(|| data_err(file, line, format!("`{tok}` is not `index:value`")))?;
-            let i: usize = i.parse().map_err(|_| {
-                data_err(file, line, format!("index `{i}` is not a positive integer"))
-            })?;
-            let v: f64 = v
-                .parse()
-                .map_err(|_| data_err(file, line, format!("value `{v}` is not a number")))?;
-            if i == 0 || i <= last {
-                return Err(data_err(
-                    file,
-                    line,
-                    format!("index {i} must be ≥ 1 and larger than the previous index {last}"),
-                ));
-            }
-            if !v.is_finite() {
-                return Err(data_err(file, line, format!("value {v} is not finite")));
-            }
-            last = i;
-            dim = dim.max(i);
-            row.push((i - 1, v));
-        }
-        rows.push(row);
-        labels.push(y);
-        lines.push(line);
-    }
-    if rows.is_empty() {
+/// A parsed LIBSVM file as a sparse data set (an empty one is an error here: a problem needs
+/// samples).
+fn from_libsvm(d: libsvm::LibsvmData, file: &str) -> Result<Dataset, ProblemError> {
+    if d.rows == 0 {
         return Err(data_err(file, 1, "no data lines".into()));
     }
-    let mut features = vec![0.0; rows.len() * dim];
-    for (r, row) in rows.iter().enumerate() {
-        for &(j, v) in row {
-            features[r * dim + j] = v;
-        }
-    }
+    let x = Design::csr(d.rows, d.cols, d.row_ptr, d.col_idx, d.values)
+        .map_err(|m| data_err(file, 1, m))?;
     Ok(Dataset {
         file: file.to_string(),
-        rows: rows.len(),
-        cols: dim,
-        features,
-        labels,
-        lines,
+        x,
+        labels: d.labels,
+        lines: d.lines,
     })
 }
 
@@ -403,16 +481,28 @@ fn parse_libsvm(reader: impl BufRead, file: &str) -> Result<Dataset, ProblemErro
 mod tests {
     use super::*;
 
+    const AUTO: BinaryLabels = BinaryLabels::Named(LabelSet::Auto);
+
     fn csv(text: &str, label: LabelColumn) -> Result<Dataset, ProblemError> {
         parse_csv(text.as_bytes(), "t.csv", &label)
+    }
+
+    fn svm(text: &str) -> Result<Dataset, ProblemError> {
+        let d = from_libsvm(
+            libsvm::parse(text.as_bytes(), "t.svm", &LibsvmOptions::default())?,
+            "t.svm",
+        )?;
+        d.check_finite()?;
+        Ok(d)
     }
 
     #[test]
     fn csv_with_header_and_label_column() {
         let d = csv("a,b,y\n1,2,0\n3,4,1\n", LabelColumn::Name("y".into())).unwrap();
-        assert_eq!((d.rows, d.cols), (2, 2));
-        assert_eq!(d.features, vec![1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(d.binary_labels().unwrap(), vec![-1.0, 1.0]);
+        assert_eq!((d.rows(), d.cols()), (2, 2));
+        assert!(!d.x.is_sparse());
+        assert_eq!(d.x.to_dense(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(d.binary_labels(&AUTO).unwrap(), vec![-1.0, 1.0]);
         let d = csv("1,2,0\n3,4,1\n", LabelColumn::Index(0)).unwrap();
         assert_eq!(d.labels, vec![1.0, 3.0]);
         assert_eq!(d.lines, vec![1, 2]);
@@ -426,7 +516,7 @@ mod tests {
         assert!(e.to_string().starts_with("t.csv:2: 2 fields"), "{e}");
         let e = csv("1,2,0\n3,4,2\n", LabelColumn::default())
             .unwrap()
-            .binary_labels()
+            .binary_labels(&AUTO)
             .unwrap_err();
         assert!(
             e.to_string().starts_with("t.csv:2: label 2 is not binary"),
@@ -434,7 +524,7 @@ mod tests {
         );
         let e = csv("1,2,0\n3,4,-1\n", LabelColumn::default())
             .unwrap()
-            .binary_labels()
+            .binary_labels(&AUTO)
             .unwrap_err();
         assert!(e.to_string().contains("mix"), "{e}");
         let e = csv("1,2,0\n", LabelColumn::Index(5)).unwrap_err();
@@ -445,21 +535,74 @@ mod tests {
 
     #[test]
     fn libsvm_sparse_rows() {
-        let d = parse_libsvm("+1 1:0.5 3:2\n-1 2:1 # comment\n".as_bytes(), "t.svm").unwrap();
-        assert_eq!((d.rows, d.cols), (2, 3));
-        assert_eq!(d.features, vec![0.5, 0.0, 2.0, 0.0, 1.0, 0.0]);
-        assert_eq!(d.binary_labels().unwrap(), vec![1.0, -1.0]);
-        let e = parse_libsvm("1 2:1 1:3\n".as_bytes(), "t.svm").unwrap_err();
+        let d = svm("+1 1:0.5 3:2\n-1 2:1 # comment\n").unwrap();
+        assert_eq!((d.rows(), d.cols()), (2, 3));
+        assert!(d.x.is_sparse());
+        assert_eq!(d.x.to_dense(), vec![0.5, 0.0, 2.0, 0.0, 1.0, 0.0]);
+        assert_eq!(d.binary_labels(&AUTO).unwrap(), vec![1.0, -1.0]);
+        let e = svm("1 2:1 1:3\n").unwrap_err();
         assert!(e.to_string().starts_with("t.svm:1:"), "{e}");
-        let e = parse_libsvm("1 1:1\n1 a\n".as_bytes(), "t.svm").unwrap_err();
+        let e = svm("1 1:1\n1 a\n").unwrap_err();
         assert!(e.to_string().starts_with("t.svm:2:"), "{e}");
+        let e = svm("# only a comment\n").unwrap_err();
+        assert_eq!(e.to_string(), "t.svm:1: no data lines");
+        let e = svm("1 1:1\n1 2:nan\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.svm:2: feature 1 (zero-based column) is NaN: data must be finite"
+        );
+        let e = svm("1 1:1\ninf 2:1\n").unwrap_err();
+        assert_eq!(e.to_string(), "t.svm:2: label inf is not finite");
+        // standardizing centres, so sparse data becomes dense
+        let mut d = svm("1 1:1\n-1 1:3 2:5\n").unwrap();
+        d.standardize().unwrap();
+        assert!(!d.x.is_sparse());
+        assert_eq!(d.x.to_dense(), vec![-1.0, -1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn explicit_binary_label_maps() {
+        let d = csv("1,2\n3,4\n5,2\n", LabelColumn::default()).unwrap();
+        let map = |v: &str| -> BinaryLabels {
+            toml::from_str::<toml::Value>(&format!("l = {v}")).unwrap()["l"]
+                .clone()
+                .try_into()
+                .unwrap()
+        };
+        assert_eq!(
+            d.binary_labels(&map("[2, 4]")).unwrap(),
+            vec![-1.0, 1.0, -1.0]
+        );
+        assert_eq!(
+            d.binary_labels(&map("[4, 2]")).unwrap(),
+            vec![1.0, -1.0, 1.0]
+        );
+        let e = d.binary_labels(&map("\"zero_one\"")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.csv:1: label 2 is neither 0 (negative) nor 1 (positive) of labels = zero_one"
+        );
+        assert!(d.binary_labels(&map("[2, 2]")).is_err());
+        let d = csv("1,-1\n3,1\n", LabelColumn::default()).unwrap();
+        assert_eq!(
+            d.binary_labels(&map("\"plus_minus_one\"")).unwrap(),
+            vec![-1.0, 1.0]
+        );
+        assert!(d.binary_labels(&map("\"zero_one\"")).is_err());
+        assert_eq!(d.binary_labels(&map("\"auto\"")).unwrap(), vec![-1.0, 1.0]);
+        assert!(
+            toml::from_str::<toml::Value>("l = \"both\"").unwrap()["l"]
+                .clone()
+                .try_into::<BinaryLabels>()
+                .is_err()
+        );
     }
 
     #[test]
     fn standardize_and_classes() {
         let mut d = csv("1,5,0\n3,5,2\n", LabelColumn::default()).unwrap();
-        d.standardize();
-        assert_eq!(d.features, vec![-1.0, 0.0, 1.0, 0.0]);
+        d.standardize().unwrap();
+        assert_eq!(d.x.to_dense(), vec![-1.0, 0.0, 1.0, 0.0]);
         assert_eq!(d.class_labels().unwrap(), (vec![0, 2], 3));
         let e = csv("1,0.5\n", LabelColumn::default())
             .unwrap()

@@ -3,36 +3,63 @@
 //! ```text
 //! f(x) = (μ/2)‖x‖² + (1/m) Σᵢ log(1 + exp(−yᵢ⟨aᵢ, x⟩)),   yᵢ ∈ {−1, +1}
 //! ∇fᵢ(x) = μ x − yᵢ σ(−yᵢ⟨aᵢ, x⟩) aᵢ,                      σ(u) = 1/(1 + e^{−u})
+//! ∇f(x)  = μ x + Aᵀs / m,   sᵢ = −yᵢ σ(−yᵢ (Ax)ᵢ)
 //! ```
 //!
 //! `log(1 + e^u)` is evaluated as `max(u, 0) + log1p(e^{−|u|})` and σ without overflow.
 //!
+//! **Gradients.** The full gradient is one pass over the data ([`Design::pass`]): `z = Ax`
+//! (faer matrix–vector products on blocks of dense rows, or sparse rows), the vectorized σ of
+//! [`vmath`](super::vmath), then `Aᵀs`; mini-batches gather their rows the same way. A single
+//! sample (SGD with batch size 1) keeps the direct path: one dot product, one σ, one axpy.
+//!
 //! **Constants.** L = λ_max(AᵀA)/(4m) + μ (σ' ≤ 1/4), L_max = maxᵢ ‖aᵢ‖²/4 + μ, μ from the
-//! regularizer. f* and x* come from damped Newton's method on the full objective in f64 (Cholesky
-//! solves of the Hessian μI + (1/m) Σ σ(zᵢ)σ(−zᵢ) aᵢaᵢᵀ, Armijo backtracking, stopped when the
-//! Newton decrement λ² = ∇fᵀH⁻¹∇f falls below 1e-28 or, in the region of quadratic convergence
-//! (λ² < 1e-8, full steps), stops shrinking — the rounding floor — so f* is accurate to the
-//! rounding of f). With μ = 0 (convex, not strongly convex: μ is left unknown) the minimizer
-//! exists only if the data are not separable; Newton's point x̂ is kept as x* only with a
-//! certificate of that (see [`minimizer_certified`]), else f* and x* are left unknown.
+//! regularizer. Two ways to f*, x* and λ_max, recorded in [`Constants::reference`]:
 //!
-//! **Synthetic generator** (the lecture's setting: m = 200, n = 10, μ = 1): with a ChaCha8 stream
-//! seeded by `seed`, draw the features aᵢ ~ N(0, Iₙ) (row by row), then a ground truth
+//! - *dense and small* (dense data, n ≤ 4096 and m·n² ≤ 2²⁶): λ_max from faer's symmetric
+//!   eigensolver on AᵀA/m; f* and x* from damped Newton's method on the full objective in f64
+//!   (Cholesky solves of the Hessian μI + (1/m) Σ σ(zᵢ)σ(−zᵢ) aᵢaᵢᵀ, Armijo backtracking,
+//!   stopped when the Newton decrement λ² = ∇fᵀH⁻¹∇f falls below 1e-28 or, in the region of
+//!   quadratic convergence (λ² < 1e-8, full steps), stops shrinking — the rounding floor — so f*
+//!   is accurate to the rounding of f). With μ = 0 (convex, not strongly convex: μ is left
+//!   unknown) the minimizer exists only if the data are not separable; Newton's point x̂ is kept
+//!   as x* only with a certificate of that (see [`minimizer_certified`]), else f* and x* are left
+//!   unknown.
+//! - *matrix-free* (sparse data, or larger): λ_max by power iteration on AᵀA/m; f* and x* by
+//!   Newton–CG with Hessian–vector products `μv + Aᵀ(d ⊙ Av)/m`, `dᵢ = σ(zᵢ)σ(−zᵢ)`, to
+//!   `‖∇f‖ ≤ 1e-10 ‖∇f(0)‖` ([`solve`](super::solve)); certified by `f(x*) − f* ≤ ‖∇f(x*)‖²/(2μ)`.
+//!   Only for μ > 0 (with μ = 0 the certificate of the dense path is not available, and f*, x*
+//!   are left unknown).
+//!
+//! **Synthetic generators** (the lecture's setting: m = 200, n = 10, μ = 1): with a ChaCha8
+//! stream seeded by `seed`, draw the features aᵢ ~ N(0, Iₙ) (row by row), then a ground truth
 //! x_true ~ N(0, Iₙ), then labels yᵢ = +1 with probability σ(⟨aᵢ, x_true⟩), else −1.
+//! [`synthetic_sparse`] draws LIBSVM-like sparse rows instead (text-like: a fixed number of
+//! non-zeros per row at uniformly random columns, positive values scaled to unit norm).
 //!
-//! **Real data**: `data = "breast_cancer.csv"` (CSV or LIBSVM; labels {0, 1} with 0 ↦ −1, or
-//! {−1, +1}; anything else is an error naming the file and line). `standardize = true` rescales
-//! every feature to mean 0 and standard deviation 1 over the data set (recommended for raw
-//! measurements such as breast_cancer.csv, whose features span five orders of magnitude).
+//! **Real data**: `data = "breast_cancer.csv"` (CSV, held dense) or a LIBSVM file (held sparse;
+//! `zero_based`, `n_features` as in scikit-learn). Labels: `labels = "auto"` ({0, 1} with
+//! 0 ↦ −1, or {−1, +1}), `"zero_one"`, `"plus_minus_one"` or `[negative, positive]`; anything
+//! else is an error naming the file and line. `standardize = true` rescales every feature to mean
+//! 0 and standard deviation 1 over the data set (recommended for raw measurements such as
+//! breast_cancer.csv, whose features span five orders of magnitude; it makes sparse data dense).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use super::data::{Dataset, Format, LabelColumn};
-use super::{Constants, Problem, ProblemError, linalg, resolve_data_path, sigmoid, softplus};
+use super::data::{BinaryLabels, Dataset, Format, LabelColumn};
+use super::design::{COEF_PIECE, Design, Span};
+use super::libsvm::{LibsvmOptions, ZeroBased};
+use super::solve::{self, Reference, Smooth};
+use super::{
+    Constants, Problem, ProblemError, add_l2, linalg, resolve_data_path, sigmoid, softplus, vmath,
+};
 use crate::scalar::Scalar;
+
+/// Dense data up to this much Hessian work (m · n²) gets the dense Newton reference solve.
+pub const DENSE_NEWTON_WORK: usize = 1 << 26;
 
 /// Configuration of [`LogisticRegression`] (`kind = "logistic"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +81,12 @@ pub struct LogisticSpec {
     pub format: Format,
     /// CSV label column: index (−1 = last, the default) or header name.
     pub label: LabelColumn,
+    /// Label map: "auto" (default), "zero_one", "plus_minus_one" or [negative, positive].
+    pub labels: BinaryLabels,
+    /// LIBSVM index base: "auto" (default), true or false (scikit-learn's `zero_based`).
+    pub zero_based: ZeroBased,
+    /// LIBSVM number of features (default: the largest index in the file).
+    pub n_features: Option<usize>,
     /// Standardize features to mean 0, standard deviation 1 (default false).
     pub standardize: bool,
 }
@@ -69,6 +102,9 @@ impl Default for LogisticSpec {
             data_dir: None,
             format: Format::Auto,
             label: LabelColumn::default(),
+            labels: BinaryLabels::default(),
+            zero_based: ZeroBased::Auto,
+            n_features: None,
             standardize: false,
         }
     }
@@ -81,15 +117,20 @@ impl LogisticSpec {
         if !(self.mu.is_finite() && self.mu >= 0.0) {
             return Err(ProblemError::invalid(P, "mu", self.mu, "finite and ≥ 0"));
         }
-        let (a, y, m, n, source) = match &self.data {
+        let (x, y, source) = match &self.data {
             Some(file) => {
                 let path = resolve_data_path(file, self.data_dir.as_deref())?;
-                let mut ds = Dataset::read(&path, self.format, &self.label)?;
+                let svm = LibsvmOptions {
+                    zero_based: self.zero_based,
+                    n_features: self.n_features,
+                    query_id: false,
+                };
+                let mut ds = Dataset::read(&path, self.format, &self.label, &svm)?;
                 if self.standardize {
-                    ds.standardize();
+                    ds.standardize()?;
                 }
-                let y = ds.binary_labels()?;
-                (ds.features, y, ds.rows, ds.cols, file.clone())
+                let y = ds.binary_labels(&self.labels)?;
+                (ds.x, y, file.clone())
             }
             None => {
                 if self.m == 0 {
@@ -98,25 +139,29 @@ impl LogisticSpec {
                 if self.n == 0 {
                     return Err(ProblemError::invalid(P, "n", self.n, "≥ 1"));
                 }
+                if self
+                    .m
+                    .checked_mul(self.n)
+                    .is_none_or(|mn| mn > super::data::DENSIFY_MAX)
+                {
+                    return Err(ProblemError::invalid(
+                        P,
+                        "m · n",
+                        format!("{} · {}", self.m, self.n),
+                        format!("≤ {} for synthetic dense data", super::data::DENSIFY_MAX),
+                    ));
+                }
                 let (a, y) = synthetic(self.m, self.n, self.seed);
-                (
-                    a,
-                    y,
-                    self.m,
-                    self.n,
-                    format!("synthetic, seed {}", self.seed),
-                )
+                let x = Design::dense(self.m, self.n, a).map_err(|message| {
+                    ProblemError::Numerical {
+                        problem: P,
+                        message,
+                    }
+                })?;
+                (x, y, format!("synthetic, seed {}", self.seed))
             }
         };
-        if n > 4096 {
-            return Err(ProblemError::invalid(
-                P,
-                "n",
-                n,
-                "≤ 4096 features (the reference Newton solve is dense)",
-            ));
-        }
-        LogisticRegression::from_data(&a, &y, m, n, self.mu, source)
+        LogisticRegression::from_design(x, y, self.mu, source)
     }
 }
 
@@ -142,16 +187,117 @@ pub fn synthetic(m: usize, n: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
     (a, y)
 }
 
+/// Sparse synthetic data like a text corpus in LIBSVM form: with a ChaCha8 stream seeded by
+/// `seed`, each of the m rows has `nnz_per_row` (≤ n) distinct uniformly random columns with
+/// values uniform in (0, 1], scaled to unit ℓ2 norm; then x_true ~ N(0, Iₙ) · √(n / nnz_per_row)
+/// and labels yᵢ = +1 with probability σ(⟨aᵢ, x_true⟩), else −1. Returns CSR arrays
+/// (row_ptr, col_idx, values) and the labels.
+pub fn synthetic_sparse(
+    m: usize,
+    n: usize,
+    nnz_per_row: usize,
+    seed: u64,
+) -> (Vec<u32>, Vec<u32>, Vec<f64>, Vec<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let k = nnz_per_row.min(n);
+    let mut row_ptr = Vec::with_capacity(m + 1);
+    let mut col_idx = Vec::with_capacity(m * k);
+    let mut values = Vec::with_capacity(m * k);
+    row_ptr.push(0u32);
+    let mut cols: Vec<u32> = Vec::with_capacity(k);
+    for _ in 0..m {
+        cols.clear();
+        while cols.len() < k {
+            cols.push(rng.random_range(0..n as u32));
+            if cols.len() == k {
+                cols.sort_unstable();
+                cols.dedup();
+            }
+        }
+        let vals: Vec<f64> = (0..k).map(|_| 1.0 - rng.random::<f64>()).collect();
+        let norm = vals.iter().map(|v| v * v).sum::<f64>().sqrt();
+        col_idx.extend_from_slice(&cols);
+        values.extend(vals.iter().map(|v| v / norm));
+        row_ptr.push(col_idx.len() as u32);
+    }
+    let scale = (n as f64 / k.max(1) as f64).sqrt();
+    let x_true: Vec<f64> = (0..n)
+        .map(|_| scale * rng.sample::<f64, _>(StandardNormal))
+        .collect();
+    let y = (0..m)
+        .map(|i| {
+            let (s, e) = (row_ptr[i] as usize, row_ptr[i + 1] as usize);
+            let z: f64 = col_idx[s..e]
+                .iter()
+                .zip(&values[s..e])
+                .map(|(&j, v)| v * x_true[j as usize])
+                .sum();
+            if rng.random::<f64>() < sigmoid(z) {
+                1.0
+            } else {
+                -1.0
+            }
+        })
+        .collect();
+    (row_ptr, col_idx, values, y)
+}
+
 /// ℓ2-regularized binary logistic regression (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct LogisticRegression<T> {
-    a: Vec<T>,
+    a: Design<T>,
     y: Vec<T>,
-    m: usize,
-    n: usize,
     mu: f64,
     constants: Constants,
     source: String,
+}
+
+/// What a logistic pass computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Loss,
+    Grad,
+    Both,
+}
+
+/// `Σ_{i ∈ span} log(1 + exp(−yᵢ⟨aᵢ, x⟩))` and/or `g ← w Σ −yᵢ σ(−yᵢ⟨aᵢ, x⟩) aᵢ` in one pass.
+fn logistic_pass<T: Scalar>(
+    a: &Design<T>,
+    y: &[T],
+    span: Span<'_>,
+    w: T,
+    x: &[T],
+    g: Option<&mut [T]>,
+    want: Want,
+) -> f64 {
+    let coef = |part: Span<'_>, z: &mut [T]| -> f64 {
+        let mut u = [0.0f64; COEF_PIECE];
+        let mut sp = [0.0f64; COEF_PIECE];
+        let mut loss = 0.0;
+        for (c, zc) in z.chunks_mut(COEF_PIECE).enumerate() {
+            let len = zc.len();
+            for (p, (u, z)) in u.iter_mut().zip(zc.iter()).enumerate() {
+                let yi = y[part.sample(c * COEF_PIECE + p)];
+                *u = (-yi * *z).as_f64();
+            }
+            match want {
+                Want::Loss => vmath::softplus_into(&u[..len], &mut sp[..len]),
+                Want::Grad => vmath::sigmoid_in_place(&mut u[..len]),
+                Want::Both => vmath::sigmoid_softplus(&mut u[..len], &mut sp[..len]),
+            }
+            if want != Want::Grad {
+                loss += vmath::sum(&sp[..len]);
+            }
+            if want != Want::Loss {
+                for (p, (z, &s)) in zc.iter_mut().zip(u.iter()).enumerate() {
+                    let yi = y[part.sample(c * COEF_PIECE + p)];
+                    *z = -w * yi * T::of(s);
+                }
+            }
+        }
+        loss
+    };
+    a.pass(span, 1, x, g, &coef)
 }
 
 impl<T: Scalar> LogisticRegression<T> {
@@ -164,31 +310,89 @@ impl<T: Scalar> LogisticRegression<T> {
         mu: f64,
         source: String,
     ) -> Result<Self, ProblemError> {
+        let x = Design::dense(m, n, a.to_vec()).map_err(|message| ProblemError::Numerical {
+            problem: "logistic",
+            message,
+        })?;
+        Self::from_design(x, y.to_vec(), mu, source)
+    }
+
+    /// From a data matrix (dense or sparse), ±1 labels and μ; computes L, L_max and f*, x* (see
+    /// the module documentation for which method).
+    pub fn from_design(
+        a: Design<f64>,
+        y: Vec<f64>,
+        mu: f64,
+        source: String,
+    ) -> Result<Self, ProblemError> {
         let num = |message: String| ProblemError::Numerical {
             problem: "logistic",
             message,
         };
-        let gram = linalg::gram_over_m(a, m, n);
-        let (lam_min, lam_max) = linalg::eig_extremes(&gram)
-            .ok_or_else(|| num("eigenvalues of AᵀA/m did not converge".into()))?;
-        let l_max = (0..m)
-            .map(|i| a[i * n..(i + 1) * n].iter().map(|v| v * v).sum::<f64>() / 4.0)
-            .fold(0.0f64, f64::max)
-            + mu;
-        let (f_star, x_star) = if mu > 0.0 {
-            let (x, f) = newton(a, y, m, n, mu).map_err(num)?;
-            (Some(f), Some(x))
-        } else {
-            match newton(a, y, m, n, 0.0) {
-                Ok((x, f)) if minimizer_certified(a, y, m, n, lam_min, &x) => (Some(f), Some(x)),
-                _ => (None, None),
+        let (m, n) = (a.rows(), a.cols());
+        if y.len() != m || m == 0 || n == 0 {
+            return Err(num(format!("{m} × {n} data with {} labels", y.len())));
+        }
+        let l_max = a.max_row_norm_sq() / 4.0 + mu;
+        let dense_small = n <= 4096 && m.saturating_mul(n * n) <= DENSE_NEWTON_WORK;
+        let obj = Objective { a: &a, y: &y, mu };
+        let (lam_max, f_star, x_star, reference) = match &a {
+            Design::Dense { a: dense, .. } if dense_small => {
+                let gram = linalg::gram_over_m(dense, m, n);
+                let (lam_min, lam_max) = linalg::eig_extremes(&gram)
+                    .ok_or_else(|| num("eigenvalues of AᵀA/m did not converge".into()))?;
+                let (f_star, x_star) = if mu > 0.0 {
+                    let (x, f) = newton(dense, &y, m, n, mu).map_err(num)?;
+                    (Some(f), Some(x))
+                } else {
+                    match newton(dense, &y, m, n, 0.0) {
+                        Ok((x, f)) if minimizer_certified(dense, &y, m, n, lam_min, &x) => {
+                            (Some(f), Some(x))
+                        }
+                        _ => (None, None),
+                    }
+                };
+                let reference = x_star.as_ref().map(|xs| {
+                    Reference {
+                        method: "Newton's method (dense Hessian, Cholesky)".into(),
+                        l_method: "largest eigenvalue of AᵀA/m (dense, faer)".into(),
+                        ..Default::default()
+                    }
+                    .certify(
+                        grad_norm(&obj, xs),
+                        grad_norm(&obj, &vec![0.0; n]),
+                        mu,
+                    )
+                });
+                (lam_max, f_star, x_star, reference)
+            }
+            _ => {
+                let (lam_max, products) = power_iteration_gram(&a);
+                let l_method = format!("power iteration on AᵀA/m ({products} products)");
+                if mu > 0.0 {
+                    let s = solve::newton_cg(&obj, 1e-10, 100).map_err(num)?;
+                    let reference = Reference {
+                        method: "Newton–CG (Hessian–vector products)".into(),
+                        iterations: s.iterations,
+                        hessian_products: Some(s.hvps),
+                        l_method,
+                        ..Default::default()
+                    }
+                    .certify(s.grad_norm, s.grad0_norm, mu);
+                    (lam_max, Some(s.f), Some(s.x), Some(reference))
+                } else {
+                    (lam_max, None, None, None)
+                }
             }
         };
+        let storage = if a.is_sparse() {
+            format!("; {}", a.storage())
+        } else {
+            String::new()
+        };
         Ok(LogisticRegression {
-            a: a.iter().map(|&v| T::of(v)).collect(),
+            a: a.convert(),
             y: y.iter().map(|&v| T::of(v)).collect(),
-            m,
-            n,
             mu,
             constants: Constants {
                 l_smooth: Some(lam_max / 4.0 + mu),
@@ -196,13 +400,92 @@ impl<T: Scalar> LogisticRegression<T> {
                 mu: (mu > 0.0).then_some(mu),
                 f_star,
                 x_star,
+                reference,
             },
-            source,
+            source: source + &storage,
         })
     }
 
-    fn row(&self, i: usize) -> &[T] {
-        &self.a[i * self.n..(i + 1) * self.n]
+    /// The data matrix.
+    pub fn design(&self) -> &Design<T> {
+        &self.a
+    }
+}
+
+/// λ_max(AᵀA/m) by power iteration with fused passes `v ↦ Aᵀ(Av)/m`.
+pub(crate) fn power_iteration_gram(a: &Design<f64>) -> (f64, usize) {
+    let inv_m = 1.0 / a.rows().max(1) as f64;
+    let op = |v: &[f64], out: &mut [f64]| {
+        let scale = |_: Span<'_>, z: &mut [f64]| -> f64 {
+            z.iter_mut().for_each(|z| *z *= inv_m);
+            0.0
+        };
+        a.pass(Span::Range(0, a.rows()), 1, v, Some(out), &scale);
+    };
+    solve::power_iteration(a.cols(), &op, 0)
+}
+
+/// `‖∇f(x)‖` of a reference objective.
+pub(crate) fn grad_norm(obj: &dyn Smooth, x: &[f64]) -> f64 {
+    let mut g = vec![0.0; x.len()];
+    obj.value_grad(x, &mut g);
+    g.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// The objective in f64 for the reference solve.
+struct Objective<'a> {
+    a: &'a Design<f64>,
+    y: &'a [f64],
+    mu: f64,
+}
+
+impl Objective<'_> {
+    fn all(&self) -> Span<'static> {
+        Span::Range(0, self.a.rows())
+    }
+
+    fn inv_m(&self) -> f64 {
+        1.0 / self.a.rows() as f64
+    }
+}
+
+impl Smooth for Objective<'_> {
+    fn dim(&self) -> usize {
+        self.a.cols()
+    }
+
+    fn value(&self, x: &[f64]) -> f64 {
+        let data = logistic_pass(self.a, self.y, self.all(), 1.0, x, None, Want::Loss);
+        data * self.inv_m() + 0.5 * self.mu * x.iter().map(|v| v * v).sum::<f64>()
+    }
+
+    fn value_grad(&self, x: &[f64], g: &mut [f64]) -> f64 {
+        let w = self.inv_m();
+        let data = logistic_pass(self.a, self.y, self.all(), w, x, Some(g), Want::Both);
+        add_l2(self.mu, x, g);
+        data * w + 0.5 * self.mu * x.iter().map(|v| v * v).sum::<f64>()
+    }
+
+    /// dᵢ = σ(zᵢ)σ(−zᵢ)/m.
+    fn curvature(&self, x: &[f64]) -> Vec<f64> {
+        let w = self.inv_m();
+        let mut d = Vec::with_capacity(self.a.rows());
+        for i in 0..self.a.rows() {
+            let s = sigmoid(self.a.row(i).dot(x));
+            d.push(s * (1.0 - s) * w);
+        }
+        d
+    }
+
+    fn hvp(&self, d: &[f64], v: &[f64], out: &mut [f64]) {
+        let scale = |part: Span<'_>, z: &mut [f64]| -> f64 {
+            for (p, z) in z.iter_mut().enumerate() {
+                *z *= d[part.sample(p)];
+            }
+            0.0
+        };
+        self.a.pass(self.all(), 1, v, Some(out), &scale);
+        add_l2(self.mu, v, out);
     }
 }
 
@@ -210,16 +493,19 @@ impl<T: Scalar> Problem<T> for LogisticRegression<T> {
     fn describe(&self) -> String {
         format!(
             "logistic regression (m = {}, n = {}, μ = {}; {})",
-            self.m, self.n, self.mu, self.source
+            self.a.rows(),
+            self.a.cols(),
+            self.mu,
+            self.source
         )
     }
 
     fn num_samples(&self) -> usize {
-        self.m
+        self.a.rows()
     }
 
     fn dim(&self) -> usize {
-        self.n
+        self.a.cols()
     }
 
     fn l2(&self) -> f64 {
@@ -228,22 +514,70 @@ impl<T: Scalar> Problem<T> for LogisticRegression<T> {
 
     /// ℓᵢ(x) = log(1 + exp(−yᵢ⟨aᵢ, x⟩)).
     fn sample_loss(&self, x: &[T], i: usize) -> T {
-        let z = crate::kernels::dot(self.row(i), x);
+        let z = self.a.row(i).dot(x);
         softplus(-self.y[i] * z)
     }
 
     /// ∇ℓᵢ(x) = −yᵢ σ(−yᵢ⟨aᵢ, x⟩) aᵢ.
     fn add_sample_grad(&self, x: &[T], i: usize, w: T, g: &mut [T]) {
-        let a = self.row(i);
+        let row = self.a.row(i);
         let yi = self.y[i];
-        let c = -w * yi * sigmoid(-yi * crate::kernels::dot(a, x));
-        for (g, &a) in g.iter_mut().zip(a) {
-            *g = *g + c * a;
-        }
+        let c = -w * yi * sigmoid(-yi * row.dot(x));
+        row.axpy(c, g);
     }
 
     fn constants(&self) -> &Constants {
         &self.constants
+    }
+
+    fn loss(&self, x: &[T]) -> T {
+        let m = self.a.rows();
+        let data = logistic_pass(
+            &self.a,
+            &self.y,
+            Span::Range(0, m),
+            T::one(),
+            x,
+            None,
+            Want::Loss,
+        );
+        T::of(data / m as f64) + T::of(0.5 * self.mu) * crate::kernels::norm2_sq(x)
+    }
+
+    fn grad(&self, x: &[T], g: &mut [T]) -> usize {
+        let m = self.a.rows();
+        let w = T::one() / T::of(m as f64);
+        logistic_pass(
+            &self.a,
+            &self.y,
+            Span::Range(0, m),
+            w,
+            x,
+            Some(g),
+            Want::Grad,
+        );
+        add_l2(self.mu, x, g);
+        m
+    }
+
+    fn batch_grad(&self, x: &[T], batch: &[usize], g: &mut [T]) {
+        if let [i] = batch {
+            // single-sample SGD: the direct path
+            g.iter_mut().for_each(|v| *v = T::zero());
+            self.add_sample_grad(x, *i, T::one(), g);
+        } else {
+            let w = T::one() / T::of(batch.len().max(1) as f64);
+            logistic_pass(
+                &self.a,
+                &self.y,
+                Span::Batch(batch),
+                w,
+                x,
+                Some(g),
+                Want::Grad,
+            );
+        }
+        add_l2(self.mu, x, g);
     }
 }
 

@@ -16,11 +16,15 @@
 //! configuration table (`kind = "logistic"`, ...).
 
 pub mod data;
+pub mod design;
 pub mod least_squares;
+pub mod libsvm;
 mod linalg;
 pub mod logistic;
 pub mod softmax;
+mod solve;
 pub mod testfn;
+pub(crate) mod vmath;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::scalar::Scalar;
+pub use solve::Reference;
 
 /// What can go wrong when building a problem: bad configuration, unreadable or malformed data,
 /// a failed reference solve.
@@ -113,6 +118,9 @@ pub struct Constants {
     pub f_star: Option<f64>,
     /// The minimizer x* (flattened).
     pub x_star: Option<Vec<f64>>,
+    /// How f* and x* (and L) were computed, with the gradient norm at x* as a certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
 }
 
 /// A finite-sum objective `f(x) = (λ/2)‖x‖² + (1/m) Σᵢ ℓᵢ(x)` over a flat parameter vector.
@@ -208,7 +216,7 @@ pub trait Problem<T: Scalar>: Send + Sync {
 }
 
 /// `g ← g + λ x`.
-fn add_l2<T: Scalar>(l2: f64, x: &[T], g: &mut [T]) {
+pub(crate) fn add_l2<T: Scalar>(l2: f64, x: &[T], g: &mut [T]) {
     if l2 != 0.0 {
         let l = T::of(l2);
         for (g, &x) in g.iter_mut().zip(x) {

@@ -6,17 +6,24 @@
 //! ```text
 //! f(W) = (λ/2)‖W‖²_F + (1/m) Σᵢ [ log Σₖ exp(sₖ) − s_{yᵢ} ]
 //! ∇ℓᵢ(W) = (p − e_{yᵢ}) aᵢᵀ          (row k: (pₖ − [k = yᵢ]) aᵢ)
+//! ∇f(W)  = Rᵀ A / m + λ W,            R = P − Y  (m × K)
 //! ```
 //!
-//! log-sum-exp is evaluated after subtracting the largest score.
+//! log-sum-exp is evaluated after subtracting the largest score. Full and mini-batch gradients
+//! are one pass over the data ([`Design::pass`]): scores `S = A Wᵀ` (faer products on blocks of
+//! dense rows, or sparse rows), the vectorized exponentials of [`vmath`](super::vmath), then
+//! `Rᵀ A`.
 //!
 //! **Constants.** L = λ_max(AᵀA/m)/2 + λ (the Hessian of log-sum-exp, diag(p) − ppᵀ, has norm
-//! ≤ 1/2), L_max = maxᵢ ‖aᵢ‖²/2 + λ, μ = λ. f* and W* come from damped Newton's method on the full
-//! objective (Hessian (1/m) Σᵢ (diag(pᵢ) − pᵢpᵢᵀ) ⊗ aᵢaᵢᵀ + λI, assembled block by block with faer
-//! products, Cholesky solves, stopped at a Newton decrement below 1e-28 or when, taking full steps in the
-//! region of quadratic convergence, it stops shrinking), when λ > 0 and
-//! K·n ≤ 4096. With λ = 0 the infimum need not be attained (separable classes), so f*, W*, μ are
-//! left unknown.
+//! ≤ 1/2), L_max = maxᵢ ‖aᵢ‖²/2 + λ, μ = λ. *Dense data with K·n ≤ 4096*: λ_max from faer's
+//! symmetric eigensolver; f* and W* from damped Newton's method on the full objective (Hessian
+//! (1/m) Σᵢ (diag(pᵢ) − pᵢpᵢᵀ) ⊗ aᵢaᵢᵀ + λI, assembled block by block with faer products,
+//! Cholesky solves, stopped at a Newton decrement below 1e-28 or when, taking full steps in the
+//! region of quadratic convergence, it stops shrinking). *Sparse data, or K·n > 4096*
+//! (matrix-free): λ_max by power iteration, f* and W* by Newton–CG with Hessian–vector products
+//! `V ↦ λV + Rᵀ A / m`, `Rᵢ = pᵢ ⊙ (uᵢ − ⟨pᵢ, uᵢ⟩)`, `U = A Vᵀ`, to `‖∇f‖ ≤ 1e-10 ‖∇f(0)‖`.
+//! Both need λ > 0: with λ = 0 the infimum need not be attained (separable classes), so f*, W*,
+//! μ are left unknown.
 //!
 //! **Synthetic generator**: with a ChaCha8 stream seeded by `seed`, class centres cₖ ~ N(0, Iₙ),
 //! then for each sample a class yᵢ uniform in 0..K and aᵢ = c_{yᵢ} + εᵢ, εᵢ ~ N(0, Iₙ).
@@ -28,7 +35,11 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, Format, LabelColumn};
-use super::{Constants, Problem, ProblemError, linalg, resolve_data_path};
+use super::design::{Design, Span};
+use super::libsvm::{LibsvmOptions, ZeroBased};
+use super::logistic::{grad_norm, power_iteration_gram};
+use super::solve::{self, Reference, Smooth};
+use super::{Constants, Problem, ProblemError, add_l2, linalg, resolve_data_path, vmath};
 use crate::scalar::Scalar;
 
 /// Configuration of [`SoftmaxRegression`] (`kind = "softmax"`).
@@ -53,6 +64,10 @@ pub struct SoftmaxSpec {
     pub format: Format,
     /// CSV label column: index (−1 = last, the default) or header name.
     pub label: LabelColumn,
+    /// LIBSVM index base: "auto" (default), true or false (scikit-learn's `zero_based`).
+    pub zero_based: ZeroBased,
+    /// LIBSVM number of features (default: the largest index in the file).
+    pub n_features: Option<usize>,
     /// Standardize features to mean 0, standard deviation 1 (default false).
     pub standardize: bool,
 }
@@ -69,6 +84,8 @@ impl Default for SoftmaxSpec {
             data_dir: None,
             format: Format::Auto,
             label: LabelColumn::default(),
+            zero_based: ZeroBased::Auto,
+            n_features: None,
             standardize: false,
         }
     }
@@ -81,15 +98,20 @@ impl SoftmaxSpec {
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
             return Err(ProblemError::invalid(P, "l2", self.l2, "finite and ≥ 0"));
         }
-        let (a, y, m, n, k, source) = match &self.data {
+        let (x, y, k, source) = match &self.data {
             Some(file) => {
                 let path = resolve_data_path(file, self.data_dir.as_deref())?;
-                let mut ds = Dataset::read(&path, self.format, &self.label)?;
+                let svm = LibsvmOptions {
+                    zero_based: self.zero_based,
+                    n_features: self.n_features,
+                    query_id: false,
+                };
+                let mut ds = Dataset::read(&path, self.format, &self.label, &svm)?;
                 if self.standardize {
-                    ds.standardize();
+                    ds.standardize()?;
                 }
                 let (y, k) = ds.class_labels()?;
-                (ds.features, y, ds.rows, ds.cols, k.max(2), file.clone())
+                (ds.x, y, k.max(2), file.clone())
             }
             None => {
                 if self.m == 0 {
@@ -118,24 +140,73 @@ impl SoftmaxSpec {
                         a.push(centres[c * n + j] + rng.sample::<f64, _>(StandardNormal));
                     }
                 }
-                (a, y, m, n, k, format!("synthetic, seed {}", self.seed))
+                let x = Design::dense(m, n, a).map_err(|message| ProblemError::Numerical {
+                    problem: P,
+                    message,
+                })?;
+                (x, y, k, format!("synthetic, seed {}", self.seed))
             }
         };
-        SoftmaxRegression::from_data(&a, &y, m, n, k, self.l2, source)
+        SoftmaxRegression::from_design(x, y, k, self.l2, source)
     }
 }
 
 /// Multinomial softmax regression (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct SoftmaxRegression<T> {
-    a: Vec<T>,
+    a: Design<T>,
     y: Vec<usize>,
-    m: usize,
-    n: usize,
     k: usize,
     l2: f64,
     constants: Constants,
     source: String,
+}
+
+/// `Σ_{i ∈ span} (log Σₖ exp(sₖ) − s_{yᵢ})` and/or `G ← w Σ (pᵢ − e_{yᵢ}) aᵢᵀ` in one pass.
+fn softmax_pass<T: Scalar>(
+    a: &Design<T>,
+    y: &[usize],
+    k: usize,
+    span: Span<'_>,
+    w: T,
+    x: &[T],
+    g: Option<&mut [T]>,
+) -> f64 {
+    let want_grad = g.is_some();
+    let coef = |part: Span<'_>, z: &mut [T]| -> f64 {
+        let mut e: Vec<f64> = z.iter().map(|v| v.as_f64()).collect();
+        let mut top = Vec::with_capacity(part.len());
+        for row in e.chunks_mut(k) {
+            let mx = row.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+            row.iter_mut().for_each(|v| *v -= mx);
+            top.push(mx);
+        }
+        let shifted = if want_grad { Vec::new() } else { e.clone() };
+        vmath::exp_in_place(&mut e);
+        let mut loss = 0.0;
+        for (p, (row, zr)) in e.chunks(k).zip(z.chunks_mut(k)).enumerate() {
+            let yi = y[part.sample(p)];
+            let sum: f64 = row.iter().sum();
+            let log_sum = sum.ln();
+            // ℓᵢ = log Σ exp(s) − s_y = log Σ exp(s − max) − (s_y − max)
+            let sy = if want_grad {
+                zr[yi].as_f64() - top[p]
+            } else {
+                shifted[p * k + yi]
+            };
+            loss += log_sum - sy;
+            if want_grad {
+                let inv = 1.0 / sum;
+                for (c, (z, &ev)) in zr.iter_mut().zip(row).enumerate() {
+                    let prob = ev * inv;
+                    let r = if c == yi { prob - 1.0 } else { prob };
+                    *z = w * T::of(r);
+                }
+            }
+        }
+        loss
+    };
+    a.pass(span, k, x, g, &coef)
 }
 
 impl<T: Scalar> SoftmaxRegression<T> {
@@ -149,29 +220,88 @@ impl<T: Scalar> SoftmaxRegression<T> {
         l2: f64,
         source: String,
     ) -> Result<Self, ProblemError> {
-        let gram = linalg::gram_over_m(a, m, n);
-        let (_, hi) = linalg::eig_extremes(&gram).ok_or_else(|| ProblemError::Numerical {
+        let x = Design::dense(m, n, a.to_vec()).map_err(|message| ProblemError::Numerical {
             problem: "softmax",
-            message: "eigenvalues of AᵀA/m failed".into(),
+            message,
         })?;
-        let l_max = (0..m)
-            .map(|i| a[i * n..(i + 1) * n].iter().map(|v| v * v).sum::<f64>() / 2.0)
-            .fold(0.0f64, f64::max)
-            + l2;
-        let (f_star, x_star) = if l2 > 0.0 && k * n <= 4096 {
-            let (w, f) = newton(a, y, m, n, k, l2).map_err(|message| ProblemError::Numerical {
-                problem: "softmax",
-                message,
-            })?;
-            (Some(f), Some(w))
+        Self::from_design(x, y.to_vec(), k, l2, source)
+    }
+
+    /// From a data matrix (dense or sparse), class labels < k and λ; computes the constants and
+    /// (λ > 0) f*, W* (see the module documentation for which method).
+    pub fn from_design(
+        a: Design<f64>,
+        y: Vec<usize>,
+        k: usize,
+        l2: f64,
+        source: String,
+    ) -> Result<Self, ProblemError> {
+        let num = |message: String| ProblemError::Numerical {
+            problem: "softmax",
+            message,
+        };
+        let (m, n) = (a.rows(), a.cols());
+        if y.len() != m || m == 0 || n == 0 || k < 2 || y.iter().any(|&c| c >= k) {
+            return Err(num(format!(
+                "{m} × {n} data with {} labels for {k} classes",
+                y.len()
+            )));
+        }
+        let l_max = a.max_row_norm_sq() / 2.0 + l2;
+        let obj = Objective {
+            a: &a,
+            y: &y,
+            k,
+            l2,
+        };
+        let (hi, f_star, x_star, reference) = match &a {
+            Design::Dense { a: dense, .. } if k * n <= 4096 => {
+                let gram = linalg::gram_over_m(dense, m, n);
+                let (_, hi) = linalg::eig_extremes(&gram)
+                    .ok_or_else(|| num("eigenvalues of AᵀA/m failed".into()))?;
+                if l2 > 0.0 {
+                    let (w, f) = newton(dense, &y, m, n, k, l2).map_err(num)?;
+                    let reference = Reference {
+                        method: "Newton's method (dense Hessian, Cholesky)".into(),
+                        l_method: "largest eigenvalue of AᵀA/m (dense, faer)".into(),
+                        ..Default::default()
+                    }
+                    .certify(
+                        grad_norm(&obj, &w),
+                        grad_norm(&obj, &vec![0.0; k * n]),
+                        l2,
+                    );
+                    (hi, Some(f), Some(w), Some(reference))
+                } else {
+                    (hi, None, None, None)
+                }
+            }
+            _ => {
+                let (hi, products) = power_iteration_gram(&a);
+                if l2 > 0.0 {
+                    let s = solve::newton_cg(&obj, 1e-10, 100).map_err(num)?;
+                    let reference = Reference {
+                        method: "Newton–CG (Hessian–vector products)".into(),
+                        iterations: s.iterations,
+                        hessian_products: Some(s.hvps),
+                        l_method: format!("power iteration on AᵀA/m ({products} products)"),
+                        ..Default::default()
+                    }
+                    .certify(s.grad_norm, s.grad0_norm, l2);
+                    (hi, Some(s.f), Some(s.x), Some(reference))
+                } else {
+                    (hi, None, None, None)
+                }
+            }
+        };
+        let storage = if a.is_sparse() {
+            format!("; {}", a.storage())
         } else {
-            (None, None)
+            String::new()
         };
         Ok(SoftmaxRegression {
-            a: a.iter().map(|&v| T::of(v)).collect(),
-            y: y.to_vec(),
-            m,
-            n,
+            a: a.convert(),
+            y,
             k,
             l2,
             constants: Constants {
@@ -180,17 +310,82 @@ impl<T: Scalar> SoftmaxRegression<T> {
                 mu: (l2 > 0.0).then_some(l2),
                 f_star,
                 x_star,
+                reference,
             },
-            source,
+            source: source + &storage,
         })
     }
 
     /// Scores s = W aᵢ into `s` (length K).
     fn scores(&self, w: &[T], i: usize, s: &mut [T]) {
-        let a = &self.a[i * self.n..(i + 1) * self.n];
+        let n = self.a.cols();
+        let row = self.a.row(i);
         for (k, s) in s.iter_mut().enumerate() {
-            *s = crate::kernels::dot(&w[k * self.n..(k + 1) * self.n], a);
+            *s = row.dot(&w[k * n..(k + 1) * n]);
         }
+    }
+}
+
+/// The objective in f64 for the reference solve.
+struct Objective<'a> {
+    a: &'a Design<f64>,
+    y: &'a [usize],
+    k: usize,
+    l2: f64,
+}
+
+impl Smooth for Objective<'_> {
+    fn dim(&self) -> usize {
+        self.k * self.a.cols()
+    }
+
+    fn value(&self, x: &[f64]) -> f64 {
+        let m = self.a.rows();
+        softmax_pass(self.a, self.y, self.k, Span::Range(0, m), 1.0, x, None) / m as f64
+            + 0.5 * self.l2 * x.iter().map(|v| v * v).sum::<f64>()
+    }
+
+    fn value_grad(&self, x: &[f64], g: &mut [f64]) -> f64 {
+        let m = self.a.rows();
+        let w = 1.0 / m as f64;
+        let data = softmax_pass(self.a, self.y, self.k, Span::Range(0, m), w, x, Some(g));
+        add_l2(self.l2, x, g);
+        data * w + 0.5 * self.l2 * x.iter().map(|v| v * v).sum::<f64>()
+    }
+
+    /// Class probabilities P (m × K).
+    fn curvature(&self, x: &[f64]) -> Vec<f64> {
+        let (n, k) = (self.a.cols(), self.k);
+        let mut p = vec![0.0; self.a.rows() * k];
+        for (i, pr) in p.chunks_mut(k).enumerate() {
+            let row = self.a.row(i);
+            for (c, v) in pr.iter_mut().enumerate() {
+                *v = row.dot(&x[c * n..(c + 1) * n]);
+            }
+            let mx = pr.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+            pr.iter_mut().for_each(|v| *v = (*v - mx).exp());
+            let s: f64 = pr.iter().sum();
+            pr.iter_mut().for_each(|v| *v /= s);
+        }
+        p
+    }
+
+    fn hvp(&self, p: &[f64], v: &[f64], out: &mut [f64]) {
+        let (m, k) = (self.a.rows(), self.k);
+        let w = 1.0 / m as f64;
+        let r = |part: Span<'_>, u: &mut [f64]| -> f64 {
+            for (q, ur) in u.chunks_mut(k).enumerate() {
+                let i = part.sample(q);
+                let pr = &p[i * k..(i + 1) * k];
+                let pu: f64 = pr.iter().zip(ur.iter()).map(|(p, u)| p * u).sum();
+                for (u, &pc) in ur.iter_mut().zip(pr) {
+                    *u = w * pc * (*u - pu);
+                }
+            }
+            0.0
+        };
+        self.a.pass(Span::Range(0, m), k, v, Some(out), &r);
+        add_l2(self.l2, v, out);
     }
 }
 
@@ -207,20 +402,24 @@ impl<T: Scalar> Problem<T> for SoftmaxRegression<T> {
     fn describe(&self) -> String {
         format!(
             "softmax regression (m = {}, n = {}, K = {}, λ = {}; {})",
-            self.m, self.n, self.k, self.l2, self.source
+            self.a.rows(),
+            self.a.cols(),
+            self.k,
+            self.l2,
+            self.source
         )
     }
 
     fn num_samples(&self) -> usize {
-        self.m
+        self.a.rows()
     }
 
     fn dim(&self) -> usize {
-        self.k * self.n
+        self.k * self.a.cols()
     }
 
     fn shape(&self) -> Vec<usize> {
-        vec![self.k, self.n]
+        vec![self.k, self.a.cols()]
     }
 
     fn l2(&self) -> f64 {
@@ -243,18 +442,50 @@ impl<T: Scalar> Problem<T> for SoftmaxRegression<T> {
         let s = scratch(self.k, &mut buf, &mut heap);
         self.scores(w, i, s);
         let lse = log_sum_exp(s);
-        let a = &self.a[i * self.n..(i + 1) * self.n];
+        let n = self.a.cols();
+        let row = self.a.row(i);
         for (k, &sk) in s.iter().enumerate() {
             let p = (sk - lse).exp();
             let c = wt * (if k == self.y[i] { p - T::one() } else { p });
-            for (g, &a) in g[k * self.n..(k + 1) * self.n].iter_mut().zip(a) {
-                *g = *g + c * a;
-            }
+            row.axpy(c, &mut g[k * n..(k + 1) * n]);
         }
     }
 
     fn constants(&self) -> &Constants {
         &self.constants
+    }
+
+    fn loss(&self, w: &[T]) -> T {
+        let m = self.a.rows();
+        let data = softmax_pass(
+            &self.a,
+            &self.y,
+            self.k,
+            Span::Range(0, m),
+            T::one(),
+            w,
+            None,
+        );
+        T::of(data / m as f64) + T::of(0.5 * self.l2) * crate::kernels::norm2_sq(w)
+    }
+
+    fn grad(&self, w: &[T], g: &mut [T]) -> usize {
+        let m = self.a.rows();
+        let wt = T::one() / T::of(m as f64);
+        softmax_pass(&self.a, &self.y, self.k, Span::Range(0, m), wt, w, Some(g));
+        add_l2(self.l2, w, g);
+        m
+    }
+
+    fn batch_grad(&self, w: &[T], batch: &[usize], g: &mut [T]) {
+        if let [i] = batch {
+            g.iter_mut().for_each(|v| *v = T::zero());
+            self.add_sample_grad(w, *i, T::one(), g);
+        } else {
+            let wt = T::one() / T::of(batch.len().max(1) as f64);
+            softmax_pass(&self.a, &self.y, self.k, Span::Batch(batch), wt, w, Some(g));
+        }
+        add_l2(self.l2, w, g);
     }
 }
 

@@ -333,6 +333,7 @@ impl TestFunction {
                     mu: Some(kappa.min(1.0)),
                     f_star: Some(0.0),
                     x_star: Some(vec![0.0, 0.0]),
+                    reference: None,
                 }
             }
             Kind::Beale | Kind::Himmelblau => Constants {

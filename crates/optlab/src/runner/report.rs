@@ -48,6 +48,9 @@ pub struct ProblemReport {
     pub l_max: Option<f64>,
     /// Strong convexity μ.
     pub mu: Option<f64>,
+    /// How f* (and L) were computed, with ‖∇f(x*)‖ as the certificate of f*.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::problem::Reference>,
     /// Number of samples m.
     pub n: usize,
     /// Number of parameters.
@@ -159,6 +162,7 @@ pub fn summary<T: Scalar>(
             l: c.l_smooth,
             l_max: c.l_max,
             mu: c.mu,
+            reference: c.reference.clone(),
             n: problem.num_samples(),
             dimension: problem.dim(),
         },
