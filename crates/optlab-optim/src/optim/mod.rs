@@ -46,7 +46,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimError;
-use crate::param::{Param, ParamFilter};
+use crate::param::{Layout, Param, ParamFilter};
 use crate::scalar::Scalar;
 
 /// What an optimizer does with a gradient that contains NaN or ±Inf.
@@ -233,6 +233,23 @@ pub trait Optimizer<T: Scalar>: Send {
     fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
         let _ = (params, out);
         Ok(false)
+    }
+
+    /// Whether a step on `param` stored in `layout` (its values and gradient reordered, its
+    /// logical `shape` unchanged) updates it exactly — bit for bit — as a step on the same values
+    /// stored row-major would. Callers that hold a matrix in another layout (the burn bridge
+    /// keeps a `Linear` weight column-major, [`Layout::ColumnMajor`]) ask before presenting it so,
+    /// and transpose it otherwise.
+    ///
+    /// The default accepts [`Layout::RowMajor`] only. Elementwise methods accept every layout;
+    /// Muon accepts column-major matrices (it orthogonalizes through a strided view and takes
+    /// its shape scale from the logical shape); a partition answers for the route `param` takes.
+    /// Whatever the layout at the steps, [`state`](Optimizer::state) reports every buffer in the
+    /// row-major layout of the parameter's shape, and [`load_state`](Optimizer::load_state)
+    /// expects it so.
+    fn accepts_layout(&self, param: &Param<T>, layout: Layout) -> bool {
+        let _ = param;
+        layout == Layout::RowMajor
     }
 
     /// A snapshot of the state (step count, learning rates, per-parameter buffers).
@@ -449,7 +466,11 @@ pub fn screen_gradients<T: Scalar>(
     }
     for j in 0..subset.len(params.len()) {
         let p = &params[subset.index(j)];
-        if let Some((index, value)) = crate::kernels::first_non_finite(&p.grad) {
+        if let Some((k, value)) = crate::kernels::first_non_finite(&p.grad) {
+            let index = match p.matrix_dims() {
+                Some((rows, cols)) => p.layout.row_major_index(k, rows, cols),
+                None => k,
+            };
             return match policy {
                 NonFinitePolicy::Error => Err(OptimError::NonFiniteGradient {
                     param: p.name.clone(),

@@ -45,7 +45,7 @@ use super::{
 };
 use crate::error::OptimError;
 use crate::linalg::{NS_COEFFICIENTS, NS_STEPS, OrthoMethod};
-use crate::param::{Param, ParamFilter};
+use crate::param::{Layout, Param, ParamFilter};
 use crate::scalar::Scalar;
 
 /// The filter of the standard Muon recipe: hidden weight matrices (2 or more dimensions), not
@@ -277,6 +277,12 @@ impl<T: Scalar> Optimizer<T> for Partition<T> {
         result?;
         self.step += 1;
         Ok(StepOutcome::Applied)
+    }
+
+    /// What the optimizer of the route `param` takes says (false when no route takes it).
+    fn accepts_layout(&self, param: &Param<T>, layout: Layout) -> bool {
+        let optimizer = self.route_of(param).ok().and_then(|k| self.optimizer(k));
+        optimizer.is_some_and(|o| o.accepts_layout(param, layout))
     }
 
     fn state(&self) -> OptimizerState<T> {
