@@ -13,11 +13,29 @@
 //! between the two: Muon's `adjust_lr_fn` scale √max(1, rows/cols), which side Shampoo
 //! preconditions, fan-in, 2-D views. The bridge therefore presents every `Linear` weight (a 2-D
 //! parameter named `weight` directly inside a burn `Linear`, also inside burn's own composite
-//! modules) **transposed, as `[d_output, d_input]`**, transposing on the host copy that exists
-//! anyway, and transposes back when writing. Every other parameter (embeddings `[n, d]`,
-//! convolution kernels `[c_out, c_in, k_h, k_w]`, norms, biases) already has PyTorch's layout
-//! and is passed as is. [`read_params`]/[`write_params`] (initialization, checkpoints) use the
-//! same presentation, so a checkpoint's tensors are laid out as PyTorch's `state_dict` would be.
+//! modules) **in PyTorch's shape `[d_output, d_input]`**, and every other parameter (embeddings
+//! `[n, d]`, convolution kernels `[c_out, c_in, k_h, k_w]`, norms, biases), which already has
+//! PyTorch's layout, as is.
+//!
+//! Burn's row-major `[d_input, d_output]` buffer *is* the `[d_output, d_input]` matrix stored
+//! column-major, so a `Linear` weight is presented without moving data, as a [`Param`] with
+//! [`Layout::ColumnMajor`]: elementwise methods do not care about the order, and Muon
+//! orthogonalizes through a strided view (Muon on Gᵀ is the transpose of Muon on G; its shape
+//! scale comes from the logical shape). At each step the bridge asks the optimizer
+//! ([`Optimizer::accepts_layout`]) and transposes, once, to row-major only the weights the
+//! optimizer (for a partition: the route a weight takes) does not handle column-major —
+//! Shampoo, steepest descent, any method that says nothing. The updates are bit for bit those of
+//! the core optimizer on the same tensors in PyTorch's row-major layout, and
+//! [`Optimizer::state`] is reported row-major either way. [`read_params`]/[`write_params`]
+//! (initialization, checkpoints) give and take row-major values, as PyTorch's `state_dict` holds
+//! them.
+//!
+//! **Host round trip.** On burn's flex CPU backend the bridge reads values and gradients straight
+//! from the tensors' storage (one copy each into the host buffers, no intermediate
+//! allocation) and writes the updated values into the buffer of the tensor it replaces (burn's
+//! tensors own their memory; the old parameter tensor's buffer is taken back once backward has
+//! released it), so a step allocates no parameter- or gradient-sized buffer after the first.
+//! Other backends go through burn's `TensorData`.
 //!
 //! **Parameters without a gradient.** A parameter the loss does not depend on gets no gradient
 //! from burn's `backward()`. PyTorch's optimizers skip such a parameter (`p.grad is None`): no
@@ -41,10 +59,15 @@
 //! optimizer does.
 //!
 
+use std::any::{Any, TypeId};
+
+use burn::backend::flex::FlexTensor;
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param as BurnParam, ParamId};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 use optlab::optim::Subset;
+use optlab::param::Layout;
 use optlab::{ClosureStep, Eval, OptimError, Optimizer, Param, StepOutcome};
 
 use crate::error::NnError;
@@ -97,7 +120,9 @@ pub type LossEval<'a, M, G> = dyn FnMut(&M, Eval) -> Result<(f64, Option<G>), Nn
 pub struct HostBridge {
     params: Vec<Param<f32>>,
     ids: Vec<ParamId>,
-    layouts: Vec<Layout>,
+    /// How burn stores each parameter, relative to its presented (PyTorch) shape:
+    /// [`Layout::ColumnMajor`] for a `Linear` weight, [`Layout::RowMajor`] otherwise.
+    stored: Vec<Layout>,
     /// Whether each parameter got a gradient from the last `load_grads`.
     has_grad: Vec<bool>,
     /// Positions of the parameters with a gradient at the first step: what the optimizer steps.
@@ -106,6 +131,8 @@ pub struct HostBridge {
 
 impl HostBridge {
     /// Builds the host buffers for `model`'s parameters (in module order) and reads their values.
+    /// `Linear` weights are held column-major (burn's storage order) until an optimizer that
+    /// does not accept that layout steps them.
     pub fn new<B: Backend, M: burn::module::Module<B>>(model: &M) -> Result<Self, NnError> {
         let mut collect = Collect::<B>::default();
         model.visit(&mut collect);
@@ -116,12 +143,12 @@ impl HostBridge {
             has_grad: vec![true; collect.params.len()],
             params: collect.params,
             ids: collect.ids,
-            layouts: collect.layouts,
+            stored: collect.stored,
             active: None,
         })
     }
 
-    /// The host parameters (names, shapes, last loaded values and gradients).
+    /// The host parameters (names, PyTorch shapes, layouts, last loaded values and gradients).
     pub fn params(&self) -> &[Param<f32>] {
         &self.params
     }
@@ -138,9 +165,40 @@ impl HostBridge {
         check_active(&mut self.active, &self.has_grad, &self.params, step)
     }
 
-    /// Writes the host values into `model`.
-    fn write_back<B: Backend, M: burn::module::Module<B>>(&self, model: M) -> Result<M, NnError> {
-        write_params(model, &self.params, Some(&self.ids))
+    /// Transposes to row-major (once) every column-major parameter that `optimizer` does not
+    /// update column-major.
+    fn negotiate_layouts(&mut self, optimizer: &dyn Optimizer<f32>) {
+        for p in &mut self.params {
+            if p.layout != Layout::RowMajor && !optimizer.accepts_layout(p, p.layout) {
+                let (rows, cols) = dims2(&p.shape);
+                p.layout.convert(Layout::RowMajor, &mut p.data, rows, cols);
+                p.layout.convert(Layout::RowMajor, &mut p.grad, rows, cols);
+                p.layout = Layout::RowMajor;
+            }
+        }
+    }
+
+    /// Writes the host values into `model`, reusing the replaced tensors' buffers.
+    fn write_back<B: AutodiffBackend, M: AutodiffModule<B>>(&self, model: M) -> Result<M, NnError> {
+        let mut w = WriteBack {
+            params: &self.params,
+            ids: &self.ids,
+            stored: &self.stored,
+            next: 0,
+            error: None,
+        };
+        let model = model.map(&mut w);
+        if let Some(e) = w.error {
+            return Err(e);
+        }
+        if w.next != self.params.len() {
+            return Err(NnError::ParamMismatch(format!(
+                "model has {} parameters, bridge was built for {}",
+                w.next,
+                self.params.len()
+            )));
+        }
+        Ok(model)
     }
 }
 
@@ -151,7 +209,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
             grads,
             &mut self.params,
             &self.ids,
-            &self.layouts,
+            &self.stored,
             &mut self.has_grad,
         )
     }
@@ -170,6 +228,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
         optimizer: &mut dyn Optimizer<f32>,
     ) -> Result<(M, StepOutcome), NnError> {
         self.check_active(optimizer.steps() + 1)?;
+        self.negotiate_layouts(optimizer);
         let subset = match &self.active {
             Some(ix) if ix.len() < self.params.len() => Subset::Indices(ix),
             _ => Subset::All,
@@ -191,10 +250,11 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
     ) -> Result<(M, ClosureStep), NnError> {
         let step = optimizer.steps() + 1;
         self.check_active(step)?;
+        self.negotiate_layouts(optimizer);
         let HostBridge {
             params,
             ids,
-            layouts,
+            stored,
             has_grad,
             active,
         } = self;
@@ -216,7 +276,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GradBridge<B, M> for HostBridge {
                 let m = write_params(m, ps, Some(ids))?;
                 let (value, grads) = eval(&m, what)?;
                 if let Some(grads) = grads {
-                    load_grads::<B, M>(&m, &grads, ps, ids, layouts, has_grad)?;
+                    load_grads::<B, M>(&m, &grads, ps, ids, stored, has_grad)?;
                     let mut fixed = active.clone();
                     check_active(&mut fixed, has_grad, ps, step)?;
                 }
@@ -280,14 +340,14 @@ fn load_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
     grads: &B::Gradients,
     params: &mut [Param<f32>],
     ids: &[ParamId],
-    layouts: &[Layout],
+    stored: &[Layout],
     has_grad: &mut [bool],
 ) -> Result<(), NnError> {
     let expected = params.len();
     let mut v = LoadGrads::<B> {
         params,
         ids,
-        layouts,
+        stored,
         has_grad,
         grads,
         next: 0,
@@ -306,15 +366,21 @@ fn load_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
     Ok(())
 }
 
-/// The parameters of `model` (names, PyTorch shapes, values; zero gradients), in module order.
+/// The parameters of `model` (names, PyTorch shapes, row-major values as in PyTorch's
+/// `state_dict`; zero gradients), in module order.
 pub fn read_params<B: Backend, M: burn::module::Module<B>>(
     model: &M,
 ) -> Result<Vec<Param<f32>>, NnError> {
-    Ok(HostBridge::new(model)?.params)
+    Ok(HostBridge::new(model)?
+        .params
+        .iter()
+        .map(|p| p.to_layout(Layout::RowMajor))
+        .collect())
 }
 
 /// Replaces the values of `model`'s parameters by `params` (same order, names and PyTorch
-/// shapes, as given by [`read_params`]); when `ids` is given, the parameter ids must match too.
+/// shapes, as given by [`read_params`]; values in each param's `layout`, row-major unless it
+/// says otherwise); when `ids` is given, the parameter ids must match too.
 pub fn write_params<B: Backend, M: burn::module::Module<B>>(
     model: M,
     params: &[Param<f32>],
@@ -342,86 +408,99 @@ pub fn write_params<B: Backend, M: burn::module::Module<B>>(
     Ok(model)
 }
 
-/// How a burn parameter is presented to optimizers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layout {
-    /// burn's layout is PyTorch's.
-    Same,
-    /// A `Linear` weight: burn `[d_input, d_output]`, presented as `[d_output, d_input]`.
-    Transposed,
-}
-
-impl Layout {
-    /// The layout of a `D`-dimensional parameter reached through `path`, where `containers[i]`
-    /// is the container type burn reported when entering `path[i]` (`"Struct:Linear"`).
-    fn of(path: &[String], containers: &[String], dims: usize) -> Layout {
-        let linear_weight = dims == 2
-            && path.last().is_some_and(|n| n == "weight")
-            && containers.last().is_some_and(|c| c == "Struct:Linear");
-        if linear_weight {
-            Layout::Transposed
-        } else {
-            Layout::Same
-        }
-    }
-
-    /// The presented shape of a burn shape.
-    fn shape(self, burn: &[usize]) -> Vec<usize> {
-        match (self, burn) {
-            (Layout::Transposed, [r, c]) => vec![*c, *r],
-            _ => burn.to_vec(),
-        }
+/// How burn stores a `D`-dimensional parameter reached through `path` (where `containers[i]` is
+/// the container type burn reported when entering `path[i]`, e.g. `"Struct:Linear"`), relative
+/// to its presented (PyTorch) shape: a `Linear` weight, burn `[d_input, d_output]` row-major, is
+/// `[d_output, d_input]` column-major; everything else is row-major in its own shape.
+fn stored_layout(path: &[String], containers: &[String], dims: usize) -> Layout {
+    let linear_weight = dims == 2
+        && path.last().is_some_and(|n| n == "weight")
+        && containers.last().is_some_and(|c| c == "Struct:Linear");
+    if linear_weight {
+        Layout::ColumnMajor
+    } else {
+        Layout::RowMajor
     }
 }
 
-/// `dst` (`cols × rows`, row-major) ← `srcᵀ` (`src` is `rows × cols`), in 32 × 32 tiles so both
-/// sides are read and written in cache-sized pieces.
-fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    const TILE: usize = 32;
-    for i0 in (0..rows).step_by(TILE) {
-        for j0 in (0..cols).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
-                let row = &src[i * cols..(i + 1) * cols];
-                for j in j0..(j0 + TILE).min(cols) {
-                    dst[j * rows + i] = row[j];
-                }
-            }
-        }
+/// The presented (PyTorch) shape of a parameter burn stores with `burn_shape` in `stored`.
+fn presented_shape(stored: Layout, burn_shape: &[usize]) -> Vec<usize> {
+    match (stored, burn_shape) {
+        (Layout::ColumnMajor, [r, c]) => vec![*c, *r],
+        _ => burn_shape.to_vec(),
     }
 }
 
-/// Copies a tensor's values into `dst` in the presented `layout` (converting to `f32` if the
-/// backend's float differs).
+/// The 2-D view `rows × cols` of a shape (`(n, 1)` for vectors and scalars), for layout
+/// conversions (which only ever reorder matrices).
+fn dims2(shape: &[usize]) -> (usize, usize) {
+    match shape {
+        [rows, rest @ ..] if !rest.is_empty() => (*rows, rest.iter().product()),
+        _ => (shape.iter().product(), 1),
+    }
+}
+
+/// Copies a tensor's values, stored as `stored` relative to the presented `shape`, into `dst`
+/// in `layout` (converting to `f32` if the backend's float differs). On burn's flex backend the
+/// tensor's storage is read in place; other backends go through `TensorData`.
 fn copy_into<B: Backend, const D: usize>(
     tensor: Tensor<B, D>,
+    stored: Layout,
     dst: &mut [f32],
-    name: &str,
+    shape: &[usize],
     layout: Layout,
+    name: &str,
 ) -> Result<(), NnError> {
     let bad = |message: String| NnError::TensorData {
         param: name.to_string(),
         message,
     };
-    let dims = tensor.dims();
-    let data = tensor.into_data();
+    let (rows, cols) = dims2(shape);
+    let copy = |src: &[f32], dst: &mut [f32]| {
+        if src.len() != dst.len() {
+            return Err(bad(format!(
+                "{} values, buffer has {}",
+                src.len(),
+                dst.len()
+            )));
+        }
+        stored.copy_to(src, layout, rows, cols, dst);
+        Ok(())
+    };
+    let primitive = match tensor.into_primitive() {
+        TensorPrimitive::Float(t) => t,
+        q @ TensorPrimitive::QFloat(_) => q.tensor(),
+    };
+    if let Some(src) = (&primitive as &dyn Any)
+        .downcast_ref::<FlexTensor>()
+        .and_then(FlexTensor::as_slice::<f32>)
+    {
+        return copy(src, dst);
+    }
+    let data = Tensor::<B, D>::from_primitive(TensorPrimitive::Float(primitive)).into_data();
     let data = if data.dtype == burn::tensor::DType::F32 {
         data
     } else {
         data.convert::<f32>()
     };
     let src = data.as_slice::<f32>().map_err(|e| bad(format!("{e:?}")))?;
-    if src.len() != dst.len() {
-        return Err(bad(format!(
-            "{} values, buffer has {}",
-            src.len(),
-            dst.len()
-        )));
+    copy(src, dst)
+}
+
+/// A host buffer of `n` values for the tensor that replaces `old`: on burn's flex backend,
+/// `old`'s own buffer when it is the last reference to it (no allocation), else a new one.
+fn recycle<B: AutodiffBackend, const D: usize>(old: Tensor<B, D>, n: usize) -> Vec<f32> {
+    let inner_is_flex = TypeId::of::<FloatTensor<B::InnerBackend>>() == TypeId::of::<FlexTensor>();
+    if inner_is_flex {
+        let data = old.inner().into_data();
+        if data.dtype == burn::tensor::DType::F32
+            && let Ok(v) = data.into_vec::<f32>()
+            && v.len() == n
+        {
+            return v;
+        }
     }
-    match (layout, dims.as_slice()) {
-        (Layout::Transposed, &[rows, cols]) => transpose_into(src, rows, cols, dst),
-        _ => dst.copy_from_slice(src),
-    }
-    Ok(())
+    vec![0.0; n]
 }
 
 #[derive(Default)]
@@ -430,7 +509,7 @@ struct Collect<B> {
     containers: Vec<String>,
     params: Vec<Param<f32>>,
     ids: Vec<ParamId>,
-    layouts: Vec<Layout>,
+    stored: Vec<Layout>,
     error: Option<NnError>,
     _b: std::marker::PhantomData<B>,
 }
@@ -451,14 +530,16 @@ impl<B: Backend> ModuleVisitor<B> for Collect<B> {
             return;
         }
         let value = param.val();
-        let layout = Layout::of(&self.path, &self.containers, D);
-        let shape = layout.shape(&value.dims());
+        let stored = stored_layout(&self.path, &self.containers, D);
+        let shape = presented_shape(stored, &value.dims());
         let mut p = Param::zeros(self.path.join("."), shape);
-        match copy_into(value, &mut p.data, &p.name, layout) {
+        // Held as burn stores it: no data moves.
+        p.layout = stored;
+        match copy_into(value, stored, &mut p.data, &p.shape, p.layout, &p.name) {
             Ok(()) => {
                 self.params.push(p);
                 self.ids.push(param.id);
-                self.layouts.push(layout);
+                self.stored.push(stored);
             }
             Err(e) => self.error = Some(e),
         }
@@ -468,7 +549,7 @@ impl<B: Backend> ModuleVisitor<B> for Collect<B> {
 struct LoadGrads<'a, B: AutodiffBackend> {
     params: &'a mut [Param<f32>],
     ids: &'a [ParamId],
-    layouts: &'a [Layout],
+    stored: &'a [Layout],
     has_grad: &'a mut [bool],
     grads: &'a B::Gradients,
     next: usize,
@@ -482,10 +563,10 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for LoadGrads<'_, B> {
         }
         let i = self.next;
         self.next += 1;
-        let (Some(p), Some(id), Some(&layout), Some(has_grad)) = (
+        let (Some(p), Some(id), Some(&stored), Some(has_grad)) = (
             self.params.get_mut(i),
             self.ids.get(i),
-            self.layouts.get(i),
+            self.stored.get(i),
             self.has_grad.get_mut(i),
         ) else {
             return; // counted; reported after the visit
@@ -501,19 +582,73 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for LoadGrads<'_, B> {
         let grad = value.grad(self.grads);
         *has_grad = grad.is_some();
         let result = match grad {
-            Some(g) => copy_into(g, &mut p.grad, &p.name, layout),
+            Some(g) => copy_into(g, stored, &mut p.grad, &p.shape, p.layout, &p.name),
             None => {
                 p.zero_grad();
                 Ok(())
             }
         }
-        .and_then(|()| copy_into(value.inner(), &mut p.data, &p.name, layout));
+        .and_then(|()| {
+            copy_into(
+                value.inner(),
+                stored,
+                &mut p.data,
+                &p.shape,
+                p.layout,
+                &p.name,
+            )
+        });
         if let Err(e) = result {
             self.error = Some(e);
         }
     }
 }
 
+/// The per-step write-back: parameters matched by position and id (no names built).
+struct WriteBack<'a> {
+    params: &'a [Param<f32>],
+    ids: &'a [ParamId],
+    stored: &'a [Layout],
+    next: usize,
+    error: Option<NnError>,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for WriteBack<'_> {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: BurnParam<Tensor<B, D>>,
+    ) -> BurnParam<Tensor<B, D>> {
+        let i = self.next;
+        self.next += 1;
+        if self.error.is_some() {
+            return param;
+        }
+        let (Some(p), Some(&stored)) = (self.params.get(i), self.stored.get(i)) else {
+            return param; // counted; reported after the map
+        };
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.shape();
+        if self.ids.get(i) != Some(&id) || shape.num_elements() != p.numel() {
+            self.error = Some(NnError::ParamMismatch(format!(
+                "parameter {i} (`{}`) is not the one the bridge was built for",
+                p.name
+            )));
+            return BurnParam::from_mapped_value(id, tensor, mapper);
+        }
+        let require_grad = tensor.is_require_grad();
+        let device = tensor.device();
+        let mut values = recycle(tensor, p.numel());
+        let (rows, cols) = dims2(&p.shape);
+        p.layout.copy_to(&p.data, stored, rows, cols, &mut values);
+        let mut fresh = Tensor::<B, D>::from_data(TensorData::new(values, shape), &device);
+        if require_grad {
+            fresh = fresh.require_grad();
+        }
+        BurnParam::from_mapped_value(id, fresh, mapper)
+    }
+}
+
+/// [`write_params`]: parameters matched by position, name, presented shape and (optionally) id.
 struct Write<'a> {
     params: &'a [Param<f32>],
     ids: Option<&'a [ParamId]>,
@@ -549,24 +684,19 @@ impl<B: Backend> ModuleMapper<B> for Write<'_> {
         let name = self.path.join(".");
         let (id, tensor, mapper) = param.consume();
         let burn_shape = tensor.shape().dims::<D>().to_vec();
-        let layout = Layout::of(&self.path, &self.containers, D);
-        let shape = layout.shape(&burn_shape);
+        let stored = stored_layout(&self.path, &self.containers, D);
+        let shape = presented_shape(stored, &burn_shape);
         let id_ok = self.ids.is_none_or(|ids| ids.get(i) == Some(&id));
-        if p.name != name || p.shape != shape || !id_ok {
+        if p.name != name || p.shape != shape || !id_ok || p.check().is_err() {
             self.error = Some(NnError::ParamMismatch(format!(
                 "parameter {i}: model has `{name}` {shape:?}, values are for `{}` {:?}",
                 p.name, p.shape
             )));
             return BurnParam::from_mapped_value(id, tensor, mapper);
         }
-        let values = match (layout, shape.as_slice()) {
-            (Layout::Transposed, &[rows, cols]) => {
-                let mut v = vec![0.0; p.data.len()];
-                transpose_into(&p.data, rows, cols, &mut v);
-                v
-            }
-            _ => p.data.clone(),
-        };
+        let mut values = vec![0.0; p.numel()];
+        let (rows, cols) = dims2(&p.shape);
+        p.layout.copy_to(&p.data, stored, rows, cols, &mut values);
         let require_grad = tensor.is_require_grad();
         let device = tensor.device();
         let mut fresh = Tensor::<B, D>::from_data(TensorData::new(values, burn_shape), &device);
@@ -582,21 +712,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tiled_transpose_matches_the_definition() {
-        for (rows, cols) in [(1, 1), (3, 5), (33, 70), (64, 32)] {
-            let src: Vec<f32> = (0..rows * cols).map(|k| k as f32).collect();
-            let mut dst = vec![0.0; rows * cols];
-            transpose_into(&src, rows, cols, &mut dst);
-            for i in 0..rows {
-                for j in 0..cols {
-                    assert_eq!(dst[j * rows + i], src[i * cols + j]);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn only_linear_weights_are_transposed() {
+    fn only_linear_weights_are_column_major() {
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let lin = p(&[
             "Struct:Gpt",
@@ -606,17 +722,23 @@ mod tests {
             "Struct:Linear",
         ]);
         let path = p(&["blocks", "0", "mlp", "fc", "weight"]);
-        assert_eq!(Layout::of(&path, &lin, 2), Layout::Transposed);
-        assert_eq!(Layout::Transposed.shape(&[4, 3]), vec![3, 4]);
+        assert_eq!(stored_layout(&path, &lin, 2), Layout::ColumnMajor);
+        assert_eq!(presented_shape(Layout::ColumnMajor, &[4, 3]), vec![3, 4]);
         let bias = p(&["blocks", "0", "mlp", "fc", "bias"]);
-        assert_eq!(Layout::of(&bias, &lin, 1), Layout::Same);
+        assert_eq!(stored_layout(&bias, &lin, 1), Layout::RowMajor);
         let emb = p(&["Struct:Gpt", "Struct:Embedding"]);
         assert_eq!(
-            Layout::of(&p(&["tok_embed", "weight"]), &emb, 2),
-            Layout::Same
+            stored_layout(&p(&["tok_embed", "weight"]), &emb, 2),
+            Layout::RowMajor
         );
         let conv = p(&["Struct:Cnn", "Struct:Conv2d"]);
-        assert_eq!(Layout::of(&p(&["conv1", "weight"]), &conv, 4), Layout::Same);
-        assert_eq!(Layout::Same.shape(&[6, 1, 5, 5]), vec![6, 1, 5, 5]);
+        assert_eq!(
+            stored_layout(&p(&["conv1", "weight"]), &conv, 4),
+            Layout::RowMajor
+        );
+        assert_eq!(
+            presented_shape(Layout::RowMajor, &[6, 1, 5, 5]),
+            vec![6, 1, 5, 5]
+        );
     }
 }

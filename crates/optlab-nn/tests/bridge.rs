@@ -10,6 +10,7 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use optlab::optim::registry::{self, HyperMap};
 use optlab::optim::sam::SamConfig;
 use optlab::optim::wrap::Wrappers;
+use optlab::param::Layout;
 use optlab::{Eval, Param};
 use optlab_nn::bridge::{GradBridge, HostBridge, read_params, write_params};
 use optlab_nn::train::CpuBackend;
@@ -204,8 +205,8 @@ fn params_are_named_by_module_path_with_pytorch_shapes() {
 
 /// Three steps through the bridge equal three steps of the same optimizer on plain Params
 /// holding the same values and gradients in PyTorch's layout, read and transposed by burn itself
-/// (bit for bit: same f32 arithmetic).
-fn bridge_matches_core<M: Probe>(mut model: M, name: &str, h: serde_json::Value) {
+/// (bit for bit: same f32 arithmetic). Returns the layouts the bridge held the parameters in.
+fn bridge_matches_core<M: Probe>(mut model: M, name: &str, h: serde_json::Value) -> Vec<Layout> {
     let mut bridge = HostBridge::new(&model).unwrap();
     let mut through_bridge = registry::build::<f32>(name, &hyper(h.clone())).unwrap();
     let mut core = registry::build::<f32>(name, &hyper(h)).unwrap();
@@ -226,6 +227,8 @@ fn bridge_matches_core<M: Probe>(mut model: M, name: &str, h: serde_json::Value)
         core.step(&mut plain).unwrap();
         GradBridge::<B, M>::load_grads(&mut bridge, &model, &grads).unwrap();
         for (b, c) in bridge.params().iter().zip(&now) {
+            // the same logical gradient, whatever layout the bridge holds it in
+            let b = b.to_layout(Layout::RowMajor);
             assert_eq!((&b.shape, &b.grad), (&c.shape, &c.grad), "`{}`", c.name);
         }
         model = GradBridge::<B, M>::step(&mut bridge, model, through_bridge.as_mut())
@@ -242,49 +245,73 @@ fn bridge_matches_core<M: Probe>(mut model: M, name: &str, h: serde_json::Value)
         through_bridge.state(),
         "{name}: optimizer states"
     );
+    bridge.params().iter().map(|p| p.layout).collect()
 }
+
+/// `Linear` weights stay in burn's storage order (column-major in PyTorch's shape) for the
+/// methods that accept it: no transposition per step.
+fn weights_untransposed(layouts: &[Layout], weights: &[usize]) {
+    for (i, l) in layouts.iter().enumerate() {
+        let expected = if weights.contains(&i) {
+            Layout::ColumnMajor
+        } else {
+            Layout::RowMajor
+        };
+        assert_eq!(*l, expected, "parameter {i}");
+    }
+}
+
+/// Positions of the `Linear` weights of `tiny()`.
+const TINY_WEIGHTS: [usize; 2] = [0, 4];
 
 #[test]
 fn sgd_through_bridge_equals_core() {
-    bridge_matches_core(
+    let layouts = bridge_matches_core(
         tiny(),
         "SGD",
         json!({"lr": 0.1, "momentum": 0.9, "nesterov": true, "weight_decay": 0.01}),
     );
+    weights_untransposed(&layouts, &TINY_WEIGHTS);
 }
 
 #[test]
 fn adam_through_bridge_equals_core() {
-    bridge_matches_core(tiny(), "Adam", json!({"lr": 0.01, "weight_decay": 0.1}));
+    let layouts = bridge_matches_core(tiny(), "Adam", json!({"lr": 0.01, "weight_decay": 0.1}));
+    weights_untransposed(&layouts, &TINY_WEIGHTS);
 }
 
 #[test]
 fn adamw_with_groups_through_bridge_equals_core() {
-    bridge_matches_core(
+    let layouts = bridge_matches_core(
         tiny(),
         "AdamW",
         json!({"lr": 0.01, "weight_decay": 0.1,
                "groups": [{"params": "ndim=1 | norm.*", "weight_decay": 0.0, "lr": 0.02}]}),
     );
+    weights_untransposed(&layouts, &TINY_WEIGHTS);
 }
 
 #[test]
 fn muon_through_bridge_equals_core_on_pytorch_layouts() {
     // "original" scales by √max(1, rows/cols): 1 for [3, 4] and [2, 3] (PyTorch's layout), but
     // √(4/3) and √(3/2) for burn's [4, 3] and [3, 2] — the layout is part of the semantics.
-    bridge_matches_core(mats(), "Muon", json!({"lr": 0.02, "weight_decay": 0.1}));
-    bridge_matches_core(
+    // Muon steps the weights column-major (burn's storage order) with PyTorch's shapes.
+    let layouts = bridge_matches_core(mats(), "Muon", json!({"lr": 0.02, "weight_decay": 0.1}));
+    weights_untransposed(&layouts, &[0, 1]);
+    let layouts = bridge_matches_core(
         mats(),
         "Muon",
         json!({"lr": 0.02, "adjust_lr_fn": "match_rms_adamw", "nesterov": false}),
     );
+    weights_untransposed(&layouts, &[0, 1]);
 }
 
 #[test]
 fn muon_adamw_partition_through_bridge_equals_core() {
     // the standard recipe: lin.weight and blocks.0.weight to Muon, biases and norm to AdamW
-    bridge_matches_core(tiny(), "MuonAdamW", json!({"lr": 0.02, "adamw_lr": 0.01}));
-    bridge_matches_core(
+    let layouts = bridge_matches_core(tiny(), "MuonAdamW", json!({"lr": 0.02, "adamw_lr": 0.01}));
+    weights_untransposed(&layouts, &TINY_WEIGHTS);
+    let layouts = bridge_matches_core(
         tiny(),
         "Partition",
         json!({"routes": [
@@ -292,6 +319,30 @@ fn muon_adamw_partition_through_bridge_equals_core() {
             {"params": "all", "optimizer": "SGD", "lr": 0.1, "momentum": 0.9},
         ]}),
     );
+    weights_untransposed(&layouts, &TINY_WEIGHTS);
+}
+
+/// Shampoo preconditions rows and columns: the bridge hands it the weights transposed to
+/// PyTorch's row-major layout (it does not accept column-major), with the same result as the
+/// core optimizer on PyTorch's tensors; vectors take its diagonal form.
+#[test]
+fn shampoo_through_bridge_equals_core() {
+    let layouts = bridge_matches_core(
+        tiny(),
+        "Shampoo",
+        json!({"lr": 0.05, "momentum": 0.5, "grafting": "adagrad"}),
+    );
+    weights_untransposed(&layouts, &[]);
+    // a partition sends only what goes to Shampoo through the transposition
+    let layouts = bridge_matches_core(
+        tiny(),
+        "Partition",
+        json!({"routes": [
+            {"params": "lin.weight", "optimizer": "Shampoo", "lr": 0.05},
+            {"params": "all", "optimizer": "AdamW", "lr": 0.01},
+        ]}),
+    );
+    weights_untransposed(&layouts, &[4]);
 }
 
 /// Clipping is the optimizer wrapper `ClipGradNorm`: through the bridge, SGD(lr 1) moves the

@@ -131,6 +131,27 @@ pub fn lerp<T: Scalar>(a: T, b: T, w: T) -> T {
     }
 }
 
+/// `dst` (`cols × rows`, row-major) ← `srcᵀ` (`src`: `rows × cols`, row-major), in 16 × 16 tiles so
+/// that both sides are read and written in cache-sized pieces. Both slices hold `rows · cols`
+/// elements.
+pub fn transpose_into<E: Copy>(src: &[E], rows: usize, cols: usize, dst: &mut [E]) {
+    const TILE: usize = 16;
+    debug_assert_eq!(src.len(), rows * cols);
+    debug_assert_eq!(dst.len(), rows * cols);
+    for i0 in (0..rows).step_by(TILE) {
+        let i1 = (i0 + TILE).min(rows);
+        for j0 in (0..cols).step_by(TILE) {
+            let j1 = (j0 + TILE).min(cols);
+            for j in j0..j1 {
+                let out = &mut dst[j * rows + i0..j * rows + i1];
+                for (di, o) in out.iter_mut().enumerate() {
+                    *o = src[(i0 + di) * cols + j];
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

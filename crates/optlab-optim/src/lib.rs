@@ -65,5 +65,5 @@ pub use optim::registry;
 pub use optim::{
     Closure, ClosureStep, Eval, NonFinitePolicy, Optimizer, OptimizerState, StepOutcome,
 };
-pub use param::{Param, ParamFilter};
+pub use param::{Layout, Param, ParamFilter};
 pub use scalar::Scalar;

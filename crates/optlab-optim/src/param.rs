@@ -1,29 +1,114 @@
 //! Parameters (named tensors with their gradients) and filters that select them by name and shape.
 //!
-//! A [`Param`] is what every optimizer updates in place: a name, a shape, contiguous row-major data
-//! and a gradient of the same length. A [`ParamFilter`] picks parameters for a parameter group or a
-//! partition (`"*.bias | ndim=1"`, `"ndim>=2 & !*embed*"`), the same way everywhere in optlab.
+//! A [`Param`] is what every optimizer updates in place: a name, a shape, contiguous data (row-major
+//! unless its [`Layout`] says otherwise) and a gradient of the same length. A [`ParamFilter`] picks
+//! parameters for a parameter group or a partition (`"*.bias | ndim=1"`, `"ndim>=2 & !*embed*"`), the
+//! same way everywhere in optlab.
 
 use std::fmt;
 use std::str::FromStr;
 
+use faer::{MatMut, MatRef};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::OptimError;
 use crate::scalar::Scalar;
 
-/// A named tensor with its gradient: `data` and `grad` are contiguous, row-major, of length
-/// `shape.iter().product()` (1 for a scalar with `shape = []`).
+/// A named tensor with its gradient: `data` and `grad` are contiguous, of length
+/// `shape.iter().product()` (1 for a scalar with `shape = []`), in the order `layout` says
+/// (row-major unless the parameter is a matrix stored column-major).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Param<T> {
     /// Unique name, e.g. `"blocks.0.attn.qkv.weight"`.
     pub name: String,
-    /// Dimensions, outermost first.
+    /// Dimensions, outermost first (the logical shape, whatever the layout).
     pub shape: Vec<usize>,
-    /// Values, row-major.
+    /// Values, in `layout` order.
     pub data: Vec<T>,
     /// Gradient of the loss with respect to `data`, same layout.
     pub grad: Vec<T>,
+    /// The order of `data` and `grad` (default [`Layout::RowMajor`]).
+    pub layout: Layout,
+}
+
+/// How `data` and `grad` of a [`Param`] hold its values.
+///
+/// Elementwise methods do not care; a matrix method reads the matrix through
+/// [`Layout::view`] and says which layouts it handles through
+/// [`Optimizer::accepts_layout`](crate::optim::Optimizer::accepts_layout) (the default handles
+/// [`Layout::RowMajor`] only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Row-major in `shape`: PyTorch's contiguous layout (default).
+    #[default]
+    RowMajor,
+    /// A matrix (`shape = [rows, cols]`, 2-D only) stored column-major: entry (i, j) at
+    /// `j·rows + i`, i.e. the row-major storage of its `cols × rows` transpose. A burn `Linear`
+    /// weight (`[d_input, d_output]` row-major) is PyTorch's `[out_features, in_features]`
+    /// weight in this layout, so it can be presented in PyTorch's shape without moving data.
+    ColumnMajor,
+}
+
+impl Layout {
+    /// Storage position of entry (i, j) of a `rows × cols` matrix.
+    #[inline]
+    pub fn index(self, i: usize, j: usize, rows: usize, cols: usize) -> usize {
+        match self {
+            Layout::RowMajor => i * cols + j,
+            Layout::ColumnMajor => j * rows + i,
+        }
+    }
+
+    /// Row-major position (PyTorch's flat index) of storage position `k` of a `rows × cols`
+    /// matrix.
+    #[inline]
+    pub fn row_major_index(self, k: usize, rows: usize, cols: usize) -> usize {
+        match self {
+            Layout::RowMajor => k,
+            Layout::ColumnMajor if rows > 0 => (k % rows) * cols + k / rows,
+            Layout::ColumnMajor => k,
+        }
+    }
+
+    /// The `rows × cols` matrix stored in `s` in this layout, as a faer view.
+    pub fn view<E>(self, s: &[E], rows: usize, cols: usize) -> MatRef<'_, E> {
+        match self {
+            Layout::RowMajor => MatRef::from_row_major_slice(s, rows, cols),
+            Layout::ColumnMajor => MatRef::from_column_major_slice(s, rows, cols),
+        }
+    }
+
+    /// Mutable [`view`](Layout::view).
+    pub fn view_mut<E>(self, s: &mut [E], rows: usize, cols: usize) -> MatMut<'_, E> {
+        match self {
+            Layout::RowMajor => MatMut::from_row_major_slice_mut(s, rows, cols),
+            Layout::ColumnMajor => MatMut::from_column_major_slice_mut(s, rows, cols),
+        }
+    }
+
+    /// Copies the `rows × cols` matrix `src` (in this layout) into `dst` in layout `to`
+    /// (a cache-blocked transpose when the layouts differ).
+    pub fn copy_to<E: Copy>(self, src: &[E], to: Layout, rows: usize, cols: usize, dst: &mut [E]) {
+        match (self, to) {
+            (Layout::RowMajor, Layout::ColumnMajor) => {
+                crate::kernels::transpose_into(src, rows, cols, dst);
+            }
+            (Layout::ColumnMajor, Layout::RowMajor) => {
+                crate::kernels::transpose_into(src, cols, rows, dst);
+            }
+            _ => dst.copy_from_slice(src),
+        }
+    }
+
+    /// Reorders `buf`, a `rows × cols` matrix in this layout, into layout `to` (allocates one
+    /// buffer when the layouts differ).
+    pub fn convert<E: Copy>(self, to: Layout, buf: &mut Vec<E>, rows: usize, cols: usize) {
+        if self != to && buf.len() == rows * cols {
+            let mut out = buf.clone();
+            self.copy_to(buf, to, rows, cols, &mut out);
+            *buf = out;
+        }
+    }
 }
 
 impl<T: Scalar> Param<T> {
@@ -39,6 +124,7 @@ impl<T: Scalar> Param<T> {
             shape: shape.into(),
             data,
             grad,
+            layout: Layout::RowMajor,
         };
         p.check()?;
         Ok(p)
@@ -53,6 +139,7 @@ impl<T: Scalar> Param<T> {
             shape,
             data: vec![T::zero(); n],
             grad: vec![T::zero(); n],
+            layout: Layout::RowMajor,
         }
     }
 
@@ -64,10 +151,11 @@ impl<T: Scalar> Param<T> {
             shape: vec![n],
             grad: vec![T::zero(); n],
             data,
+            layout: Layout::RowMajor,
         }
     }
 
-    /// Checks that data, gradient and shape agree.
+    /// Checks that data, gradient, shape and layout agree.
     pub fn check(&self) -> Result<(), OptimError> {
         let expected: usize = self.shape.iter().product();
         if self.data.len() != expected || self.grad.len() != expected {
@@ -79,7 +167,26 @@ impl<T: Scalar> Param<T> {
                 grad: self.grad.len(),
             });
         }
+        if self.layout == Layout::ColumnMajor && self.shape.len() != 2 {
+            return Err(OptimError::UnsupportedParam {
+                optimizer: "Param".into(),
+                param: self.name.clone(),
+                shape: self.shape.clone(),
+                reason: "the column-major layout is for matrices (2 dimensions) only".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// The same parameter in `layout` (values and gradient reordered; a copy).
+    pub fn to_layout(&self, layout: Layout) -> Self {
+        let mut p = self.clone();
+        if let Some((rows, cols)) = self.matrix_dims().filter(|_| self.shape.len() == 2) {
+            self.layout.convert(layout, &mut p.data, rows, cols);
+            self.layout.convert(layout, &mut p.grad, rows, cols);
+            p.layout = layout;
+        }
+        p
     }
 }
 

@@ -8,6 +8,13 @@
 //! logits = LN_f(x) E_tokᵀ   (tied head)   or   LN_f(x) W_head   (untied)
 //! ```
 //!
+//! Activations are kept as `[batch·T, d]` matrices, so every `Linear` is one matrix product
+//! (forward and backward) and nothing is transposed or copied between layers: attention reads
+//! q, k and v of every head straight from the fused `qkv` output and writes the heads side by
+//! side, ready for `proj` ([`fused::causal_self_attention`]); layer norms, GELU
+//! ([`fused::gelu`], exact or `approximate = "tanh"`) and the loss are single fused operations
+//! with their own backward on the CPU backend.
+//!
 //! Parameters: `tok_embed.weight` `[vocab, d]`, `pos_embed.weight` `[context, d]`,
 //! `blocks.{l}.{ln1,ln2}.{gamma,beta}`, `blocks.{l}.attn.{qkv,proj}.{weight,bias}`,
 //! `blocks.{l}.mlp.{fc,proj}.{weight,bias}`, `ln_f.{gamma,beta}` and, untied, `head.weight`; the
@@ -21,14 +28,13 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor};
 use optlab::ParamFilter;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::fused::{self, Approximate};
 use super::{Net, int_tensor, wrong_input};
 use crate::batch::{DataShape, Inputs};
 use crate::error::NnError;
@@ -52,6 +58,9 @@ pub struct GptConfig {
     pub init: InitScheme,
     /// σ of `normal` and embedding initialization (default 0.02).
     pub init_std: f64,
+    /// The MLP's GELU, as PyTorch's `nn.GELU(approximate=...)`: `"none"` (exact, erf form;
+    /// default) or `"tanh"` (GPT-2's approximation).
+    pub approximate: Approximate,
 }
 
 impl Default for GptConfig {
@@ -64,9 +73,13 @@ impl Default for GptConfig {
             tied_head: true,
             init: InitScheme::Normal,
             init_std: 0.02,
+            approximate: Approximate::None,
         }
     }
 }
+
+/// ε of the layer norms (PyTorch's `nn.LayerNorm` default).
+const LN_EPS: f64 = 1e-5;
 
 impl GptConfig {
     /// Checks the fields.
@@ -93,18 +106,20 @@ impl GptConfig {
     ) -> Result<Gpt<B>, NnError> {
         self.validate()?;
         let (d, v) = (self.n_embd, data.classes);
+        let norm = || LayerNormConfig::new(d).with_epsilon(LN_EPS).init(device);
         let blocks = (0..self.n_layer)
             .map(|_| Block {
-                ln1: LayerNormConfig::new(d).init(device),
+                ln1: norm(),
                 attn: SelfAttention {
                     qkv: LinearConfig::new(d, 3 * d).init(device),
                     proj: LinearConfig::new(d, d).init(device),
                     n_head: self.n_head,
                 },
-                ln2: LayerNormConfig::new(d).init(device),
+                ln2: norm(),
                 mlp: FeedForward {
                     fc: LinearConfig::new(d, 4 * d).init(device),
                     proj: LinearConfig::new(4 * d, d).init(device),
+                    approximate: self.approximate,
                 },
             })
             .collect();
@@ -112,7 +127,7 @@ impl GptConfig {
             tok_embed: EmbeddingConfig::new(v, d).init(device),
             pos_embed: EmbeddingConfig::new(self.block_size, d).init(device),
             blocks,
-            ln_f: LayerNormConfig::new(d).init(device),
+            ln_f: norm(),
             head: (!self.tied_head).then(|| LinearConfig::new(d, v).with_bias(false).init(device)),
             block_size: self.block_size,
         };
@@ -139,20 +154,11 @@ pub struct SelfAttention<B: Backend> {
 }
 
 impl<B: Backend> SelfAttention<B> {
-    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [b, t, d] = x.dims();
-        let h = self.n_head;
-        let heads = |z: Tensor<B, 3>| z.reshape([b, t, h, d / h]).swap_dims(1, 2);
+    /// `x`: `[b·t, d]`, `b` sequences of `t` positions.
+    fn forward(&self, x: Tensor<B, 2>, b: usize, t: usize) -> Tensor<B, 2> {
         let qkv = self.qkv.forward(x);
-        let q = qkv.clone().narrow(2, 0, d);
-        let k = qkv.clone().narrow(2, d, d);
-        let v = qkv.narrow(2, 2 * d, d);
-        let options = AttentionModuleOptions {
-            is_causal: true,
-            ..Default::default()
-        };
-        let y = attention(heads(q), heads(k), heads(v), None, None, options);
-        self.proj.forward(y.swap_dims(1, 2).reshape([b, t, d]))
+        self.proj
+            .forward(fused::causal_self_attention(qkv, b, t, self.n_head))
     }
 }
 
@@ -163,6 +169,18 @@ pub struct FeedForward<B: Backend> {
     pub fc: Linear<B>,
     /// Projection back (`[d, 4d]` as presented to optimizers).
     pub proj: Linear<B>,
+    #[module(skip)]
+    approximate: Approximate,
+}
+
+/// Layer norm of `[rows, d]` activations through the fused kernel.
+fn layer_norm<B: Backend>(ln: &LayerNorm<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let gamma = ln.gamma.val();
+    let beta = match &ln.beta {
+        Some(beta) => beta.val(),
+        None => gamma.zeros_like(),
+    };
+    fused::layer_norm(x, gamma, beta, LN_EPS)
 }
 
 /// A pre-norm transformer block.
@@ -179,10 +197,11 @@ pub struct Block<B: Backend> {
 }
 
 impl<B: Backend> Block<B> {
-    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = x.clone() + self.attn.forward(self.ln1.forward(x));
-        let h = burn::tensor::activation::gelu(self.mlp.fc.forward(self.ln2.forward(x.clone())));
-        x + self.mlp.proj.forward(h)
+    /// `x`: `[b·t, d]`.
+    fn forward(&self, x: Tensor<B, 2>, b: usize, t: usize) -> Tensor<B, 2> {
+        let x = x.clone() + self.attn.forward(layer_norm(&self.ln1, x), b, t);
+        let h = self.mlp.fc.forward(layer_norm(&self.ln2, x.clone()));
+        x + self.mlp.proj.forward(fused::gelu(h, self.mlp.approximate))
     }
 }
 
@@ -212,21 +231,28 @@ impl<B: Backend> Gpt<B> {
     /// Logits `[b, t, vocab]` of token ids `[b, t]` (t ≤ block size).
     pub fn forward(&self, idx: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let [b, t] = idx.dims();
+        let logits = self.forward_rows(idx);
+        let [_, v] = logits.dims();
+        logits.reshape([b, t, v])
+    }
+
+    /// Logits `[b·t, vocab]` (one row per position, sequences one after the other) of token ids
+    /// `[b, t]`.
+    pub fn forward_rows(&self, idx: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let [b, t] = idx.dims();
         let device = idx.device();
         let pos = Tensor::<B, 1, Int>::arange(0..t as i64, &device).reshape([1, t]);
-        let mut x = self.tok_embed.forward(idx) + self.pos_embed.forward(pos);
+        let x = self.tok_embed.forward(idx) + self.pos_embed.forward(pos);
+        let [_, _, d] = x.dims();
+        let mut x = x.reshape([b * t, d]);
         for block in &self.blocks {
-            x = block.forward(x);
+            x = block.forward(x, b, t);
         }
-        let x = self.ln_f.forward(x);
+        let x = layer_norm(&self.ln_f, x);
         match &self.head {
             Some(head) => head.forward(x),
-            None => {
-                let w = self.tok_embed.weight.val(); // [vocab, d]
-                let [v, d] = w.dims();
-                x.matmul(w.transpose().reshape([1, d, v]))
-                    .reshape([b, t, v])
-            }
+            // x E_tokᵀ: the transpose is a strided view the product reads in place.
+            None => x.matmul(self.tok_embed.weight.val().transpose()),
         }
     }
 }
@@ -235,9 +261,7 @@ impl<B: Backend> Net<B> for Gpt<B> {
     fn logits(&self, inputs: &Inputs, device: &B::Device) -> Result<Tensor<B, 2>, NnError> {
         match inputs {
             Inputs::Tokens { ids, rows, len } if *len <= self.block_size => {
-                let logits = self.forward(int_tensor(ids, [*rows, *len], device));
-                let [b, t, v] = logits.dims();
-                Ok(logits.reshape([b * t, v]))
+                Ok(self.forward_rows(int_tensor(ids, [*rows, *len], device)))
             }
             _ => Err(wrong_input(
                 "gpt",

@@ -6,11 +6,11 @@
 //! [`DataShape`](crate::batch::DataShape).
 
 pub mod cnn;
+pub mod fused;
 pub mod gpt;
 pub mod mlp;
 
 use burn::module::Module;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -55,7 +55,7 @@ impl Activation {
     pub fn apply<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {
             Activation::Relu => burn::tensor::activation::relu(x),
-            Activation::Gelu => burn::tensor::activation::gelu(x),
+            Activation::Gelu => fused::gelu(x, fused::Approximate::None),
             Activation::Tanh => burn::tensor::activation::tanh(x),
         }
     }
@@ -107,14 +107,14 @@ pub fn int_tensor<B: Backend, const D: usize>(
 }
 
 /// Mean cross-entropy of `logits` `[n, classes]` against `targets` (length n), as a 1-element
-/// tensor: `−(1/n) Σᵢ log softmax(logitsᵢ)[targetᵢ]`.
+/// tensor: `−(1/n) Σᵢ log softmax(logitsᵢ)[targetᵢ]` (one fused operation,
+/// [`fused::cross_entropy`]).
 pub fn cross_entropy<B: Backend>(
     logits: Tensor<B, 2>,
     targets: &[i64],
     device: &B::Device,
 ) -> Tensor<B, 1> {
-    let t = int_tensor::<B, 2>(targets, [targets.len(), 1], device);
-    log_softmax(logits, 1).gather(1, t).mean().neg()
+    fused::cross_entropy(logits, targets, device)
 }
 
 /// Number of rows of `logits` whose arg-max equals the target.

@@ -115,6 +115,19 @@ impl<T: Scalar> OrthoWorkspace<T> {
                 g.len()
             )));
         }
+        self.orthogonalize_view(MatRef::from_row_major_slice(g, rows, cols), how)
+    }
+
+    /// Orthogonalizes the matrix `g` (any strides: a column-major matrix gives bit for bit the
+    /// result of its row-major copy, since the input is copied into the workspace first); the
+    /// result is returned as a view of `g`'s shape into the workspace (valid until the next
+    /// call).
+    pub fn orthogonalize_view(
+        &mut self,
+        g: MatRef<'_, T>,
+        how: &Orthogonalizer,
+    ) -> Result<MatRef<'_, T>, LinalgError> {
+        let (rows, cols) = (g.nrows(), g.ncols());
         self.ensure_shape(rows, cols);
         match how {
             Orthogonalizer::NewtonSchulz {
@@ -141,8 +154,9 @@ impl<T: Scalar> OrthoWorkspace<T> {
                 }
             }
             Orthogonalizer::Svd => {
-                let view = MatRef::from_row_major_slice(g, rows, cols);
-                let p = polar::polar_factor(view)?;
+                // The SVD sees a row-major copy whatever `g`'s strides are.
+                let g_t = transposed_copy(g);
+                let p = polar::polar_factor(g_t.as_ref().transpose())?;
                 let mut dst = self.y.as_mut();
                 if rows <= cols {
                     dst.copy_from(p.transpose());
@@ -184,8 +198,7 @@ impl<T: Scalar> OrthoWorkspace<T> {
     }
 
     /// `Y ← (G or Gᵀ) / den(‖G‖_F)`.
-    fn load(&mut self, g: &[T], normalization: Normalization) {
-        let view = MatRef::from_row_major_slice(g, self.rows, self.cols);
+    fn load(&mut self, view: MatRef<'_, T>, normalization: Normalization) {
         if self.rows <= self.cols {
             self.y.copy_from(view.transpose());
         } else {
@@ -269,6 +282,13 @@ impl<T: Scalar> OrthoWorkspace<T> {
         );
         std::mem::swap(&mut self.y, &mut self.y_next);
     }
+}
+
+/// `gᵀ` as an owned (column-major) matrix: its transpose is `g` laid out row-major.
+fn transposed_copy<T: Scalar>(g: MatRef<'_, T>) -> Mat<T> {
+    let mut t = Mat::zeros(g.ncols(), g.nrows());
+    t.copy_from(g.transpose());
+    t
 }
 
 /// Workspaces for several shapes (one per distinct `rows × cols`), for optimizers that

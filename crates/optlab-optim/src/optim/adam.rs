@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::elementwise::{Elementwise, Rule};
 use super::{Config, NonFinitePolicy, Optimizer, OptimizerState, StepOutcome, Subset};
 use crate::error::{OptimError, check};
-use crate::param::{Param, ParamFilter};
+use crate::param::{Layout, Param, ParamFilter};
 use crate::scalar::Scalar;
 
 /// Adam hyperparameters (L2 weight decay), PyTorch's names and defaults.
@@ -309,6 +309,9 @@ impl<T: Scalar, C: AdamFamilyConfig> Optimizer<T> for AdamFamily<T, C> {
         subset: Subset<'_>,
     ) -> Result<StepOutcome, OptimError> {
         delegate!(self, o => o.step_subset(params, subset))
+    }
+    fn accepts_layout(&self, param: &Param<T>, layout: Layout) -> bool {
+        delegate!(self, o => o.accepts_layout(param, layout))
     }
     fn state(&self) -> OptimizerState<T> {
         delegate!(self, o => o.state())

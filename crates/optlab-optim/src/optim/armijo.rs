@@ -147,6 +147,7 @@ impl<T: Scalar> Optimizer<T> for Armijo<T> {
         steps,
         base_lr,
         set_lrs,
+        accepts_layout,
         eval_params,
         step_with_closure
     );

@@ -112,6 +112,7 @@ impl<T: Scalar> Optimizer<T> for ClipGradNorm<T> {
         set_lrs,
         set_nonfinite_policy,
         requires_closure,
+        accepts_layout,
         eval_params,
         state,
         load_state,

@@ -8,6 +8,10 @@
 //! [`PAR_MIN`](crate::kernels::PAR_MIN) elements are split into fixed chunks processed by rayon;
 //! smaller ones run on the calling thread without allocating.
 //!
+//! The update of a coordinate reads only that coordinate, so the driver accepts parameters in any
+//! [`Layout`]: the state is kept in the parameter's storage order, and reported row-major by
+//! [`state`](Optimizer::state).
+//!
 //! A rule may also carry per-parameter *scalar* state advanced once per step
 //! ([`Rule::SCALARS`], [`Rule::advance`]), as PyTorch keeps NAdam's `mu_product`; most rules have
 //! none, and their [`Rule::coeffs`] depends only on the config, the learning rate and the step.
@@ -26,7 +30,7 @@ use super::{
 };
 use crate::error::OptimError;
 use crate::kernels::{PAR_CHUNK, PAR_MIN};
-use crate::param::{Param, ParamFilter};
+use crate::param::{Layout, Param, ParamFilter};
 use crate::scalar::Scalar;
 
 /// The per-coordinate formula of an elementwise optimizer with `N` state values per coordinate.
@@ -93,11 +97,23 @@ pub fn coeffs_from_start<T: Scalar, R: Rule<T, N>, const N: usize>(
     out
 }
 
-/// The state of one parameter: `N` interleaved values per coordinate and the rule's scalars.
+/// The state of one parameter: `N` interleaved values per coordinate (in the storage order of the
+/// parameter's `layout` at the last step) and the rule's scalars.
 #[derive(Clone, Debug)]
 struct RuleState<T, const N: usize> {
     coords: Vec<[T; N]>,
     scalars: Vec<T>,
+    layout: Layout,
+}
+
+impl<T: Copy, const N: usize> RuleState<T, N> {
+    /// Reorders the coordinates to the storage order of `layout` (a `[rows, cols]` matrix).
+    fn relayout(&mut self, layout: Layout, shape: &[usize]) {
+        if let [rows, cols] = *shape {
+            self.layout.convert(layout, &mut self.coords, rows, cols);
+        }
+        self.layout = layout;
+    }
 }
 
 /// An elementwise optimizer: a [`Rule`] with parameter groups, state and the fused driver.
@@ -223,6 +239,7 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
             RuleState {
                 coords: vec![R::init(cfg); p.numel()],
                 scalars: R::init_scalars(cfg),
+                layout: p.layout,
             }
         })?;
         if let Some(skipped) = screen_gradients(self.policy, params, subset, self.step + 1)? {
@@ -233,6 +250,9 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
             let p = &mut params[subset.index(j)];
             let g = slot.group;
             let state = &mut slot.state;
+            if state.layout != p.layout {
+                state.relayout(p.layout, &slot.shape);
+            }
             let c = R::advance(
                 self.groups.config(g),
                 self.groups.lr(g),
@@ -242,6 +262,10 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
             run_rule::<T, R, N>(&c, &mut p.data, &p.grad, &mut state.coords);
         }
         Ok(StepOutcome::Applied)
+    }
+
+    fn accepts_layout(&self, _param: &Param<T>, _layout: Layout) -> bool {
+        true
     }
 
     /// The evaluation-mode values ([`Rule::eval`]) of the parameters this optimizer steps, found
@@ -290,25 +314,23 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
 
     fn state(&self) -> OptimizerState<T> {
         snapshot(self.name(), self.step, &self.groups, &self.slots, |slot| {
+            // saved in PyTorch's (row-major) order whatever the storage order of the last step
+            let mut state = slot.state.clone();
+            state.relayout(Layout::RowMajor, &slot.shape);
             (0..N)
                 .map(|k| Buffer {
                     name: R::STATE[k].to_string(),
                     shape: slot.shape.clone(),
-                    data: slot.state.coords.iter().map(|s| s[k]).collect(),
+                    data: state.coords.iter().map(|s| s[k]).collect(),
                 })
-                .chain(
-                    R::SCALARS
-                        .iter()
-                        .zip(&slot.state.scalars)
-                        .map(|(name, &v)| {
-                            // A 0-d tensor, as PyTorch stores NAdam's `mu_product`.
-                            Buffer {
-                                name: name.to_string(),
-                                shape: Vec::new(),
-                                data: vec![v],
-                            }
-                        }),
-                )
+                .chain(R::SCALARS.iter().zip(&state.scalars).map(|(name, &v)| {
+                    // A 0-d tensor, as PyTorch stores NAdam's `mu_product`.
+                    Buffer {
+                        name: name.to_string(),
+                        shape: Vec::new(),
+                        data: vec![v],
+                    }
+                }))
                 .collect()
         })
     }
@@ -348,6 +370,7 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Optimizer<T> for Elementwise<T, R
                     .map(|i| std::array::from_fn(|k| coord_buffers[k].data[i]))
                     .collect(),
                 scalars: scalar_buffers.iter().map(|b| b.data[0]).collect(),
+                layout: Layout::RowMajor,
             })
         })?;
         self.groups.load_lrs(&state.lrs)?;

@@ -44,7 +44,7 @@
 /// The [`Optimizer`] methods a wrapper (a struct with `name: String` and
 /// `inner: Box<dyn Optimizer<T>>`) passes through to the optimizer it wraps, one name per method:
 /// `name` (the wrapper's own), `steps`, `lr`, `base_lr`, `set_lrs`, `set_nonfinite_policy`,
-/// `requires_closure`, `eval_params`, `state`/`load_state` (the inner state under the wrapper's
+/// `accepts_layout` (for wrappers that act elementwise), `requires_closure`, `eval_params`, `state`/`load_state` (the inner state under the wrapper's
 /// name), and `step_with_closure` (its `step_subset_with_closure` on every parameter).
 macro_rules! delegate_to_inner {
     ($($method:ident),* $(,)?) => { $( delegate_to_inner!(@ $method); )* };
@@ -76,6 +76,11 @@ macro_rules! delegate_to_inner {
     (@set_nonfinite_policy) => {
         fn set_nonfinite_policy(&mut self, policy: $crate::optim::NonFinitePolicy) {
             self.inner.set_nonfinite_policy(policy);
+        }
+    };
+    (@accepts_layout) => {
+        fn accepts_layout(&self, param: &$crate::param::Param<T>, layout: $crate::param::Layout) -> bool {
+            self.inner.accepts_layout(param, layout)
         }
     };
     (@requires_closure) => {
@@ -147,7 +152,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimError;
-use crate::param::{Param, ParamFilter};
+use crate::param::{Layout, Param, ParamFilter};
 use crate::scalar::Scalar;
 
 /// What an optimizer does with a gradient that contains NaN or ±Inf.
@@ -359,6 +364,23 @@ pub trait Optimizer<T: Scalar>: Send {
     fn eval_params(&self, params: &[Param<T>], out: &mut [Param<T>]) -> Result<bool, OptimError> {
         let _ = (params, out);
         Ok(false)
+    }
+
+    /// Whether a step on `param` stored in `layout` (its values and gradient reordered, its
+    /// logical `shape` unchanged) updates it exactly — bit for bit — as a step on the same values
+    /// stored row-major would. Callers that hold a matrix in another layout (the burn bridge
+    /// keeps a `Linear` weight column-major, [`Layout::ColumnMajor`]) ask before presenting it so,
+    /// and transpose it otherwise.
+    ///
+    /// The default accepts [`Layout::RowMajor`] only. Elementwise methods accept every layout;
+    /// Muon accepts column-major matrices (it orthogonalizes through a strided view and takes
+    /// its shape scale from the logical shape); a partition answers for the route `param` takes.
+    /// Whatever the layout at the steps, [`state`](Optimizer::state) reports every buffer in the
+    /// row-major layout of the parameter's shape, and [`load_state`](Optimizer::load_state)
+    /// expects it so.
+    fn accepts_layout(&self, param: &Param<T>, layout: Layout) -> bool {
+        let _ = param;
+        layout == Layout::RowMajor
     }
 
     /// A snapshot of the state (step count, learning rates, per-parameter buffers).
@@ -718,7 +740,11 @@ pub fn screen_gradients<T: Scalar>(
     }
     for j in 0..subset.len(params.len()) {
         let p = &params[subset.index(j)];
-        if let Some((index, value)) = crate::kernels::first_non_finite(&p.grad) {
+        if let Some((k, value)) = crate::kernels::first_non_finite(&p.grad) {
+            let index = match p.matrix_dims() {
+                Some((rows, cols)) => p.layout.row_major_index(k, rows, cols),
+                None => k,
+            };
             return match policy {
                 NonFinitePolicy::Error => Err(OptimError::NonFiniteGradient {
                     param: p.name.clone(),

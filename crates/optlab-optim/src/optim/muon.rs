@@ -33,6 +33,12 @@
 //! momentum buffer or parameter changes; the refusal is an [`OptimError::Numerical`] naming the
 //! parameter and the step.
 //!
+//! Layout: a 2-D parameter may be stored column-major ([`Layout::ColumnMajor`], how the burn
+//! bridge holds a `Linear` weight in PyTorch's `[out, in]` shape). Muon on the stored transpose
+//! `Gᵀ` is the transpose of Muon on `G`; optlab reads the matrix through a strided view, takes
+//! the shape scale from the logical shape, and keeps the momentum buffer in storage order, so the
+//! update is bit for bit the row-major one (the state is reported row-major).
+//!
 //! Like PyTorch's, this Muon only accepts matrices (two or more dimensions): a vector or scalar
 //! parameter is an error naming it. Route biases, gains and embeddings to another optimizer with
 //! a [`Partition`](super::partition::Partition) (the `MuonAdamW` recipe does exactly this).
@@ -53,7 +59,7 @@ use crate::linalg::{
     LinalgError, NS_COEFFICIENTS, NS_STEPS, Normalization, OrthoMethod, Orthogonalizer,
     WorkspaceCache,
 };
-use crate::param::{Param, ParamFilter};
+use crate::param::{Layout, Param, ParamFilter};
 use crate::scalar::Scalar;
 
 /// How Muon scales its learning rate with the matrix shape (PyTorch's `adjust_lr_fn`).
@@ -173,12 +179,14 @@ pub(crate) fn lerp<T: Scalar>(start: T, end: T, w: T) -> T {
     }
 }
 
-/// Per-parameter state: the 2D view and the momentum buffer.
+/// Per-parameter state: the 2D view and the momentum buffer (in the storage order of `layout`,
+/// the parameter's layout at the last step).
 #[derive(Clone, Debug)]
 pub struct MuonSlot<T> {
     rows: usize,
     cols: usize,
     momentum_buffer: Vec<T>,
+    layout: Layout,
 }
 
 /// The Muon optimizer (matrix parameters only).
@@ -279,8 +287,18 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
                 rows,
                 cols,
                 momentum_buffer: vec![T::zero(); p.numel()],
+                layout: p.layout,
             }
         })?;
+        for (j, slot) in self.slots.iter_mut().enumerate() {
+            let st = &mut slot.state;
+            let layout = params[subset.index(j)].layout;
+            if st.layout != layout {
+                st.layout
+                    .convert(layout, &mut st.momentum_buffer, st.rows, st.cols);
+                st.layout = layout;
+            }
+        }
         if let Some(skipped) = screen_gradients(self.policy, params, subset, self.step + 1)? {
             return Ok(skipped);
         }
@@ -311,16 +329,15 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
                     if cfg.nesterov { lerp(g, b, mu) } else { b }
                 }));
             self.pending[j].resize(p.numel(), T::zero());
-            self.workspaces
+            let o = self
+                .workspaces
                 .get(st.rows, st.cols)
-                .orthogonalize_into(
-                    &self.scratch,
-                    st.rows,
-                    st.cols,
+                .orthogonalize_view(
+                    st.layout.view(&self.scratch, st.rows, st.cols),
                     &cfg.orthogonalizer(),
-                    &mut self.pending[j],
                 )
                 .map_err(|e| numerical(p, e))?;
+            MatMut::from_row_major_slice_mut(&mut self.pending[j], st.rows, st.cols).copy_from(o);
         }
 
         // Phase 2: commit.
@@ -354,18 +371,22 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
                 // Cannot fail: the workspace is sized for the slot's shape.
                 self.workspaces
                     .get(rows, cols)
-                    .orthogonalize(update, rows, cols, &cfg.orthogonalizer())
+                    .orthogonalize_view(st.layout.view(update, rows, cols), &cfg.orthogonalizer())
                     .map_err(|e| numerical(p, e))?
             };
             let decay = T::of(1.0 - lr * cfg.weight_decay);
             let step = T::of(lr * cfg.shape_scale(rows, cols));
-            let w = MatMut::from_row_major_slice_mut(&mut p.data, rows, cols);
+            let w = st.layout.view_mut(&mut p.data, rows, cols);
             faer::zip!(w, o).for_each(|faer::unzip!(w, o)| {
                 *w = *w * decay;
                 *w = *w - step * *o;
             });
         }
         Ok(StepOutcome::Applied)
+    }
+
+    fn accepts_layout(&self, param: &Param<T>, layout: Layout) -> bool {
+        layout == Layout::RowMajor || param.shape.len() == 2
     }
 
     fn state(&self) -> OptimizerState<T> {
@@ -376,14 +397,20 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
             params: self
                 .slots
                 .iter()
-                .map(|slot| ParamState {
-                    name: slot.name.clone(),
-                    shape: slot.shape.clone(),
-                    buffers: vec![Buffer {
-                        name: "momentum_buffer".into(),
+                .map(|slot| {
+                    let st = &slot.state;
+                    let mut data = st.momentum_buffer.clone();
+                    st.layout
+                        .convert(Layout::RowMajor, &mut data, st.rows, st.cols);
+                    ParamState {
+                        name: slot.name.clone(),
                         shape: slot.shape.clone(),
-                        data: slot.state.momentum_buffer.clone(),
-                    }],
+                        buffers: vec![Buffer {
+                            name: "momentum_buffer".into(),
+                            shape: slot.shape.clone(),
+                            data,
+                        }],
+                    }
                 })
                 .collect(),
         }
@@ -433,6 +460,7 @@ impl<T: Scalar> Optimizer<T> for Muon<T> {
                     rows: dims.0,
                     cols: dims.1,
                     momentum_buffer: b.data.clone(),
+                    layout: Layout::RowMajor,
                 },
             });
         }

@@ -39,7 +39,7 @@ use super::{
     NonFinitePolicy, Optimizer, OptimizerState, ParamState, StepOutcome, Subset, screen_gradients,
 };
 use crate::error::OptimError;
-use crate::param::{Param, ParamFilter};
+use crate::param::{Layout, Param, ParamFilter};
 use crate::scalar::Scalar;
 
 /// The name a [`Partition`] reports unless given another ([`Partition::with_name`]).
@@ -302,6 +302,12 @@ impl<T: Scalar> Optimizer<T> for Partition<T> {
             }
         }
         Ok(true)
+    }
+
+    /// What the optimizer of the route `param` takes says (false when no route takes it).
+    fn accepts_layout(&self, param: &Param<T>, layout: Layout) -> bool {
+        let optimizer = self.route_of(param).ok().and_then(|k| self.optimizer(k));
+        optimizer.is_some_and(|o| o.accepts_layout(param, layout))
     }
 
     fn state(&self) -> OptimizerState<T> {

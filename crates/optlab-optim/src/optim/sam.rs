@@ -106,6 +106,7 @@ impl<T: Scalar> Optimizer<T> for Sam<T> {
         lr,
         base_lr,
         set_lrs,
+        accepts_layout,
         eval_params,
         state,
         load_state,
