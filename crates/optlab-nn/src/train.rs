@@ -32,7 +32,7 @@ use optlab::experiment::{Control, MethodOptimizer, Observer, RunDir, TargetRepor
 use optlab::optim::{Buffer, Eval as Ask, OptimizerState};
 use optlab::plot::ConvergenceOptions;
 use optlab::record::{Record, Records, XAxis};
-use optlab::schedule::Schedule;
+use optlab::schedule::{Schedule, ScheduleState};
 use optlab::{Optimizer, Param};
 use serde::{Deserialize, Serialize};
 
@@ -170,6 +170,10 @@ pub struct Checkpoint {
     /// Optimizer state (of the optimizer inside its wrappers; a checkpoint written before the
     /// wrappers were optimizers holds the base optimizer's, which loads as well).
     pub optimizer: OptimizerState<f32>,
+    /// State of a metric-driven schedule (`ReduceLROnPlateau`: best value, bad epochs,
+    /// cooldown, current factor); absent for closed-form schedules and in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleState>,
     /// Records so far, as `metrics.csv` text (the shared CSV format of [`optlab::record`],
     /// which round-trips every value exactly, `NaN` included).
     pub records_csv: String,
@@ -466,6 +470,11 @@ where
             evals: Some(self.evals),
             params,
             optimizer: self.optimizer.state(),
+            schedule: self
+                .schedule
+                .as_ref()
+                .filter(|s| s.is_metric_driven())
+                .map(|s| s.state()),
             records_csv: String::from_utf8_lossy(&csv).into_owned(),
         })
     }
@@ -492,6 +501,9 @@ where
             .ok_or_else(|| NnError::ParamMismatch("model lost after a failed step".into()))?;
         self.model = Some(write_params(model, &params, None)?);
         self.optimizer.load_state(&ck.optimizer)?;
+        if let (Some(s), Some(state)) = (self.schedule.as_mut(), &ck.schedule) {
+            s.load_state(state)?;
+        }
         self.evals = ck.evals.unwrap_or_else(|| {
             self.config.wrappers.gradients_per_step() * self.data.samples(ck.step)
         });
@@ -560,6 +572,11 @@ where
                 let t = Instant::now();
                 let e = self.evaluate()?;
                 other_s += t.elapsed().as_secs_f64();
+                if let Some(s) = self.schedule.as_mut().filter(|s| s.is_metric_driven()) {
+                    // ReduceLROnPlateau: scheduler.step(val_loss) after each evaluation; the
+                    // next steps use its new lr
+                    s.observe(step, e.val_loss);
+                }
                 Some(e)
             } else {
                 None

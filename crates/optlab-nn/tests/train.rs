@@ -85,6 +85,30 @@ fn gpt_resume_gives_the_same_loss_sequence() {
 }
 
 #[test]
+fn reduce_lr_on_plateau_follows_the_validation_loss_and_resumes() {
+    // threshold 0.9: an evaluation must cut the best validation loss by 90 % to count as an
+    // improvement, so the lr halves at (almost) every evaluation after the first
+    let cfg = config(
+        "digits-mlp",
+        &[
+            // its own checkpoint folder (resume_is_identical names it after the run)
+            "name=\"digits-plateau\"",
+            "model.width=16",
+            "eval_every=2",
+            "log_every=1",
+            "schedule={ kind = \"ReduceLROnPlateau\", factor = 0.5, patience = 0, threshold = 0.9 }",
+        ],
+    );
+    let run = train::train(&cfg, steps(8)).unwrap();
+    let records = run.checkpoint.records().unwrap();
+    let lrs: Vec<f64> = records.rows.iter().map(|r| r.lr).collect();
+    assert!(lrs.windows(2).all(|w| w[1] <= w[0]), "{lrs:?}");
+    assert!(lrs.last().unwrap() <= &(lrs[0] / 4.0), "{lrs:?}");
+    assert!(run.checkpoint.schedule.is_some());
+    resume_is_identical(&cfg);
+}
+
+#[test]
 fn sam_resume_gives_the_same_loss_sequence() {
     resume_is_identical(&config(
         "digits-mlp",

@@ -149,7 +149,8 @@ impl<T: Scalar> Optimizer<T> for Armijo<T> {
         set_lrs,
         accepts_layout,
         eval_params,
-        step_with_closure
+        step_with_closure,
+        step_subset_closure_required
     );
 
     /// The step t·α₀ accepted last (the inner optimizer's learning rate before the first step).
@@ -163,16 +164,6 @@ impl<T: Scalar> Optimizer<T> for Armijo<T> {
 
     fn set_nonfinite_policy(&mut self, policy: NonFinitePolicy) {
         self.policy = policy;
-    }
-
-    fn step_subset(
-        &mut self,
-        _: &mut [Param<T>],
-        _: Subset<'_>,
-    ) -> Result<StepOutcome, OptimError> {
-        Err(OptimError::ClosureRequired {
-            optimizer: self.name.clone(),
-        })
     }
 
     fn step_subset_with_closure(

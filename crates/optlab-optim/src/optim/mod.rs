@@ -44,8 +44,11 @@
 /// The [`Optimizer`] methods a wrapper (a struct with `name: String` and
 /// `inner: Box<dyn Optimizer<T>>`) passes through to the optimizer it wraps, one name per method:
 /// `name` (the wrapper's own), `steps`, `lr`, `base_lr`, `set_lrs`, `set_nonfinite_policy`,
-/// `accepts_layout` (for wrappers that act elementwise), `requires_closure`, `eval_params`, `state`/`load_state` (the inner state under the wrapper's
-/// name), and `step_with_closure` (its `step_subset_with_closure` on every parameter).
+/// `accepts_layout` (for wrappers that act elementwise), `requires_closure`, `eval_params`,
+/// `state`/`load_state` (the inner state under the wrapper's name), `step_with_closure` (its
+/// `step_subset_with_closure` on every parameter), and `step_subset_closure_required` (for
+/// wrappers that cannot step without a closure: a plain step is
+/// [`OptimError::ClosureRequired`]).
 macro_rules! delegate_to_inner {
     ($($method:ident),* $(,)?) => { $( delegate_to_inner!(@ $method); )* };
     (@name) => {
@@ -108,6 +111,17 @@ macro_rules! delegate_to_inner {
             state: &$crate::optim::OptimizerState<T>,
         ) -> Result<(), $crate::error::OptimError> {
             $crate::optim::load_renamed(&self.name, self.inner.as_mut(), state)
+        }
+    };
+    (@step_subset_closure_required) => {
+        fn step_subset(
+            &mut self,
+            _: &mut [$crate::param::Param<T>],
+            _: $crate::optim::Subset<'_>,
+        ) -> Result<$crate::optim::StepOutcome, $crate::error::OptimError> {
+            Err($crate::error::OptimError::ClosureRequired {
+                optimizer: self.name.clone(),
+            })
         }
     };
     (@step_with_closure) => {

@@ -270,6 +270,35 @@ impl OptimizerConfig {
         config.validate()?;
         Ok(config)
     }
+
+    /// Whether the optimizer is evaluated at a point other than the one where it takes
+    /// gradients ([`Optimizer::eval_params`]: ASGD's average `ax`, schedule-free's x), for
+    /// itself or on one of its routes.
+    pub fn has_eval_point(&self) -> bool {
+        let named = |name: &str| {
+            lookup(name).is_ok_and(|i| {
+                [
+                    <AsgdConfig as Config>::NAME,
+                    <AdamWScheduleFreeConfig as Config>::NAME,
+                    <SgdScheduleFreeConfig as Config>::NAME,
+                ]
+                .contains(&i.name)
+            })
+        };
+        match self {
+            OptimizerConfig::Asgd(_)
+            | OptimizerConfig::AdamWScheduleFree(_)
+            | OptimizerConfig::SgdScheduleFree(_) => true,
+            OptimizerConfig::Partition(g) => {
+                g.default.routes.iter().any(|r| named(&r.optimizer))
+                    || g.default
+                        .default
+                        .as_ref()
+                        .is_some_and(|d| named(&d.optimizer))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// `hyper` with the fields an alias implies (`amsgrad`, `momentum`, `nesterov`) where unset.

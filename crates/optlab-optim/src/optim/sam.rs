@@ -20,8 +20,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Closure, ClosureStep, Config, Eval, NonFinitePolicy, Optimizer, StepOutcome, Subset,
-    check_subset, global_grad_norm, screen_gradients,
+    Closure, ClosureStep, Config, Eval, NonFinitePolicy, Optimizer, Subset, check_subset,
+    global_grad_norm, screen_gradients,
 };
 use crate::error::OptimError;
 use crate::param::Param;
@@ -110,22 +110,13 @@ impl<T: Scalar> Optimizer<T> for Sam<T> {
         eval_params,
         state,
         load_state,
-        step_with_closure
+        step_with_closure,
+        step_subset_closure_required
     );
 
     fn set_nonfinite_policy(&mut self, policy: NonFinitePolicy) {
         self.policy = policy;
         self.inner.set_nonfinite_policy(policy);
-    }
-
-    fn step_subset(
-        &mut self,
-        _: &mut [Param<T>],
-        _: Subset<'_>,
-    ) -> Result<StepOutcome, OptimError> {
-        Err(OptimError::ClosureRequired {
-            optimizer: self.name.clone(),
-        })
     }
 
     fn step_subset_with_closure(

@@ -141,11 +141,11 @@ pub struct MethodPlan {
 
 impl MethodPlan {
     /// Whether the method is evaluated at its own point ([`eval_params`]: an average of the
-    /// iterates), logged in `loss_avg` and `subopt_avg`.
+    /// iterates, ASGD's `ax`, schedule-free's x), logged in `loss_avg` and `subopt_avg`.
     ///
     /// [`eval_params`]: crate::Optimizer::eval_params
     pub fn has_eval_point(&self) -> bool {
-        !self.optimizer.wrappers.averaging.is_none()
+        !self.optimizer.wrappers.averaging.is_none() || self.optimizer.config.has_eval_point()
     }
 }
 
@@ -441,7 +441,7 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
             return out;
         }
     };
-    let schedule = match plan.schedule.build() {
+    let mut schedule = match plan.schedule.build() {
         Ok(s) => s,
         Err(e) => {
             out.failure = Some(fail(0, e.into()));
@@ -484,6 +484,12 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
                     },
                 ));
                 break;
+            }
+            if k > 0 && schedule.is_metric_driven() {
+                // ReduceLROnPlateau: PyTorch's scheduler.step(loss) after the k-th step, with
+                // f(x_k) at each logged iteration; the steps from k on use its new lr
+                schedule.observe(k, loss);
+                opt.set_lrs(&|b| schedule.lr(b, k));
             }
             let mut rec = Record {
                 method: plan.label.clone(),
@@ -712,6 +718,85 @@ lr = "4/L"
         assert_eq!(json["methods"][1]["averaging"], "step_weighted");
         assert!(json["methods"][0].get("averaging").is_none());
         assert!(sum.methods[0].last.unwrap().mean >= 0.0);
+    }
+
+    #[test]
+    fn closure_and_eval_point_methods_run_from_a_toml() {
+        // L-BFGS steps through the runner's closure (full batch); schedule-free AdamW and ASGD
+        // are recorded at their evaluation point in loss_avg/subopt_avg
+        let text = r#"
+name = "parity"
+seeds = 2
+iterations = 60
+log_every = 10
+
+[problem]
+kind = "logistic"
+m = 80
+n = 5
+
+[[methods]]
+name = "lbfgs"
+optimizer = "LBFGS"
+lr = 1.0
+hyper = { line_search_fn = "strong_wolfe" }
+
+[[methods]]
+name = "sf"
+optimizer = "AdamWScheduleFree"
+lr = 0.05
+
+[[methods]]
+name = "plain"
+optimizer = "SGD"
+lr = "1/L"
+
+[[methods]]
+name = "plateau"
+optimizer = "SGD"
+lr = "4/L"
+schedule = { kind = "ReduceLROnPlateau", factor = 0.5, patience = 0, threshold = 0.5 }
+"#;
+        let (spec, p) = setup(text, &[]);
+        let out = run(&spec, p.as_ref(), &|_, _| {}).unwrap();
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        let col = |n: &str| out.records.column(n).unwrap();
+        let last = |m: &str| {
+            out.records
+                .rows
+                .iter()
+                .rfind(|r| r.method == m)
+                .unwrap()
+                .clone()
+        };
+        let lbfgs = last("lbfgs");
+        assert!(
+            lbfgs.get(col("subopt")) < 1e-9,
+            "{}",
+            lbfgs.get(col("subopt"))
+        );
+        // each L-BFGS step evaluates f and ∇f at least once (charged as full passes)
+        assert!(lbfgs.grad_evals >= 60 * 80);
+        let sf = last("sf");
+        let (train, eval) = (sf.get(col("subopt")), sf.get(col("subopt_avg")));
+        assert!(
+            eval.is_finite() && eval >= 0.0 && eval != train,
+            "{train} {eval}"
+        );
+        let plan = |m: &str| out.plans.iter().find(|p| p.label == m).unwrap();
+        assert!(plan("sf").has_eval_point() && !plan("plain").has_eval_point());
+        assert!(last("plain").get(col("subopt_avg")).is_nan());
+        // the plateau schedule sees f(x_k) at every logged step: a relative improvement below
+        // 50 % halves the lr, so it falls below the base 4/L
+        let lrs: Vec<f64> = out
+            .records
+            .rows
+            .iter()
+            .filter(|r| r.method == "plateau" && r.seed == spec.common.seed)
+            .map(|r| r.lr)
+            .collect();
+        assert!(lrs.windows(2).all(|w| w[1] <= w[0]), "{lrs:?}");
+        assert!(lrs.last().unwrap() < &(lrs[0] * 0.3), "{lrs:?}");
     }
 
     #[test]
