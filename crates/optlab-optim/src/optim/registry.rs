@@ -219,7 +219,7 @@ registry! {
         summary: "Averaged SGD: decaying step, Polyak–Ruppert average `ax` (the eval-mode parameters)" },
     Rprop(RpropConfig => Rprop) { aliases: ["rprop"],
         summary: "Rprop: per-coordinate step sizes grown/shrunk by the sign of successive gradients" },
-    Lbfgs(LbfgsConfig => Lbfgs) { aliases: ["lbfgs", "l-bfgs", "l_bfgs"],
+    Lbfgs(LbfgsConfig) { aliases: ["lbfgs", "l-bfgs", "l_bfgs"],
         summary: "L-BFGS with optional strong-Wolfe line search; steps through a closure (re-evaluates f)" },
     AdamWScheduleFree(AdamWScheduleFreeConfig => AdamWScheduleFree) { aliases: ["adamw_schedule_free", "adamwschedulefree", "sf_adamw"],
         summary: "Schedule-free AdamW: gradients at y, evaluation at the average x (no lr schedule)" },
@@ -703,6 +703,22 @@ impl Buildable for MuonAdamWConfig {
             ])
             .with_name(Self::NAME),
         ))
+    }
+}
+
+impl Buildable for LbfgsConfig {
+    fn build<T: Scalar>(
+        default: Self,
+        groups: Vec<(ParamFilter, Self)>,
+    ) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+        Ok(Box::new(Lbfgs::<T>::with_groups(default, groups)?))
+    }
+
+    fn no_groups() -> Option<&'static str> {
+        Some(
+            "`groups` is not supported: one L-BFGS history spans all parameters \
+             (PyTorch refuses parameter groups too)",
+        )
     }
 }
 
