@@ -23,8 +23,11 @@ fn resume_is_identical(cfg: &TrainConfig) {
     assert_eq!(full.losses.len(), 8);
     let half = train::train(cfg, steps(4)).unwrap();
     assert_eq!(half.losses[..], full.losses[..4]);
+    // one folder per call: tests run in parallel threads of one process, often with one name
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(
-        "optlab-nn-resume-{}-{}",
+        "optlab-nn-resume-{}-{}-{call}",
         cfg.common.name,
         std::process::id()
     ));
@@ -91,8 +94,6 @@ fn reduce_lr_on_plateau_follows_the_validation_loss_and_resumes() {
     let cfg = config(
         "digits-mlp",
         &[
-            // its own checkpoint folder (resume_is_identical names it after the run)
-            "name=\"digits-plateau\"",
             "model.width=16",
             "eval_every=2",
             "log_every=1",
