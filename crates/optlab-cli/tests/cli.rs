@@ -240,7 +240,10 @@ fn reproduce_lists_figures_and_rejects_unknown_ones() {
     let o = optlab(&["reproduce", "--list"], &dir);
     assert!(o.status.success());
     let out = text(&o.stdout);
-    for f in optlab::reproduce::FIGURES {
+    let figures = optlab::reproduce::FIGURES.iter();
+    #[cfg(feature = "nn")]
+    let figures = figures.chain(optlab_nn::reproduce::FIGURES);
+    for f in figures {
         assert!(out.contains(f.name), "{} missing from:\n{out}", f.name);
     }
     let o = optlab(&["reproduce", "sgd-convx"], &dir);

@@ -28,6 +28,7 @@ pub mod error;
 pub mod init;
 pub mod metrics;
 pub mod models;
+pub mod reproduce;
 pub mod rng;
 pub mod text;
 pub mod train;

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use optlab::reproduce::{self, FIGURES, Figure, Size};
+use optlab::reproduce::{self, Figure, Size};
 
 /// Arguments of `optlab reproduce`.
 #[derive(clap::Args)]
@@ -35,25 +35,31 @@ pub struct Args {
     pub quiet: bool,
 }
 
+/// Every figure of this build, in report order: the lab's classical figures, then (with the
+/// `nn` feature) the network figures of `optlab-nn`.
+pub fn figures() -> Vec<&'static Figure> {
+    let all = optlab::reproduce::FIGURES.iter();
+    #[cfg(feature = "nn")]
+    let all = all.chain(optlab_nn::reproduce::FIGURES.iter());
+    all.collect()
+}
+
 /// Runs the figures, writes the report, prints the summary table; exits with status 2 when a
 /// verdict does not hold.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let all = figures();
     if args.list {
-        for f in FIGURES {
+        for f in &all {
             println!("{:<20} {}", f.name, f.title);
         }
         return Ok(());
     }
     let figures: Vec<&Figure> = match (&args.figure, args.all) {
-        (Some(name), _) => vec![reproduce::figure(name)?],
-        (None, true) => FIGURES.iter().collect(),
+        (Some(name), _) => vec![reproduce::figure_in(all.iter().copied(), name)?],
+        (None, true) => all,
         (None, false) => bail!(
             "name a figure or use --all; figures: {}",
-            FIGURES
-                .iter()
-                .map(|f| f.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            all.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
         ),
     };
     let size = if args.quick { Size::Quick } else { Size::Full };

@@ -72,6 +72,14 @@ pub enum ReproError {
         /// The system's message.
         message: String,
     },
+    /// An error of a crate that defines figures outside this one (e.g. a network's training).
+    #[error("figure `{figure}`: {source}")]
+    External {
+        /// The figure.
+        figure: &'static str,
+        /// The underlying error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The experiments ran but cannot support the figure (e.g. every run failed).
     #[error("figure `{figure}`: {message}")]
     Figure {
@@ -82,7 +90,8 @@ pub enum ReproError {
     },
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> ReproError {
+/// An [`ReproError::Io`] for `path`.
+pub fn io_err(path: &Path, e: impl std::fmt::Display) -> ReproError {
     ReproError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -112,7 +121,9 @@ impl Size {
 /// Progress of the runs of a figure: `(done, total)` of the current experiment.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
-type FigureFn = fn(Size, &Path, Progress<'_>) -> Result<Output, ReproError>;
+/// The function that runs a figure: its size, the figure's own directory (created) and the
+/// progress callback; it writes its files there and returns what the verdict is made of.
+pub type FigureFn = fn(Size, &Path, Progress<'_>) -> Result<Output, ReproError>;
 
 /// A figure of the lecture that can be reproduced.
 pub struct Figure {
@@ -123,6 +134,23 @@ pub struct Figure {
     /// The lecture's claim, in words.
     pub claim: &'static str,
     run: FigureFn,
+}
+
+impl Figure {
+    /// A figure defined outside this module (e.g. the network figures of `optlab-nn`).
+    pub const fn new(
+        name: &'static str,
+        title: &'static str,
+        claim: &'static str,
+        run: FigureFn,
+    ) -> Self {
+        Figure {
+            name,
+            title,
+            claim,
+            run,
+        }
+    }
 }
 
 /// Every figure, in report order.
@@ -137,16 +165,21 @@ pub const FIGURES: &[Figure] = &[
 
 /// The figure called `name`, or an error listing the valid names.
 pub fn figure(name: &str) -> Result<&'static Figure, ReproError> {
-    FIGURES
-        .iter()
+    figure_in(FIGURES.iter(), name)
+}
+
+/// The figure called `name` among `figures` (e.g. this crate's [`FIGURES`] followed by another
+/// crate's), or an error listing the valid names.
+pub fn figure_in<'a>(
+    figures: impl Iterator<Item = &'a Figure> + Clone,
+    name: &str,
+) -> Result<&'a Figure, ReproError> {
+    figures
+        .clone()
         .find(|f| f.name == name)
         .ok_or_else(|| ReproError::UnknownFigure {
             name: name.to_string(),
-            valid: FIGURES
-                .iter()
-                .map(|f| f.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            valid: figures.map(|f| f.name).collect::<Vec<_>>().join(", "),
         })
 }
 
@@ -234,12 +267,18 @@ pub struct Image {
 
 /// What a figure's function returns: checks, settings, images and files.
 pub struct Output {
-    checks: Vec<Check>,
-    settings: Value,
-    notes: Vec<String>,
-    measured: Vec<Quantity>,
-    images: Vec<Image>,
-    files: Vec<String>,
+    /// The checks of the verdict (the verdict holds when there is at least one and all hold).
+    pub checks: Vec<Check>,
+    /// Problem, methods, seeds, budgets: the exact settings, as JSON.
+    pub settings: Value,
+    /// Remarks shown with the verdict.
+    pub notes: Vec<String>,
+    /// Other measured numbers shown with the figure (not part of the verdict).
+    pub measured: Vec<Quantity>,
+    /// Images shown in the report, in order (files inside the figure's directory).
+    pub images: Vec<Image>,
+    /// Every file the figure wrote into its directory.
+    pub files: Vec<String>,
 }
 
 /// A reproduced figure: its verdict, images and files.
@@ -300,7 +339,7 @@ impl Figure {
 // Helpers shared by the figures.
 
 /// Writes `records` as `dir/<stem>.csv`; returns the file name.
-fn write_csv(dir: &Path, stem: &str, records: &Records) -> Result<String, ReproError> {
+pub fn write_csv(dir: &Path, stem: &str, records: &Records) -> Result<String, ReproError> {
     let name = format!("{stem}.csv");
     let path = dir.join(&name);
     let f = std::fs::File::create(&path).map_err(|e| io_err(&path, e))?;
@@ -309,7 +348,7 @@ fn write_csv(dir: &Path, stem: &str, records: &Records) -> Result<String, ReproE
 }
 
 /// Draws a convergence plot as `dir/<stem>.png` and `.svg`; returns the file names.
-fn convergence(
+pub fn convergence(
     dir: &Path,
     stem: &str,
     bands: &[Band],

@@ -1,0 +1,8 @@
+//! The lecture's neural-network figures for `optlab reproduce`, on the lab's shared figure
+//! mechanism ([`optlab::reproduce`]: verdicts with checked numbers, plots, CSV, the HTML report).
+//! The CLI lists them after the lab's classical figures.
+
+use optlab::reproduce::Figure;
+
+/// Every network figure, in report order.
+pub const FIGURES: &[Figure] = &[];
