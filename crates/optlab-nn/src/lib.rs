@@ -20,6 +20,7 @@
 //! - [`train`]: the loop, evaluation, checkpoints and resume; records ([`metrics`]: the declared
 //!   columns), plots and time-to-target through the lab's shared run-directory writer.
 
+pub mod algoperf;
 pub mod batch;
 pub mod bridge;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod models;
 pub mod reproduce;
 pub mod rng;
+pub mod session;
 pub mod text;
 pub mod train;
 

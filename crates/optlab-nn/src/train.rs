@@ -284,7 +284,7 @@ pub fn bench<B: AutodiffBackend>(
 }
 
 /// Loads the data of `config` and checks that the model fits it.
-fn load_data(config: &TrainConfig) -> Result<TaskData, NnError> {
+pub(crate) fn load_data(config: &TrainConfig) -> Result<TaskData, NnError> {
     config.validate()?;
     let data = config.data.load(config.common.seed, context(config))?;
     if matches!(config.model, ModelSpec::Gpt(_)) && data.text().is_none() {
@@ -304,7 +304,7 @@ fn context(config: &TrainConfig) -> Option<usize> {
     }
 }
 
-struct Trainer<'c, B: AutodiffBackend, M> {
+pub(crate) struct Trainer<'c, B: AutodiffBackend, M> {
     config: &'c TrainConfig,
     model: Option<M>,
     data: TaskData,
@@ -337,20 +337,40 @@ where
             &config.wrappers,
         )?;
         let schedule = config.schedule.as_ref().map(|s| s.build()).transpose()?;
+        let optimizer = typed.build::<f32>()?;
+        Self::with_optimizer(config, model, data, device, optimizer, typed.label(), schedule)
+    }
+
+    /// A trainer whose optimizer and schedule are built by the caller (AlgoPerf submissions);
+    /// the config's `[optimizer]`, `[schedule]` and wrappers are not used.
+    pub(crate) fn with_optimizer(
+        config: &'c TrainConfig,
+        model: M,
+        data: TaskData,
+        device: &B::Device,
+        optimizer: Box<dyn Optimizer<f32>>,
+        label: String,
+        schedule: Option<Box<dyn Schedule>>,
+    ) -> Result<Self, NnError> {
         Ok(Trainer {
             config,
             bridge: HostBridge::new(&model)?,
             model: Some(model),
             data,
-            optimizer: typed.build::<f32>()?,
-            label: typed.label(),
+            optimizer,
+            label,
             schedule,
             evals: 0,
             device: device.clone(),
         })
     }
 
-    fn model(&self) -> Result<&M, NnError> {
+    /// Examples in the validation batches (AlgoPerf's `validation/num_examples`).
+    pub(crate) fn validation_examples(&self) -> usize {
+        self.data.validation().iter().map(|b| b.rows()).sum()
+    }
+
+    pub(crate) fn model(&self) -> Result<&M, NnError> {
         self.model
             .as_ref()
             .ok_or_else(|| NnError::ParamMismatch("model lost after a failed step".into()))
@@ -358,7 +378,7 @@ where
 
     /// Training step `k` (0-based): returns the minibatch loss and the gradient norm (before
     /// clipping).
-    fn step(&mut self, k: u64) -> Result<(f64, f64), NnError> {
+    pub(crate) fn step(&mut self, k: u64) -> Result<(f64, f64), NnError> {
         if let Some(s) = &self.schedule {
             self.optimizer.set_lrs(&|base| s.lr(base, k));
         }
@@ -406,7 +426,7 @@ where
 
     /// Loss and accuracy at the optimizer's evaluation parameters
     /// ([`eval_params`](Optimizer::eval_params)).
-    fn evaluate(&self) -> Result<Eval, NnError> {
+    pub(crate) fn evaluate(&self) -> Result<Eval, NnError> {
         let current = self.model()?;
         let params = read_params(current)?;
         let mut at = params.clone();

@@ -48,6 +48,8 @@ pub enum Activation {
     Gelu,
     /// tanh x.
     Tanh,
+    /// 1/(1 + e^(−x)) (AlgoPerf's MNIST MLP).
+    Sigmoid,
 }
 
 impl Activation {
@@ -57,6 +59,7 @@ impl Activation {
             Activation::Relu => burn::tensor::activation::relu(x),
             Activation::Gelu => fused::gelu(x, fused::Approximate::None),
             Activation::Tanh => burn::tensor::activation::tanh(x),
+            Activation::Sigmoid => burn::tensor::activation::sigmoid(x),
         }
     }
 }

@@ -21,6 +21,13 @@
 //! - [`submission`] — submission files (TOML): optimizer, schedule over the step hint, search space;
 //! - [`study`] — the deterministic trial list (submission × workload × study × trial) and shards;
 //! - [`results`] — the results directory (version marker, finished-trial markers, status);
+//! - [`registry`] — the workloads ([`registry::Workload`]: metric, goal, step hint, budget,
+//!   cadence; the [`Training`](trial::Training) of a trial) and their targets (the committed
+//!   `algoperf/workloads.json`); [`finite_sum`] — the finite-sum workloads (`logreg`);
+//! - [`speedrun`] — fixed hyperparameters × K seeds: steps and time to the target, 95 % CIs,
+//!   Welch's t-test (the NanoGPT speedrun's comparison, Muon vs AdamW);
+//! - [`targets`] — AlgoPerf's target-setting procedure at our scale (tune the baselines, rerun
+//!   the best configuration, median of the best validation metrics);
 //! - [`trial`] — **the seam to the training code** — [`trial::TrialRunner`] / [`trial::Training`]
 //!   (implemented by the workloads) and [`trial::run_trial`], which owns the loop, AlgoPerf's
 //!   clocks, the eval cadence, the stop at target or budget, and the logs;
@@ -28,15 +35,19 @@
 //!
 //! The scoring reproduces `../shared/fixtures/algoperf_scoring/expected.json` to 1e-9 (a test).
 
+pub mod finite_sum;
 pub mod halton;
 pub mod logs;
 pub mod profile;
+pub mod registry;
 pub mod report;
 pub mod results;
 pub mod scoring;
 pub mod search;
+pub mod speedrun;
 pub mod study;
 pub mod submission;
+pub mod targets;
 pub mod trial;
 pub mod workloads;
 

@@ -89,6 +89,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "shampoo",
         include_str!("../../../../algoperf/submissions/shampoo.toml"),
     ),
+    (
+        "schedule_free_adamw",
+        include_str!("../../../../algoperf/submissions/schedule_free_adamw.toml"),
+    ),
 ];
 
 /// Hyperparameters that go to the workload rather than the optimizer (AlgoPerf's baselines tune

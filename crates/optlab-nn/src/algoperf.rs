@@ -1,0 +1,197 @@
+//! The network workloads of `optlab algoperf` (the lab's [`optlab::algoperf::registry`]).
+//!
+//! | workload | data, model | metric (goal) | step hint | budget (2 cores) |
+//! |---|---|---|---|---|
+//! | `mnist-mlp` | MNIST-5k (4,000 train / 1,000 validation), AlgoPerf's MNIST MLP 784 → 128 sigmoid → 10, batch 128 | `validation/accuracy` (max) | 1,000 | 2,000 steps, 120 s |
+//! | `mnist-cnn` | MNIST-5k, LeNet-like CNN (the `mnist-cnn` preset), batch 64 | `validation/accuracy` (max) | 1,250 | 2,500 steps, 240 s |
+//! | `shakespeare-gpt` | Shakespeare characters, the `shakespeare-gpt` preset's 4-layer GPT, batch 12 × 64 | `validation/loss` (min) | 2,000 | 3,000 steps, 600 s |
+//! | `digits-mlp` | UCI 8×8 digits (1,437 / 360), MLP 64 → 256 → 256 → 10 ReLU, batch 64 | `validation/accuracy` (max) | 600 | 1,200 steps, 30 s |
+//!
+//! Each is a [`TrainConfig`] (a preset with overrides) whose `[optimizer]`, `[schedule]` and
+//! wrappers are replaced by the submission's; the trial's seed sets the initialization, the
+//! split where the data has a seeded one, and the batch order. Metrics: `train/loss`,
+//! `train/accuracy` (on the training-evaluation batches), `validation/loss`,
+//! `validation/accuracy`, `validation/num_examples`.
+
+use optlab::algoperf::AlgoPerfError;
+use optlab::algoperf::registry::{Workload, WorkloadSpec};
+use optlab::algoperf::study::Trial;
+use optlab::algoperf::submission::Submission;
+use optlab::algoperf::trial::{Budget, Cadence, Metrics, Training, TrainingError};
+use serde_json::Value;
+
+use crate::config::TrainConfig;
+use crate::session::Session;
+
+/// A network workload: a training configuration and what it is held to.
+pub struct NetWorkload {
+    spec: WorkloadSpec,
+    preset: &'static str,
+    overrides: Vec<String>,
+    /// The running trial's configuration (the session borrows it).
+    current: Option<TrainConfig>,
+}
+
+impl NetWorkload {
+    fn new(
+        spec: WorkloadSpec,
+        preset: &'static str,
+        overrides: &[&str],
+    ) -> Result<NetWorkload, AlgoPerfError> {
+        let w = NetWorkload {
+            spec,
+            preset,
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            current: None,
+        };
+        w.config(0)?;
+        Ok(w)
+    }
+
+    /// The configuration of a trial with `seed`.
+    fn config(&self, seed: u64) -> Result<TrainConfig, AlgoPerfError> {
+        let mut sets = self.overrides.clone();
+        sets.push(format!("seed={seed}"));
+        TrainConfig::load(self.preset, &sets).map_err(|e| {
+            AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name))
+        })
+    }
+}
+
+fn spec(
+    name: &str,
+    description: &str,
+    metric: &str,
+    step_hint: u64,
+    budget: (u64, f64),
+    every: u64,
+) -> WorkloadSpec {
+    WorkloadSpec {
+        name: name.into(),
+        description: description.into(),
+        metric: metric.into(),
+        minimize: metric.ends_with("loss"),
+        step_hint,
+        budget: Budget {
+            max_steps: Some(budget.0),
+            max_seconds: Some(budget.1),
+        },
+        cadence: Cadence::Steps(every),
+    }
+}
+
+/// The network workloads (see the module documentation).
+///
+/// # Errors
+/// A preset or override that no longer parses (a bug, reported rather than panicking).
+pub fn workloads() -> Result<Vec<Box<dyn Workload>>, AlgoPerfError> {
+    let acc = "validation/accuracy";
+    Ok(vec![
+        Box::new(NetWorkload::new(
+            spec(
+                "mnist-mlp",
+                "MNIST-5k (4,000 train / 1,000 validation), MLP 784-128-10 with sigmoid (AlgoPerf's MNIST workload), batch 128",
+                acc,
+                1000,
+                (2000, 120.0),
+                50,
+            ),
+            "mnist-mlp",
+            &[
+                "model.depth=1",
+                "model.width=128",
+                "model.activation=\"sigmoid\"",
+                "model.init=\"xavier_uniform\"",
+                "data.shift=0",
+            ],
+        )?),
+        Box::new(NetWorkload::new(
+            spec(
+                "mnist-cnn",
+                "MNIST-5k, LeNet-like CNN (conv 6, conv 16, 120, 84), batch 64",
+                acc,
+                1250,
+                (2500, 240.0),
+                125,
+            ),
+            "mnist-cnn",
+            &[],
+        )?),
+        Box::new(NetWorkload::new(
+            spec(
+                "shakespeare-gpt",
+                "Shakespeare characters, GPT 4 layers × 4 heads × 128, context 64, batch 12",
+                "validation/loss",
+                2000,
+                (3000, 600.0),
+                100,
+            ),
+            "shakespeare-gpt",
+            &[],
+        )?),
+        Box::new(NetWorkload::new(
+            spec(
+                "digits-mlp",
+                "UCI digits 8×8 (1,437 / 360), MLP 64-256-256-10 ReLU, batch 64",
+                acc,
+                600,
+                (1200, 30.0),
+                50,
+            ),
+            "digits-mlp",
+            &[],
+        )?),
+    ])
+}
+
+impl Workload for NetWorkload {
+    fn spec(&self) -> &WorkloadSpec {
+        &self.spec
+    }
+
+    fn training(
+        &mut self,
+        trial: &Trial,
+        submission: &Submission,
+    ) -> Result<(Box<dyn Training + '_>, Value), AlgoPerfError> {
+        let built = submission.build::<f32>(&trial.hyperparameters, self.spec.step_hint)?;
+        let config = self.config(trial.seed)?;
+        let settings = serde_json::to_value(&config).map_err(|e| {
+            AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name))
+        })?;
+        let name = self.spec.name.clone();
+        let config = self.current.insert(config);
+        let session = Session::new(
+            config,
+            built.optimizer,
+            built.resolved.optimizer.clone(),
+            Some(Box::new(built.schedule)),
+        )
+        .map_err(|e| AlgoPerfError::Invalid(format!("workload `{name}`: {e}")))?;
+        Ok((Box::new(NetTraining(session)), settings))
+    }
+}
+
+/// One trial on a network workload.
+struct NetTraining<'c>(Session<'c>);
+
+impl Training for NetTraining<'_> {
+    fn step(&mut self) -> Result<(), TrainingError> {
+        self.0.step()?;
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<Metrics, TrainingError> {
+        let e = self.0.evaluate()?;
+        Ok(vec![
+            ("train/loss".into(), e.train_loss),
+            ("train/accuracy".into(), e.train_acc),
+            ("validation/loss".into(), e.val_loss),
+            ("validation/accuracy".into(), e.val_acc),
+            (
+                "validation/num_examples".into(),
+                self.0.validation_examples() as f64,
+            ),
+        ])
+    }
+}
