@@ -50,11 +50,12 @@ impl NetWorkload {
 
     /// The configuration of a trial with `seed`.
     fn config(&self, seed: u64) -> Result<TrainConfig, AlgoPerfError> {
-        let mut sets = self.overrides.clone();
-        sets.push(format!("seed={seed}"));
-        TrainConfig::load(self.preset, &sets).map_err(|e| {
+        // The seed is set on the parsed config: trial seeds use all 64 bits, TOML integers 63.
+        let mut config = TrainConfig::load(self.preset, &self.overrides).map_err(|e| {
             AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name))
-        })
+        })?;
+        config.common.seed = seed;
+        Ok(config)
     }
 }
 
