@@ -44,3 +44,10 @@ fn loss_landscape_quick_verdict_holds() {
     assert!(r.verdict.holds, "{:#?}", r.verdict.checks);
     assert_eq!(r.verdict.checks.len(), 3);
 }
+
+#[test]
+fn sharp_flat_sam_quick_verdict_holds() {
+    let r = run("sharp-flat-sam");
+    assert!(r.verdict.holds, "{:#?}", r.verdict.checks);
+    assert_eq!(r.verdict.checks.len(), 2);
+}

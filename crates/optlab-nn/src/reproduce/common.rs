@@ -343,12 +343,7 @@ pub type GradFn<'a, E> = dyn Fn(&[f32]) -> Result<Vec<f32>, E> + 'a;
 
 /// Hessian-vector product by central differences of gradients:
 /// H v ≈ (∇L(θ + εv) − ∇L(θ − εv)) / (2ε) (exact for quadratics up to rounding; error O(ε²)).
-pub fn hvp<E>(
-    grad: &GradFn<'_, E>,
-    theta: &[f32],
-    v: &[f32],
-    eps: f64,
-) -> Result<Vec<f32>, E> {
+pub fn hvp<E>(grad: &GradFn<'_, E>, theta: &[f32], v: &[f32], eps: f64) -> Result<Vec<f32>, E> {
     let gp = grad(&offset(theta, &[(eps, v)]))?;
     let gm = grad(&offset(theta, &[(-eps, v)]))?;
     Ok(gp

@@ -5,8 +5,13 @@
 pub mod common;
 pub mod init_depth;
 pub mod loss_landscape;
+pub mod sharp_flat_sam;
 
 use optlab::reproduce::Figure;
 
 /// Every network figure, in report order.
-pub const FIGURES: &[Figure] = &[init_depth::FIGURE, loss_landscape::FIGURE];
+pub const FIGURES: &[Figure] = &[
+    init_depth::FIGURE,
+    loss_landscape::FIGURE,
+    sharp_flat_sam::FIGURE,
+];
