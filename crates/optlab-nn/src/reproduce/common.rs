@@ -413,23 +413,15 @@ pub fn pca2(points: &[Vec<f32>], end: &[f32]) -> Option<([Vec<f32>; 2], [f64; 2]
     Some((dirs, explained))
 }
 
-/// A curve through `(x, y)` points for the lab's convergence plots (one value per point).
+/// A curve through `(x, y)` points for the lab's convergence plots (one value per point;
+/// non-finite values are left out).
 pub fn curve(label: impl Into<String>, points: impl IntoIterator<Item = (f64, f64)>) -> Band {
     Band {
         label: label.into(),
         dashed: false,
         points: points
             .into_iter()
-            .map(|(x, v)| BandPoint {
-                x,
-                stats: Stats {
-                    count: 1,
-                    mean: v,
-                    q10: v,
-                    q50: v,
-                    q90: v,
-                },
-            })
+            .filter_map(|(x, v)| Stats::of([v]).map(|stats| BandPoint { x, stats }))
             .collect(),
     }
 }
