@@ -585,4 +585,32 @@ mod tests {
         assert!((explained[0] + explained[1] - 1.0).abs() < 1e-6);
         assert!(explained[0] > explained[1]);
     }
+
+    #[test]
+    fn planes_do_not_depend_on_the_number_of_threads() {
+        let cfg = TrainConfig::from_toml(
+            "[model]\nkind = \"mlp\"\ndepth = 1\nwidth = 8\n[data]\nname = \"digits\"\nvalidation = 200\n",
+            &[],
+        )
+        .unwrap();
+        let data = load("test", &cfg).unwrap();
+        let probe = Probe::new("test", &cfg, &data).unwrap();
+        let batch = train_batch(&data, 300);
+        let theta = probe.initial();
+        let d1 = filter_normalized(&probe.like, &theta, 0, 1);
+        let d2 = filter_normalized(&probe.like, &theta, 0, 2);
+        let xs = linspace(-1.0, 1.0, 5);
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| probe.plane(&theta, &d1, &d2, &xs, &xs, &batch).unwrap())
+        };
+        let one = on(1);
+        assert_eq!(one, on(2));
+        assert_eq!(one, on(3));
+        let centre = probe.loss(&theta, &batch).unwrap();
+        assert_eq!(one[12], centre, "the grid's centre is θ");
+    }
 }
