@@ -23,6 +23,8 @@
 //! - Xavier normal / uniform (Glorot & Bengio, "Understanding the difficulty of training deep
 //!   feedforward neural networks", AISTATS 2010): σ = √(2 / (fan_in + fan_out)), or
 //!   U(−a, a) with a = √(6 / (fan_in + fan_out)).
+//! - LeCun normal (LeCun, Bottou, Orr & Müller, "Efficient BackProp", 1998): σ = 1 / √fan_in,
+//!   the lecture's "Xavier" √(1/fan_in) (Glorot & Bengio's forward condition n·Var(w) = 1).
 //! - Normal: N(0, σ²) with σ = `init_std` (GPT-2/nanoGPT use 0.02).
 
 use burn::module::Module;
@@ -46,6 +48,10 @@ pub enum InitScheme {
     KaimingNormal,
     /// N(0, 2/(fan_in + fan_out)).
     XavierNormal,
+    /// N(0, 1/fan_in): the variance-preserving rule for linear units (LeCun et al. 1998;
+    /// JAX `lecun_normal`, PyTorch `kaiming_normal_(nonlinearity="linear")`) — what the lecture
+    /// calls "Xavier", √(1/fan_in); equal to `xavier_normal` for square layers.
+    LecunNormal,
     /// U(−a, a), a = √(6/(fan_in + fan_out)).
     XavierUniform,
     /// N(0, σ²) with σ = `init_std`.
@@ -113,6 +119,7 @@ fn fill(
         match scheme {
             InitScheme::KaimingNormal => (2.0 / fan_in).sqrt(),
             InitScheme::XavierNormal => (2.0 / (fan_in + fan_out)).sqrt(),
+            InitScheme::LecunNormal => (1.0 / fan_in).sqrt(),
             InitScheme::Normal => std,
             InitScheme::XavierUniform => {
                 let a = (6.0 / (fan_in + fan_out)).sqrt();

@@ -37,4 +37,4 @@ pub mod train;
 
 pub use config::TrainConfig;
 pub use error::NnError;
-pub use train::{Checkpoint, Outcome, RunOptions, Summary, resume, train};
+pub use train::{Checkpoint, Outcome, RunOptions, Snapshot, Summary, resume, train};

@@ -23,6 +23,10 @@ pub enum Purpose {
     Sample = 6,
     /// Random translations of the training images of a step (index: step).
     Augment = 7,
+    /// Dropout masks of a training step (index: step).
+    Dropout = 8,
+    /// Random directions in parameter space (index: direction number).
+    Direction = 9,
 }
 
 /// The ChaCha8 generator for `(seed, purpose, index)`.

@@ -98,6 +98,19 @@ pub struct RunOptions<'a> {
     pub progress: Option<ProgressFn<'a>>,
     /// Sees every record as it is logged; may stop the run.
     pub observer: Option<&'a dyn Observer>,
+    /// Keep the parameters every N steps (at the first step of the call, every multiple of N
+    /// and at the end) in [`Outcome::snapshots`]: the training trajectory θ_k (default none).
+    pub snapshot_every: Option<u64>,
+}
+
+/// The parameters after `step` steps (row-major values, PyTorch shapes, module order, as
+/// [`read_params`] gives them).
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Steps completed.
+    pub step: u64,
+    /// The parameters.
+    pub params: Vec<Param<f32>>,
 }
 
 /// Final figures of a run (`summary.json`).
@@ -148,6 +161,8 @@ pub struct Outcome {
     pub sample: Option<String>,
     /// The state at the end, for resuming.
     pub checkpoint: Checkpoint,
+    /// The parameters every [`RunOptions::snapshot_every`] steps (empty without it).
+    pub snapshots: Vec<Snapshot>,
 }
 
 /// Everything needed to continue a run identically.
@@ -387,6 +402,7 @@ where
             .model
             .take()
             .ok_or_else(|| NnError::ParamMismatch("model lost after a failed step".into()))?;
+        model.set_step(k);
         let loss = cross_entropy(
             model.logits(&batch.inputs, &self.device)?,
             &batch.targets,
@@ -582,11 +598,25 @@ where
         let mut losses = Vec::new();
         let mut last_eval = None;
         let mut done = first;
+        let mut snapshots = Vec::new();
+        let snapshot_every = opts.snapshot_every.filter(|&n| n > 0);
+        if snapshot_every.is_some() {
+            snapshots.push(Snapshot {
+                step: first,
+                params: read_params(self.model()?)?,
+            });
+        }
         for k in first..total {
             let (loss, norm) = self.step(k)?;
             losses.push(loss);
             let step = k + 1;
             done = step;
+            if snapshot_every.is_some_and(|n| step % n == 0 || step == total) {
+                snapshots.push(Snapshot {
+                    step,
+                    params: read_params(self.model()?)?,
+                });
+            }
             let time_s = clocks(other_s).train_s;
             let eval = if step % cfg.eval_every == 0 || step == total {
                 let t = Instant::now();
@@ -653,6 +683,13 @@ where
                 other_s += t.elapsed().as_secs_f64();
             }
         }
+        if snapshot_every.is_some() && snapshots.last().is_some_and(|s: &Snapshot| s.step != done) {
+            // stopped early (observer or target): the trajectory ends where the run did
+            snapshots.push(Snapshot {
+                step: done,
+                params: read_params(self.model()?)?,
+            });
+        }
         let now = clocks(other_s);
         let final_eval = match last_eval {
             Some((step, e)) if step == done => e,
@@ -716,6 +753,7 @@ where
             summary,
             sample,
             checkpoint,
+            snapshots,
         })
     }
 }

@@ -106,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         steps: args.steps,
         out: Some(dir.clone()),
         progress,
-        observer: None,
+        ..Default::default()
     };
     let outcome = match args.device {
         Device::Cpu => match checkpoint {

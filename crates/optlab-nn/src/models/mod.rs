@@ -23,6 +23,12 @@ pub trait Net<B: Backend>: Module<B> {
     /// Logits `[targets, classes]` for `inputs`.
     fn logits(&self, inputs: &Inputs, device: &B::Device) -> Result<Tensor<B, 2>, NnError>;
 
+    /// The training step (0-based) the next forward passes belong to: models that draw random
+    /// numbers in training (dropout) draw them from `(seed, step)`, so a step's randomness does
+    /// not depend on threads or on how the run was resumed. The training loop calls it before
+    /// each step; the default does nothing.
+    fn set_step(&self, _step: u64) {}
+
     /// Continues `prompt` by `length` tokens sampled at `temperature` from `rng`; `None` for
     /// models that do not generate (classifiers).
     fn generate(
