@@ -183,13 +183,14 @@ fn double_descent_peaks_at_the_interpolation_threshold() {
 fn stochastic_acceleration_rates_are_one_over_k_and_nesterov_accelerates_gd() {
     let dir = tempdir("accel");
     let r = reproduce_quick("stochastic-acceleration", &dir);
-    let rate_checks: Vec<_> = r
-        .verdict
-        .checks
-        .iter()
-        .filter(|c| c.name.ends_with("rate 1/k"))
-        .collect();
-    assert_eq!(rate_checks.len(), 4, "SGD, heavy ball, Nesterov, L-BFGS");
+    let names: Vec<&str> = r.verdict.checks.iter().map(|c| c.name.as_str()).collect();
+    let rates = names.iter().filter(|n| n.ends_with(": rate 1/k")).count();
+    assert_eq!(rates, 3, "SGD, heavy ball, Nesterov: {names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("L-BFGS") && n.ends_with("no better than 1/k"))
+    );
     let ratio = number(&r, "Nesterov improves", "(1 − ρ_Nesterov) / (1 − ρ_GD)");
     assert!(ratio >= 2.0, "{ratio}");
     std::fs::remove_dir_all(&dir).unwrap();
