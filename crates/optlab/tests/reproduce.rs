@@ -167,6 +167,54 @@ fn scalar_stories_converge_get_stuck_and_escape() {
 }
 
 #[test]
+fn double_descent_peaks_at_the_interpolation_threshold() {
+    let dir = tempdir("dd");
+    let r = reproduce_quick("double-descent", &dir);
+    assert_eq!(number(&r, "peaks at p ≈ n", "n"), 200.0);
+    assert!(number(&r, "both sides", "peak / MSE at the largest p") >= 10.0);
+    // every (seed, p) fit is in metrics.csv
+    let csv = std::fs::read_to_string(dir.join("double-descent/metrics.csv")).unwrap();
+    let grid = r.verdict.settings["p grid"].as_array().unwrap().len();
+    assert_eq!(csv.lines().count(), 1 + 3 * grid);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stochastic_acceleration_rates_are_one_over_k_and_nesterov_accelerates_gd() {
+    let dir = tempdir("accel");
+    let r = reproduce_quick("stochastic-acceleration", &dir);
+    let names: Vec<&str> = r.verdict.checks.iter().map(|c| c.name.as_str()).collect();
+    let rates = names.iter().filter(|n| n.ends_with(": rate 1/k")).count();
+    assert_eq!(rates, 3, "SGD, heavy ball, Nesterov: {names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("L-BFGS") && n.ends_with("no better than 1/k"))
+    );
+    let ratio = number(&r, "Nesterov improves", "(1 − ρ_Nesterov) / (1 − ρ_GD)");
+    assert!(ratio >= 2.0, "{ratio}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn heavy_tail_classes_adam_fits_rare_classes() {
+    let dir = tempdir("heavy");
+    let r = reproduce_quick("heavy-tail-classes", &dir);
+    let csv = std::fs::read_to_string(dir.join("heavy-tail-classes/metrics.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with("loss_group_9"));
+    assert!(r.files.iter().any(|f| f == "groups_adam.png"));
+    // the same verdict on every run (seeded data, deterministic reductions)
+    let again = tempdir("heavy-again");
+    let r2 = reproduce_quick("heavy-tail-classes", &again);
+    assert_eq!(
+        serde_json::to_string(&r.verdict).unwrap(),
+        serde_json::to_string(&r2.verdict).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&again).unwrap();
+}
+
+#[test]
 fn index_page_is_self_contained() {
     let dir = tempdir("index");
     let reports: Vec<FigureReport> = ["sgd-divergence", "scalar-stories"]
@@ -200,5 +248,5 @@ fn index_page_is_self_contained() {
         reports.iter().map(|r| r.images.len()).sum::<usize>()
     );
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(FIGURES.len(), 6);
+    assert_eq!(FIGURES.len(), 9);
 }

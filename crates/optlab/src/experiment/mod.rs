@@ -137,6 +137,20 @@ pub trait Observer: Sync {
         Control::Continue
     }
 
+    /// Whether [`iterate`](Observer::iterate) wants the iterate of each record the lab's runner
+    /// logs (the runner copies it only then; default false).
+    fn wants_iterates(&self) -> bool {
+        false
+    }
+
+    /// The runner's iterate x_k (flattened, in f64) at a record it is about to log, before
+    /// [`record`](Observer::record) sees the record; only when
+    /// [`wants_iterates`](Observer::wants_iterates). For metrics the runner does not compute
+    /// (e.g. the loss on groups of samples).
+    fn iterate(&self, record: &Record, x: &[f64]) {
+        let _ = (record, x);
+    }
+
     /// `done` of `total` runs have finished.
     fn progress(&self, done: usize, total: usize) {
         let _ = (done, total);

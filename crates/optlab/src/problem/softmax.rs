@@ -25,8 +25,15 @@
 //! Both need λ > 0: with λ = 0 the infimum need not be attained (separable classes), so f*, W*,
 //! μ are left unknown.
 //!
-//! **Synthetic generator**: with a ChaCha8 stream seeded by `seed`, class centres cₖ ~ N(0, Iₙ),
-//! then for each sample a class yᵢ uniform in 0..K and aᵢ = c_{yᵢ} + εᵢ, εᵢ ~ N(0, Iₙ).
+//! **Synthetic generators** (`synthetic`), with a ChaCha8 stream seeded by `seed`:
+//! - `"gaussian"` (default): class centres cₖ ~ N(0, Iₙ), then for each sample a class yᵢ
+//!   uniform in 0..K and aᵢ = c_{yᵢ} + εᵢ, εᵢ ~ N(0, Iₙ);
+//! - `"heavy_tail"`: Kunstner et al. (2024, "Heavy-tailed class imbalance and why Adam
+//!   outperforms gradient descent on language models", §3), [`heavy_tail_classes`]: `levels`
+//!   levels; level i = 0..levels−1 has 2^i classes of 2^(levels−i) samples each (every level
+//!   holds 2^levels samples, so m = levels·2^levels and K = 2^levels − 1), features uniform in
+//!   [0, 1)ⁿ. With levels = 7: m = 896, K = 127, the rarest 64 classes have 2 samples each.
+//!
 //! **Real data**: labels must be class indices 0, 1, ..., K−1 (e.g. `digits.csv.gz`).
 
 use rand::{Rng, SeedableRng};
@@ -70,6 +77,58 @@ pub struct SoftmaxSpec {
     pub n_features: Option<usize>,
     /// Standardize features to mean 0, standard deviation 1 (default false).
     pub standardize: bool,
+    /// Synthetic generator without `data`: "gaussian" (default) or "heavy_tail" (then `m` and
+    /// `classes` follow from `levels`).
+    pub synthetic: Synthetic,
+    /// Levels of the "heavy_tail" generator, in 1..=16 (default 7: m = 896, K = 127).
+    pub levels: usize,
+}
+
+/// The synthetic data of [`SoftmaxSpec`] (see the module documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synthetic {
+    /// Gaussian class centres plus Gaussian noise, classes uniform.
+    #[default]
+    Gaussian,
+    /// Kunstner et al. (2024): heavy-tailed class frequencies, uniform features.
+    HeavyTail,
+}
+
+/// Kunstner et al. (2024)'s heavy-tailed classes: `levels` levels, level i = 0..levels−1 with
+/// 2^i classes of 2^(levels−i) samples each, features uniform in [0, 1)ⁿ drawn from a ChaCha8
+/// stream seeded by `seed`. Returns the row-major features (m × n, m = levels·2^levels, samples
+/// grouped by class, classes numbered from the most frequent), the labels and K = 2^levels − 1.
+///
+/// # Errors
+/// `levels` outside 1..=16 or `n = 0`.
+pub fn heavy_tail_classes(
+    levels: usize,
+    n: usize,
+    seed: u64,
+) -> Result<(Vec<f64>, Vec<usize>, usize), ProblemError> {
+    if !(1..=16).contains(&levels) {
+        return Err(ProblemError::invalid(
+            "softmax",
+            "levels",
+            levels,
+            "in 1..=16",
+        ));
+    }
+    if n == 0 {
+        return Err(ProblemError::invalid("softmax", "n", n, "≥ 1"));
+    }
+    let mut y = Vec::with_capacity(levels << levels);
+    let mut class = 0;
+    for i in 0..levels {
+        for _ in 0..1usize << i {
+            y.extend(std::iter::repeat_n(class, 1 << (levels - i)));
+            class += 1;
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let a = (0..y.len() * n).map(|_| rng.random::<f64>()).collect();
+    Ok((a, y, class))
 }
 
 impl Default for SoftmaxSpec {
@@ -87,6 +146,8 @@ impl Default for SoftmaxSpec {
             zero_based: ZeroBased::Auto,
             n_features: None,
             standardize: false,
+            synthetic: Synthetic::Gaussian,
+            levels: 7,
         }
     }
 }
@@ -112,6 +173,24 @@ impl SoftmaxSpec {
                 }
                 let (y, k) = ds.class_labels()?;
                 (ds.x, y, k.max(2), file.clone())
+            }
+            None if self.synthetic == Synthetic::HeavyTail => {
+                let (a, y, k) = heavy_tail_classes(self.levels, self.n, self.seed)?;
+                let x = Design::dense(y.len(), self.n, a).map_err(|message| {
+                    ProblemError::Numerical {
+                        problem: P,
+                        message,
+                    }
+                })?;
+                (
+                    x,
+                    y,
+                    k,
+                    format!(
+                        "heavy-tailed classes (Kunstner et al. 2024), {} levels, seed {}",
+                        self.levels, self.seed
+                    ),
+                )
             }
             None => {
                 if self.m == 0 {
@@ -652,6 +731,38 @@ mod tests {
             }
         }
         assert!((p.loss(&w) - c.f_star.unwrap()).abs() < 1e-10);
+    }
+
+    #[test]
+    fn heavy_tail_levels_hold_equal_shares_of_samples() {
+        let (a, y, k) = heavy_tail_classes(7, 5, 3).unwrap();
+        assert_eq!((y.len(), k, a.len()), (896, 127, 896 * 5));
+        let mut count = vec![0usize; k];
+        y.iter().for_each(|&c| count[c] += 1);
+        // level i: classes 2^i − 1 .. 2^(i+1) − 1, 2^(7−i) samples each
+        for i in 0..7 {
+            let level = &count[(1 << i) - 1..(1 << (i + 1)) - 1];
+            assert!(
+                level.iter().all(|&n| n == 1 << (7 - i)),
+                "level {i}: {level:?}"
+            );
+        }
+        assert!(a.iter().all(|v| (0.0..1.0).contains(v)));
+        assert_eq!(heavy_tail_classes(7, 5, 3).unwrap().0, a, "seeded");
+        assert!(heavy_tail_classes(0, 5, 3).is_err() && heavy_tail_classes(17, 5, 3).is_err());
+        let p = SoftmaxSpec {
+            synthetic: Synthetic::HeavyTail,
+            levels: 3,
+            n: 4,
+            l2: 0.0,
+            ..Default::default()
+        }
+        .build::<f64>()
+        .unwrap();
+        assert_eq!((p.num_samples(), p.shape()), (24, vec![7, 4]));
+        let spec: SoftmaxSpec =
+            toml::from_str("synthetic = \"heavy_tail\"\nlevels = 2\nn = 3").unwrap();
+        assert_eq!(spec.build::<f64>().unwrap().num_samples(), 8);
     }
 
     #[test]

@@ -16,17 +16,23 @@
 //! | [`sgd-divergence`](sgd_divergence) | GD diverges above 2/L, converges below |
 //! | [`rosenbrock-methods`](rosenbrock_methods) | many methods on Rosenbrock, at lr 0.003 and tuned |
 //! | [`scalar-stories`](scalar_stories) | GD converges / GD stuck in a local minimum / SGD noise escapes it |
+//! | [`stochastic-acceleration`](stochastic_acceleration) | α_k ∝ 1/k: SGD, momentum, Nesterov, L-BFGS all O(1/k); deterministic Nesterov beats GD |
+//! | [`heavy-tail-classes`](heavy_tail_classes) | heavy-tailed classes: Adam fits rare classes, GD only frequent ones |
+//! | [`double-descent`](double_descent) | random ReLU features, min-norm fit: test error peaks at p ≈ n, falls on both sides |
 //!
 //! Every figure has a [`Size`]: `Full` (the report) and `Quick` (fewer seeds and iterations,
 //! same claims; what the tests run). Everything is seeded: a figure's numbers are the same on
 //! every run and for any number of threads.
 
+pub mod double_descent;
+pub mod heavy_tail_classes;
 pub mod minibatch;
 pub mod rosenbrock_methods;
 pub mod scalar_stories;
 pub mod sgd_convex;
 pub mod sgd_divergence;
 pub mod sgd_strongly_convex;
+pub mod stochastic_acceleration;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -161,6 +167,9 @@ pub const FIGURES: &[Figure] = &[
     sgd_divergence::FIGURE,
     rosenbrock_methods::FIGURE,
     scalar_stories::FIGURE,
+    stochastic_acceleration::FIGURE,
+    heavy_tail_classes::FIGURE,
+    double_descent::FIGURE,
 ];
 
 /// The figure called `name`, or an error listing the valid names.
@@ -739,8 +748,8 @@ mod tests {
         let mut dedup = names.clone();
         dedup.sort_unstable();
         dedup.dedup();
-        assert_eq!(names.len(), 6);
-        assert_eq!(dedup.len(), 6);
+        assert_eq!(names.len(), 9);
+        assert_eq!(dedup.len(), 9);
     }
 
     #[test]

@@ -352,7 +352,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
 }
 
 /// f at the last record of a run, or +∞ when the run stopped early.
-fn final_loss(out: &RunOutput, run: &str) -> f64 {
+pub(super) fn final_loss(out: &RunOutput, run: &str) -> f64 {
     if out.failures.iter().any(|f| f.method == run) {
         return f64::INFINITY;
     }

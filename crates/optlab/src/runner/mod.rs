@@ -538,6 +538,10 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
             if let Some(col) = cols.grad_moment {
                 rec.set(col, grad_moment(problem, &params[0].data, &mut scratch));
             }
+            if ctx.observer.wants_iterates() {
+                let xf: Vec<f64> = params[0].data.iter().map(|v| v.as_f64()).collect();
+                ctx.observer.iterate(&rec, &xf);
+            }
             let stop = ctx.observer.record(&rec) == Control::Stop
                 || ctx.target.is_some_and(|t| t.stop && t.reached(&rec));
             out.records.push(rec);
