@@ -250,3 +250,82 @@ fn check_validates_submissions() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(feature = "nn")]
+#[test]
+fn run_quick_end_to_end() {
+    let dir = tempdir("quick");
+    let o = optlab(
+        &["algoperf", "run", "--quick", "--out", "q", "--quiet"],
+        &dir,
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let q = dir.join("q");
+    // AlgoPerf's layout: 2 submissions × 1 study × 2 workloads × 2 trials.
+    for s in ["adamw", "sgd_nesterov"] {
+        for w in ["logreg", "digits-mlp"] {
+            for t in [1, 2] {
+                let d = q.join(format!("{s}/study_0/{w}_optlab/trial_{t}"));
+                for f in ["eval_measurements.csv", "hparams.json", "trial_done.json"] {
+                    assert!(d.join(f).is_file(), "{}", d.join(f).display());
+                }
+            }
+        }
+    }
+    let wl: Value =
+        serde_json::from_str(&std::fs::read_to_string(q.join("workloads.json")).unwrap()).unwrap();
+    assert_eq!(
+        wl["workloads"]["digits-mlp"]["metric"],
+        "validation/accuracy"
+    );
+    let scores: Value =
+        serde_json::from_str(&std::fs::read_to_string(q.join("scores/scores.json")).unwrap())
+            .unwrap();
+    for s in ["adamw", "sgd_nesterov"] {
+        let v = scores["scores"][s].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{s}: {v}");
+    }
+    for f in [
+        "performance_profile.png",
+        "performance_profile.svg",
+        "index.html",
+    ] {
+        assert!(q.join("scores").join(f).is_file(), "{f}");
+    }
+    // A second run skips every finished trial.
+    let o = optlab(
+        &["algoperf", "run", "--quick", "--out", "q", "--quiet"],
+        &dir,
+        &[],
+    );
+    assert!(o.status.success());
+    assert!(
+        text(&o.stdout).contains("0 trial(s) run"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Errors: unknown workload, no submission.
+    let o = optlab(
+        &[
+            "algoperf",
+            "run",
+            "adamw",
+            "--workloads",
+            "mnist_mpl",
+            "--out",
+            "x",
+        ],
+        &dir,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("unknown workload `mnist_mpl`"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = optlab(&["algoperf", "run", "--out", "x"], &dir, &[]);
+    assert!(text(&o.stderr).contains("name at least one submission"));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -51,9 +51,8 @@ impl NetWorkload {
     /// The configuration of a trial with `seed`.
     fn config(&self, seed: u64) -> Result<TrainConfig, AlgoPerfError> {
         // The seed is set on the parsed config: trial seeds use all 64 bits, TOML integers 63.
-        let mut config = TrainConfig::load(self.preset, &self.overrides).map_err(|e| {
-            AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name))
-        })?;
+        let mut config = TrainConfig::load(self.preset, &self.overrides)
+            .map_err(|e| AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name)))?;
         config.common.seed = seed;
         Ok(config)
     }
@@ -157,9 +156,8 @@ impl Workload for NetWorkload {
     ) -> Result<(Box<dyn Training + '_>, Value), AlgoPerfError> {
         let built = submission.build::<f32>(&trial.hyperparameters, self.spec.step_hint)?;
         let config = self.config(trial.seed)?;
-        let settings = serde_json::to_value(&config).map_err(|e| {
-            AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name))
-        })?;
+        let settings = serde_json::to_value(&config)
+            .map_err(|e| AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name)))?;
         let name = self.spec.name.clone();
         let config = self.current.insert(config);
         let session = Session::new(

@@ -353,7 +353,15 @@ where
         )?;
         let schedule = config.schedule.as_ref().map(|s| s.build()).transpose()?;
         let optimizer = typed.build::<f32>()?;
-        Self::with_optimizer(config, model, data, device, optimizer, typed.label(), schedule)
+        Self::with_optimizer(
+            config,
+            model,
+            data,
+            device,
+            optimizer,
+            typed.label(),
+            schedule,
+        )
     }
 
     /// A trainer whose optimizer and schedule are built by the caller (AlgoPerf submissions);

@@ -122,7 +122,12 @@ fn trials_log_algoperf_columns_and_shards_partition_the_plan() {
     let steps = m.column(columns::GLOBAL_STEP).unwrap();
     assert_eq!(steps[0], 50.0);
     assert!(steps.windows(2).all(|w| w[1] > w[0]));
-    for f in ["hparams.json", "flags_0.json", "meta_data_0.json", "trial_done.json"] {
+    for f in [
+        "hparams.json",
+        "flags_0.json",
+        "meta_data_0.json",
+        "trial_done.json",
+    ] {
         assert!(one.join(f).is_file(), "{f}");
     }
 
@@ -181,7 +186,10 @@ fn targets_follow_algoperfs_procedure() {
             .join(MEASUREMENTS_FILE),
     )
     .unwrap();
-    assert_eq!(*m.column(columns::GLOBAL_STEP).unwrap().last().unwrap(), 2000.0);
+    assert_eq!(
+        *m.column(columns::GLOBAL_STEP).unwrap().last().unwrap(),
+        2000.0
+    );
     assert!(dir.join("derivation.json").is_file());
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -222,7 +230,12 @@ fn speedrun_summarizes_seeds_and_tests_the_difference() {
         }
     }
     let files = report.write(&dir).unwrap();
-    for f in ["speedrun.json", "validation_curves.png", "validation_curves.svg", "index.html"] {
+    for f in [
+        "speedrun.json",
+        "validation_curves.png",
+        "validation_curves.svg",
+        "index.html",
+    ] {
         assert!(files.iter().any(|x| x == f) && dir.join(f).is_file(), "{f}");
     }
     assert!(report.verdict.contains("adamw") && report.verdict.contains("Welch"));

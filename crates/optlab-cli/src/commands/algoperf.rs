@@ -17,16 +17,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use optlab::algoperf::report::score_results;
-use optlab::algoperf::results::{PlanFile, ResultsDir};
-use optlab::algoperf::scoring::DEFAULT_TIME_COLUMN;
-use optlab::algoperf::study::{DEFAULT_STUDIES, DEFAULT_TRIALS, Plan, Shard};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use optlab::algoperf::finite_sum::FiniteSum;
 use optlab::algoperf::registry::{Registry, Workload};
-use optlab::algoperf::submission::{BUILTIN, Submission, Tuning};
+use optlab::algoperf::report::score_results;
+use optlab::algoperf::results::{PlanFile, ResultsDir};
+use optlab::algoperf::scoring::DEFAULT_TIME_COLUMN;
 use optlab::algoperf::search::Point;
 use optlab::algoperf::speedrun::{self, SpeedrunPlan};
+use optlab::algoperf::study::{DEFAULT_STUDIES, DEFAULT_TRIALS, Plan, Shard};
+use optlab::algoperf::submission::{BUILTIN, Submission, Tuning};
 use optlab::algoperf::targets::{TargetsPlan, derive};
 use optlab::algoperf::trial::{Cadence, TrialEvent, WallClock, run_trials};
 use optlab::algoperf::workloads::{WORKLOADS_FILE, WorkloadsFile};
@@ -133,7 +133,11 @@ struct TargetsArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     workloads: Vec<String>,
     /// Baseline submissions.
-    #[arg(long, value_delimiter = ',', default_value = "nadamw,adamw,sgd_nesterov")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "nadamw,adamw,sgd_nesterov"
+    )]
     baselines: Vec<String>,
     /// Tuning trials per baseline.
     #[arg(long, default_value_t = DEFAULT_TRIALS)]
@@ -274,18 +278,17 @@ fn speedrun(a: SpeedrunArgs) -> anyhow::Result<()> {
             Some(sc) => fastest_point(sc, &s.name, &a.workload).with_context(|| {
                 format!(
                     "{}: no trial of `{}` on `{}` reached the target (studies.{}.{}[].hparams)",
-                    a.from.as_deref().unwrap_or(std::path::Path::new("")).display(),
+                    a.from
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display(),
                     s.name,
                     a.workload,
                     s.name,
                     a.workload
                 )
             })?,
-            None => s
-                .points(1, a.seed)?
-                .into_iter()
-                .next()
-                .unwrap_or_default(),
+            None => s.points(1, a.seed)?.into_iter().next().unwrap_or_default(),
         };
         entries.push((s, p));
     }
@@ -383,9 +386,11 @@ impl Bars {
             ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
         };
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} trials, {elapsed}  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} trials, {elapsed}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         Bars { bar }
     }
@@ -426,7 +431,10 @@ fn run_benchmark(a: RunArgs) -> anyhow::Result<()> {
         )
     } else {
         if a.submissions.is_empty() {
-            bail!("name at least one submission (file or built-in: {}), or use --quick", builtin_names());
+            bail!(
+                "name at least one submission (file or built-in: {}), or use --quick",
+                builtin_names()
+            );
         }
         let workloads = if a.workloads.is_empty() {
             reg.workloads()
@@ -538,7 +546,11 @@ fn run_benchmark(a: RunArgs) -> anyhow::Result<()> {
 }
 
 fn builtin_names() -> String {
-    BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    BUILTIN
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn targets(a: TargetsArgs) -> anyhow::Result<()> {

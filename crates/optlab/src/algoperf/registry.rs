@@ -72,12 +72,11 @@ pub struct Registry {
 impl Registry {
     /// An empty registry with the committed [`TARGETS`].
     pub fn new() -> Result<Registry, AlgoPerfError> {
-        let targets: WorkloadsFile = serde_json::from_str(TARGETS).map_err(|e| {
-            AlgoPerfError::Format {
+        let targets: WorkloadsFile =
+            serde_json::from_str(TARGETS).map_err(|e| AlgoPerfError::Format {
                 path: "algoperf/workloads.json (built in)".into(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(Registry {
             workloads: Vec::new(),
             targets,
@@ -201,7 +200,9 @@ impl TrialRunner for Registry {
             .workloads
             .iter_mut()
             .find(|w| w.spec().name == trial.workload)
-            .ok_or_else(|| AlgoPerfError::Invalid(format!("unknown workload `{}`", trial.workload)))?;
+            .ok_or_else(|| {
+                AlgoPerfError::Invalid(format!("unknown workload `{}`", trial.workload))
+            })?;
         let (training, settings) = w.training(trial, submission)?;
         let factor = self.budget_factor;
         let config = json!({

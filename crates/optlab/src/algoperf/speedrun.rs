@@ -103,7 +103,7 @@ pub fn welch(a: &Summary, b: &Summary) -> Option<Welch> {
     }
     let (va, vb) = (a.sd * a.sd / na, b.sd * b.sd / nb);
     let se2 = va + vb;
-    if !(se2 > 0.0) {
+    if se2.is_nan() || se2 <= 0.0 {
         return None;
     }
     let t = (a.mean - b.mean) / se2.sqrt();
@@ -208,11 +208,9 @@ pub fn run(
             let path = results.trial_dir(t).join(MEASUREMENTS_FILE);
             let m = EvalMeasurements::read(&path)?;
             let col = |name: &str| {
-                m.column(name).ok_or_else(|| {
-                    AlgoPerfError::Format {
-                        path: path.display().to_string(),
-                        message: format!("no column `{name}`"),
-                    }
+                m.column(name).ok_or_else(|| AlgoPerfError::Format {
+                    path: path.display().to_string(),
+                    message: format!("no column `{name}`"),
                 })
             };
             let (gs, sec, val) = (
@@ -237,7 +235,9 @@ pub fn run(
     }
     let steps_test = welch(&arms[0].steps_summary, &arms[1].steps_summary);
     let seconds_test = welch(&arms[0].seconds_summary, &arms[1].seconds_summary);
-    let all_reached = arms[..2].iter().all(|a| a.steps.iter().all(Option::is_some));
+    let all_reached = arms[..2]
+        .iter()
+        .all(|a| a.steps.iter().all(Option::is_some));
     let fewer = arms[0].steps_summary.mean < arms[1].steps_summary.mean;
     let significant = steps_test.as_ref().is_some_and(|w| w.p < 0.05);
     let holds = all_reached && fewer && significant;
@@ -257,12 +257,14 @@ pub fn run(
         cb = fmt_num(arms[1].steps_summary.ci95),
         ra = arms[0].steps_summary.values.len(),
         rb = arms[1].steps_summary.values.len(),
-        test = steps_test.as_ref().map_or("not computable".to_string(), |w| format!(
-            "t = {}, df = {}, p = {}",
-            fmt_num(w.t),
-            fmt_num(w.df),
-            fmt_num(w.p)
-        )),
+        test = steps_test
+            .as_ref()
+            .map_or("not computable".to_string(), |w| format!(
+                "t = {}, df = {}, p = {}",
+                fmt_num(w.t),
+                fmt_num(w.df),
+                fmt_num(w.p)
+            )),
         result = if holds {
             "The claim holds (fewer steps, p < 0.05, every run reached the target)."
         } else if !all_reached {
@@ -428,7 +430,11 @@ mod tests {
         let s = Summary::of(vec![-1.5, -0.5, 0.5, 1.5]);
         let sd = (5.0f64 / 3.0).sqrt();
         assert!((s.sd - sd).abs() < 1e-15);
-        assert!((s.ci95 - 3.1824463052837078 * sd / 2.0).abs() < 1e-9, "{}", s.ci95);
+        assert!(
+            (s.ci95 - 3.1824463052837078 * sd / 2.0).abs() < 1e-9,
+            "{}",
+            s.ci95
+        );
         assert!(Summary::of(vec![]).mean.is_nan());
     }
 }
