@@ -70,18 +70,34 @@ fn tiny_run_writes_outputs_and_resumes() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["steps"], 5);
-    let ck = dir.join("checkpoint.json.gz");
+    // the run directory resumes from its latest checkpoint, and keeps its outputs there
+    let (ok, stdout, err) = optlab(&["train", "--resume", out_s, "--steps", "8", "--quiet"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("resuming from") && err.contains("step-00000005"),
+        "{err}"
+    );
+    assert!(stdout.contains("8 steps"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps"], 8);
+    // a checkpoint directory too
+    let ck = dir.join("checkpoints/step-00000008");
     let (ok, stdout, err) = optlab(&[
         "train",
         "--resume",
         ck.to_str().unwrap(),
         "--steps",
-        "8",
-        "--out",
-        out_s,
+        "9",
         "--quiet",
     ]);
     assert!(ok, "{err}");
-    assert!(stdout.contains("8 steps"), "{stdout}");
+    assert!(stdout.contains("9 steps"), "{stdout}");
+    // the old format: a clear message
+    let old = dir.join("checkpoint.json.gz");
+    std::fs::write(&old, [0x1f, 0x8b, 8, 0]).unwrap();
+    let (ok, _, err) = optlab(&["train", "--resume", old.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("old-format checkpoint"), "{err}");
     std::fs::remove_dir_all(&out).ok();
 }

@@ -85,7 +85,8 @@ pub struct TrainConfig {
     /// Validation every N steps, and at the end (default 100).
     pub eval_every: u64,
     /// Save a checkpoint every N steps (and at the end) into the run directory
-    /// (`checkpoint.json.gz`; default none: only at the end).
+    /// (`checkpoints/step-N/`, see [`checkpoint`](crate::checkpoint); default none: only at the
+    /// end).
     pub checkpoint_every: Option<u64>,
     /// The model.
     pub model: ModelSpec,

@@ -17,12 +17,15 @@
 //! - [`config`]: experiments as TOML (presets `mnist-mlp`, `mnist-cnn`, `digits-mlp`,
 //!   `shakespeare-gpt`, `shakespeare-gpt-muon`) with `key=value` overrides, on the lab's shared
 //!   experiment layer ([`optlab::experiment`]: common fields, typed optimizer, wrappers, target);
+//! - [`checkpoint`]: crash-safe checkpoint directories (safetensors tensors, a JSON manifest
+//!   with checksums) and the run directory's layout for resuming;
 //! - [`train`]: the loop, evaluation, checkpoints and resume; records ([`metrics`]: the declared
 //!   columns), plots and time-to-target through the lab's shared run-directory writer.
 
 pub mod algoperf;
 pub mod batch;
 pub mod bridge;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;

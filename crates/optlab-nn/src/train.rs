@@ -21,23 +21,23 @@
 //! the schedule's `k` are all in a [`Checkpoint`], so a run resumed at step k continues with the
 //! same losses as the uninterrupted run.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use optlab::experiment::{Control, MethodOptimizer, Observer, RunDir, TargetReport, log_schedule};
-use optlab::optim::{Buffer, Eval as Ask, OptimizerState};
+use optlab::optim::{Buffer, Eval as Ask};
 use optlab::plot::ConvergenceOptions;
 use optlab::record::{Record, Records, XAxis};
-use optlab::schedule::{Schedule, ScheduleState};
+use optlab::schedule::Schedule;
 use optlab::{Optimizer, Param};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
 use crate::bridge::{GradBridge, HostBridge, read_params, write_params};
+use crate::checkpoint::{self, stall_point};
 use crate::config::{DEFAULT_LOG_EVERY, TrainConfig};
 use crate::data::TaskData;
 use crate::error::NnError;
@@ -45,6 +45,7 @@ use crate::metrics::{self, Columns};
 use crate::models::{ModelSpec, Net, correct, cross_entropy};
 use crate::rng::{Purpose, stream};
 
+pub use crate::checkpoint::Checkpoint;
 pub use crate::metrics::METRICS;
 
 /// The default backend: burn's flex CPU backend with autodiff.
@@ -91,7 +92,8 @@ pub struct RunOptions<'a> {
     /// Stop after this many steps in total (overrides the configuration's steps/epochs).
     pub steps: Option<u64>,
     /// The run directory: outputs go into it (metrics.csv, summary.json, loss.png/.svg,
-    /// accuracy.png/.svg, checkpoint.json.gz, sample.txt); `None` writes nothing. `optlab train`
+    /// accuracy.png/.svg, config.json, checkpoints/step-N/, sample.txt; see
+    /// [`checkpoint`](crate::checkpoint)); `None` writes nothing. `optlab train`
     /// passes `--out D`, default `runs/<name>` — the same meaning as for `optlab run`.
     pub out: Option<PathBuf>,
     /// Called after every step.
@@ -163,75 +165,6 @@ pub struct Outcome {
     pub checkpoint: Checkpoint,
     /// The parameters every [`RunOptions::snapshot_every`] steps (empty without it).
     pub snapshots: Vec<Snapshot>,
-}
-
-/// Everything needed to continue a run identically.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// The experiment.
-    pub config: TrainConfig,
-    /// Steps completed (the data position: the next batch is batch `step`).
-    pub step: u64,
-    /// Wall time so far (evaluations included), seconds.
-    pub elapsed_s: f64,
-    /// Training time so far (the records' `time_s` clock), seconds.
-    pub train_time_s: f64,
-    /// Examples evaluated so far (the records' `grad_evals`; absent in checkpoints written
-    /// before it was saved, which are resumed with one evaluation per example, two under SAM).
-    #[serde(default)]
-    pub evals: Option<u64>,
-    /// Model parameters (name, shape, values) in module order.
-    pub params: Vec<Buffer<f32>>,
-    /// Optimizer state (of the optimizer inside its wrappers; a checkpoint written before the
-    /// wrappers were optimizers holds the base optimizer's, which loads as well).
-    pub optimizer: OptimizerState<f32>,
-    /// State of a metric-driven schedule (`ReduceLROnPlateau`: best value, bad epochs,
-    /// cooldown, current factor); absent for closed-form schedules and in older checkpoints.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<ScheduleState>,
-    /// Records so far, as `metrics.csv` text (the shared CSV format of [`optlab::record`],
-    /// which round-trips every value exactly, `NaN` included).
-    pub records_csv: String,
-}
-
-impl Checkpoint {
-    /// Writes the checkpoint as gzip-compressed JSON.
-    pub fn save(&self, path: &Path) -> Result<(), NnError> {
-        let write = |source| NnError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::create(path).map_err(write)?;
-        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-        serde_json::to_writer(&mut gz, self).map_err(|e| NnError::Checkpoint {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-        gz.finish().and_then(|mut f| f.flush()).map_err(write)
-    }
-
-    /// The records saved in the checkpoint (with the declared [`metrics::schema`]).
-    pub fn records(&self) -> Result<Records, NnError> {
-        Records::read_csv_as(self.records_csv.as_bytes(), &metrics::schema()).map_err(|e| {
-            NnError::Records(format!(
-                "in the checkpoint of `{}`: {e}",
-                self.config.common.name
-            ))
-        })
-    }
-
-    /// Reads a checkpoint written by [`save`](Checkpoint::save).
-    pub fn load(path: &Path) -> Result<Self, NnError> {
-        let file = std::fs::File::open(path).map_err(|e| NnError::io(path, e))?;
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(file)
-            .read_to_string(&mut text)
-            .map_err(|e| NnError::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| NnError::Checkpoint {
-            path: path.into(),
-            message: e.to_string(),
-        })
-    }
 }
 
 /// Trains `config` on the CPU backend.
@@ -494,14 +427,14 @@ where
         clocks: Clocks,
         records: &Records,
     ) -> Result<Checkpoint, NnError> {
-        let params = read_params(self.model()?)?
-            .into_iter()
-            .map(|p| Buffer {
-                name: p.name,
-                shape: p.shape,
-                data: p.data,
-            })
-            .collect();
+        let current = read_params(self.model()?)?;
+        let mut at = current.clone();
+        let averaged = if self.optimizer.eval_params(&current, &mut at)? {
+            at.into_iter().map(buffer).collect()
+        } else {
+            Vec::new()
+        };
+        let params = current.into_iter().map(buffer).collect();
         let mut csv = Vec::new();
         records
             .write_csv(&mut csv)
@@ -513,6 +446,7 @@ where
             train_time_s: clocks.train_s,
             evals: Some(self.evals),
             params,
+            averaged,
             optimizer: self.optimizer.state(),
             schedule: self
                 .schedule
@@ -596,6 +530,10 @@ where
             );
         }
         let mut dir = opts.out.as_ref().map(RunDir::create).transpose()?;
+        if let Some(d) = &dir {
+            // what `optlab train --resume RUN_DIR` starts from when no checkpoint completed
+            checkpoint::save_config(d.path(), cfg)?;
+        }
         let method = self.label.clone();
         let t0 = Instant::now();
         let mut other_s = 0.0; // evaluations and checkpoints, not training
@@ -625,6 +563,7 @@ where
                     params: read_params(self.model()?)?,
                 });
             }
+            stall_point("step", step);
             let time_s = clocks(other_s).train_s;
             let eval = if step % cfg.eval_every == 0 || step == total {
                 let t = Instant::now();
@@ -686,8 +625,8 @@ where
                 && step < total
             {
                 let t = Instant::now();
-                self.checkpoint(step, clocks(other_s), &records)?
-                    .save(&d.file(CHECKPOINT))?;
+                let ck = self.checkpoint(step, clocks(other_s), &records)?;
+                checkpoint::save_in_run(d.path(), &ck)?;
                 other_s += t.elapsed().as_secs_f64();
             }
         }
@@ -750,7 +689,7 @@ where
         let checkpoint = self.checkpoint(done, now, &records)?;
         if let Some(d) = &mut dir {
             write_outputs(d, cfg, &summary, &records)?;
-            d.with_file(CHECKPOINT, |p| checkpoint.save(p))?;
+            checkpoint::save_in_run(d.path(), &checkpoint)?;
             if let Some(s) = &sample {
                 d.text("sample.txt", s)?;
             }
@@ -765,9 +704,6 @@ where
         })
     }
 }
-
-/// The checkpoint's file name in the run directory.
-pub const CHECKPOINT: &str = "checkpoint.json.gz";
 
 /// Wall time and training time of a run, seconds.
 #[derive(Clone, Copy, Debug, Default)]
@@ -831,4 +767,12 @@ fn write_outputs(
         dir.curves(file, &bands, &opts)?;
     }
     Ok(())
+}
+
+fn buffer(p: Param<f32>) -> Buffer<f32> {
+    Buffer {
+        name: p.name,
+        shape: p.shape,
+        data: p.data,
+    }
 }

@@ -32,7 +32,7 @@ fn resume_is_identical(cfg: &TrainConfig) {
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("checkpoint.json.gz");
+    let path = dir.join("checkpoint");
     half.checkpoint.save(&path).unwrap();
     let loaded = Checkpoint::load(&path).unwrap();
     assert_eq!(loaded, half.checkpoint);
@@ -247,11 +247,20 @@ fn outputs_are_written() {
         "loss.svg",
         "accuracy.png",
         "accuracy.svg",
-        "checkpoint.json.gz",
+        "config.json",
+        "checkpoints/step-00000003/checkpoint.json",
+        "checkpoints/step-00000003/model.safetensors",
+        "checkpoints/step-00000003/optimizer.safetensors",
+        "checkpoints/step-00000003/records.csv",
         "sample.txt",
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
+    let in_checkpoints: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(in_checkpoints, ["step-00000003"], "only the latest is kept");
     // the shared records format: read back through optlab::record
     let text = std::fs::read(run.join("metrics.csv")).unwrap();
     assert!(

@@ -177,12 +177,23 @@ impl TraceFile {
     pub fn from_json(text: &str) -> Result<Self, VerifyError> {
         let file: TraceFile =
             serde_json::from_str(text).map_err(|e| VerifyError::Format(e.to_string()))?;
-        let n: usize = file
+        // element counts with overflow checks: a product that wraps would make absurd shapes
+        // look consistent with short arrays (seen while writing the fuzz target)
+        let n = file
             .problem
             .shapes
             .iter()
-            .map(|s| s.iter().product::<usize>())
-            .sum();
+            .try_fold(0usize, |n, s| {
+                s.iter()
+                    .try_fold(1usize, |m, &d| m.checked_mul(d))
+                    .and_then(|m| n.checked_add(m))
+            })
+            .ok_or_else(|| {
+                VerifyError::Format(format!(
+                    "problem.shapes {:?} hold more elements than a usize counts",
+                    file.problem.shapes
+                ))
+            })?;
         let p = &file.problem;
         for (what, len) in [("x0", p.x0.len()), ("c", p.c.len()), ("d", p.d.len())] {
             if len != n {
@@ -599,4 +610,22 @@ pub fn replay_schedules(file: &ScheduleFile) -> Vec<Result<ScheduleReport, Sched
         .iter()
         .map(|(name, case)| replay_schedule_case(name, case))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (fuzz/corpus/trace_json/overflow_shapes.json): shapes whose element count
+    /// overflows are refused, not wrapped to a count that matches short arrays.
+    #[test]
+    fn shapes_whose_size_overflows_are_refused() {
+        let text = r#"{"problem": {"shapes": [[4294967296, 4294967296], [1]],
+            "x0": [1.0], "c": [0.0], "d": [1.0]}, "cases": []}"#;
+        let e = TraceFile::from_json(text).err().map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|e| e.contains("more elements")),
+            "{e:?}"
+        );
+    }
 }

@@ -99,19 +99,25 @@ fn valid_leaf() -> BoxedStrategy<ScheduleSpec> {
         }),
         (
             log_uniform(-10.0, 10.0),
-            steps(),
-            factor_closed(),
+            steps().prop_map(|t| t.max(2)),
+            0.01f64..=0.99,
             anneal(),
             log_uniform(-3.0, 6.0),
             log_uniform(-3.0, 8.0),
             any::<bool>()
         )
             .prop_map(
-                |(max_lr, total_steps, pct_start, anneal_strategy, div, final_div, three)| {
+                |(max_lr, total_steps, u, anneal_strategy, div, final_div, three)| {
+                    // pct_start inside the range where every phase holds a step: the warm-up
+                    // ends after step 0 (pct_start·T > 1) and the last phase is not empty
+                    // (pct_start < 1; 2·pct_start·T − 2 < T − 1 with three phases)
+                    let t = total_steps as f64;
+                    let hi = if three { (t + 1.0) / (2.0 * t) } else { 1.0 };
+                    let lo = 1.0 / t;
                     ScheduleSpec::OneCycleLR(OneCycleLR {
                         max_lr,
                         total_steps,
-                        pct_start,
+                        pct_start: lo + (hi - lo) * u,
                         anneal_strategy,
                         div_factor: div,
                         final_div_factor: final_div,

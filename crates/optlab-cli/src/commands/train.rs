@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use optlab_nn::checkpoint::{self, ResumePoint};
 use optlab_nn::train::{self, Progress};
 use optlab_nn::{Checkpoint, RunOptions, TrainConfig};
 
@@ -26,8 +27,11 @@ pub struct Args {
     /// No progress bar or evaluation lines (the final summary is still printed).
     #[arg(long)]
     quiet: bool,
-    /// Continue the run saved in this checkpoint (e.g. runs/mnist-mlp/checkpoint.json.gz).
-    #[arg(long, value_name = "CHECKPOINT", conflicts_with_all = ["experiment", "set"])]
+    /// Continue a run: a run directory (e.g. runs/mnist-mlp) continues from its latest complete
+    /// checkpoint, or from step 0 with its config.json when none completed; a checkpoint
+    /// directory (RUN_DIR/checkpoints/step-N) continues from that one. Outputs go to the run
+    /// directory unless --out says otherwise.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["experiment", "set"])]
     resume: Option<PathBuf>,
     /// Only time N training steps (forward, backward, update; after 3 warm-up steps) and print
     /// milliseconds per step; writes nothing.
@@ -49,14 +53,17 @@ enum Device {
 
 /// Runs `optlab train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let checkpoint = match &args.resume {
-        Some(p) => Some(Checkpoint::load(p)?),
-        None => None,
+    let (checkpoint, resumed_config, run_dir) = match &args.resume {
+        Some(p) => resume_point(p)?,
+        None => (None, None, None),
     };
-    let config = match (&checkpoint, &args.experiment) {
-        (Some(ck), _) => ck.config.clone(),
-        (None, Some(e)) => TrainConfig::load(e, &args.set)?,
-        (None, None) => anyhow::bail!("give a preset or EXPERIMENT.toml, or --resume CHECKPOINT"),
+    let config = match (&checkpoint, resumed_config, &args.experiment) {
+        (Some(ck), _, _) => ck.config.clone(),
+        (None, Some(c), _) => c,
+        (None, None, Some(e)) => TrainConfig::load(e, &args.set)?,
+        (None, None, None) => {
+            anyhow::bail!("give a preset or EXPERIMENT.toml, or --resume RUN_DIR")
+        }
     };
     if let Some(n) = args.bench {
         let ms = bench(&config, n, args.device)?;
@@ -101,6 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = args
         .out
         .clone()
+        .or(run_dir)
         .unwrap_or_else(|| Path::new("runs").join(&config.common.name));
     let opts = RunOptions {
         steps: args.steps,
@@ -154,6 +162,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("outputs in {}", dir.display());
     Ok(())
+}
+
+/// What `--resume PATH` continues from: a checkpoint, or the configuration of a run directory
+/// in which no checkpoint completed (said on stderr), and the run directory.
+fn resume_point(
+    path: &Path,
+) -> anyhow::Result<(Option<Checkpoint>, Option<TrainConfig>, Option<PathBuf>)> {
+    let note = |interrupted: &[PathBuf]| {
+        for p in interrupted {
+            eprintln!(
+                "note: ignoring {} (a checkpoint write that did not complete)",
+                p.display()
+            );
+        }
+    };
+    Ok(match checkpoint::resume_point(path)? {
+        ResumePoint::Checkpoint {
+            dir,
+            checkpoint,
+            run_dir,
+            interrupted,
+        } => {
+            note(&interrupted);
+            eprintln!("resuming from {} (step {})", dir.display(), checkpoint.step);
+            (Some(*checkpoint), None, run_dir)
+        }
+        ResumePoint::Fresh {
+            run_dir,
+            config,
+            interrupted,
+        } => {
+            note(&interrupted);
+            eprintln!(
+                "no complete checkpoint in {}: starting `{}` afresh from step 0 with its {}",
+                run_dir.display(),
+                config.common.name,
+                checkpoint::CONFIG_FILE
+            );
+            (None, Some(*config), Some(run_dir))
+        }
+    })
 }
 
 fn bench(config: &TrainConfig, steps: u64, device: Device) -> anyhow::Result<f64> {

@@ -393,14 +393,51 @@ impl OneCycleLR {
         check::in_unit_interval(Self::KIND, "pct_start", self.pct_start)?;
         check::positive(Self::KIND, "div_factor", self.div_factor)?;
         check::positive(Self::KIND, "final_div_factor", self.final_div_factor)?;
-        // PyTorch's warm-up phase ends at step pct_start·T − 1; when that is step 0 the phase
-        // has zero length and its interpolation is 0/0 (ZeroDivisionError in PyTorch).
-        if self.pct_start * self.total_steps as f64 - 1.0 == 0.0 {
+        // Every phase must hold a step after its start. PyTorch's phases end at the float steps
+        // pct_start·T − 1 (warm-up), [2·pct_start·T − 2 (the way down, three_phase)] and T − 1;
+        // a warm-up ending at step 0 has zero length and interpolates 0/0 (ZeroDivisionError in
+        // PyTorch), one ending before step 0 holds no step at all, and the same goes for the
+        // phases after it.
+        let t = self.total_steps as f64;
+        let up_end = self.pct_start * t - 1.0;
+        if up_end <= 0.0 {
             return Err(OptimError::invalid(
                 Self::KIND,
                 "pct_start",
                 self.pct_start,
-                "such that pct_start · total_steps ≠ 1 (a zero-length warm-up phase is 0/0)",
+                format!(
+                    "such that pct_start · total_steps > 1 (here {}): the warm-up phase ends at \
+                     step pct_start · total_steps − 1, which must come after step 0",
+                    self.pct_start * t
+                ),
+            ));
+        }
+        let (next_end, phase) = if self.three_phase {
+            (
+                2.0 * self.pct_start * t - 2.0,
+                "the third (final annealing) phase",
+            )
+        } else {
+            (up_end, "the annealing phase")
+        };
+        if next_end >= t - 1.0 {
+            let allowed = if self.three_phase {
+                format!(
+                    "such that 2 · pct_start · total_steps − 2 < total_steps − 1 (here {} ≥ {}): \
+                     {phase} would be empty",
+                    next_end,
+                    t - 1.0
+                )
+            } else {
+                format!(
+                    "< 1: {phase}, from step pct_start · total_steps − 1 to total_steps − 1, would be empty"
+                )
+            };
+            return Err(OptimError::invalid(
+                Self::KIND,
+                "pct_start",
+                self.pct_start,
+                allowed,
             ));
         }
         if !(self.max_lr / self.div_factor).is_finite() {
@@ -824,25 +861,57 @@ mod tests {
     }
 
     #[test]
-    fn one_cycle_zero_length_warm_up_is_refused() {
-        // pct_start·T = 1: PyTorch divides 0 by 0 at k = 0 (ZeroDivisionError).
-        for (pct_start, total_steps) in [(0.1, 10), (0.5, 2), (1.0, 1)] {
-            let s = OneCycleLR {
-                pct_start,
-                ..OneCycleLR::new(1.0, total_steps)
-            };
-            let err = s.validate().expect_err("zero-length warm-up accepted");
-            assert!(err.to_string().contains("pct_start"), "{err}");
-        }
-        // a warm-up ending before step 0 is not degenerate: PyTorch starts in the annealing phase
-        let short = OneCycleLR {
-            pct_start: 0.05,
-            ..OneCycleLR::new(1.0, 10)
+    fn one_cycle_empty_or_zero_length_phases_are_refused() {
+        let one_cycle = |pct_start, total_steps, three_phase| OneCycleLR {
+            pct_start,
+            three_phase,
+            ..OneCycleLR::new(1.0, total_steps)
         };
-        assert!(short.validate().is_ok());
-        let one = OneCycleLR::new(1.0, 1);
-        assert!(one.validate().is_ok());
-        assert!((one.lr(0.0, 0) - 4e-6).abs() < 1e-18);
+        // pct_start·T = 1: PyTorch divides 0 by 0 at k = 0 (ZeroDivisionError); pct_start·T < 1:
+        // the warm-up ends before step 0 and holds no step (PyTorch silently skips it);
+        // pct_start = 1: the annealing phase is empty; three phases need 2·pct_start·T − 2 <
+        // T − 1.
+        for (pct_start, total_steps, three_phase, says) in [
+            (0.1, 10, false, "> 1 (here 1)"),
+            (0.5, 2, false, "> 1 (here 1)"),
+            (1.0, 1, false, "> 1 (here 1)"),
+            (0.05, 10, false, "> 1 (here 0.5)"),
+            (0.0, 100, false, "> 1 (here 0)"),
+            (0.3, 1, false, "> 1 (here 0.3)"),
+            (1.0, 100, false, "< 1: the annealing phase"),
+            (
+                0.51,
+                100,
+                true,
+                "the third (final annealing) phase would be empty",
+            ),
+            (0.1, 10, true, "> 1 (here 1)"),
+        ] {
+            let err = one_cycle(pct_start, total_steps, three_phase)
+                .validate()
+                .expect_err("degenerate OneCycleLR accepted");
+            let text = err.to_string();
+            assert!(
+                text.contains("OneCycleLR") && text.contains("pct_start") && text.contains(says),
+                "{pct_start} {total_steps} {three_phase}: {text}"
+            );
+        }
+        // the smallest valid ones: a warm-up ending after step 0, an annealing step after it
+        for (pct_start, total_steps, three_phase) in [
+            (0.75, 2, false),
+            (0.15, 10, false),
+            (0.49, 100, true),
+            (0.3, 100, true),
+        ] {
+            let s = one_cycle(pct_start, total_steps, three_phase);
+            assert!(s.validate().is_ok(), "{s:?}");
+            let lrs: Vec<f64> = (0..total_steps).map(|k| s.lr(0.0, k)).collect();
+            assert!(lrs.iter().all(|lr| lr.is_finite() && *lr > 0.0), "{lrs:?}");
+            assert!(
+                (lrs[0] - 0.04).abs() < 1e-15,
+                "starts at max_lr / div_factor"
+            );
+        }
     }
 
     #[test]

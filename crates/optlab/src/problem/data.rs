@@ -125,9 +125,22 @@ impl Dataset {
             file: file.clone(),
             message: e.to_string(),
         })?;
+        Self::from_reader(reader, &file, format, label, svm)
+    }
+
+    /// Reads a data set from `reader` (`file` names it in errors): CSV with `Format::Csv`,
+    /// LIBSVM otherwise (`Format::Auto` is LIBSVM here: there is no file name to look at).
+    /// Non-finite values are refused. No file system access.
+    pub fn from_reader(
+        reader: impl BufRead,
+        file: &str,
+        format: Format,
+        label: &LabelColumn,
+        svm: &LibsvmOptions,
+    ) -> Result<Self, ProblemError> {
         let ds = match format {
-            Format::Csv => parse_csv(reader, &file, label)?,
-            _ => from_libsvm(libsvm::read(reader, &file, svm)?, &file)?,
+            Format::Csv => parse_csv(reader, file, label)?,
+            _ => from_libsvm(libsvm::read(reader, file, svm)?, file)?,
         };
         ds.check_finite()?;
         Ok(ds)
