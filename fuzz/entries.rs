@@ -8,8 +8,11 @@ use std::path::Path;
 use optlab::problem::data::{Dataset, Format, LabelColumn};
 use optlab::problem::libsvm::{self, LibsvmOptions, ZeroBased};
 
+/// A fuzz target: its name and its entry function.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*/`).
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [Target; 6] = [
     ("experiment_toml", experiment_toml),
     ("train_config", train_config),
     ("libsvm", libsvm),

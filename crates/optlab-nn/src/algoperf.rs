@@ -17,10 +17,11 @@ use optlab::algoperf::AlgoPerfError;
 use optlab::algoperf::registry::{Workload, WorkloadSpec};
 use optlab::algoperf::study::Trial;
 use optlab::algoperf::submission::Submission;
-use optlab::algoperf::trial::{Budget, Cadence, Metrics, Training, TrainingError};
+use optlab::algoperf::trial::{Budget, Cadence, Diverged, Metrics, Training, TrainingError};
 use serde_json::Value;
 
 use crate::config::TrainConfig;
+use crate::error::NnError;
 use crate::session::Session;
 
 /// A network workload: a training configuration and what it is held to.
@@ -176,8 +177,11 @@ struct NetTraining<'c>(Session<'c>);
 
 impl Training for NetTraining<'_> {
     fn step(&mut self) -> Result<(), TrainingError> {
-        self.0.step()?;
-        Ok(())
+        match self.0.step() {
+            Ok(_) => Ok(()),
+            Err(e @ NnError::NonFiniteLoss { .. }) => Err(Box::new(Diverged(e.to_string()))),
+            Err(e) => Err(Box::new(e)),
+        }
     }
 
     fn evaluate(&mut self) -> Result<Metrics, TrainingError> {

@@ -629,11 +629,10 @@ pub fn scan_run(run_dir: &Path) -> Result<RunCheckpoints, NnError> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         match step_of(&name) {
-            Some(step) if path.is_dir() => {
-                if best.as_ref().is_none_or(|(s, _)| step > *s) {
-                    best = Some((step, path));
-                }
+            Some(step) if path.is_dir() && best.as_ref().is_none_or(|(s, _)| step > *s) => {
+                best = Some((step, path));
             }
+            Some(_) if path.is_dir() => {}
             _ if name.starts_with('.') => found.interrupted.push(path),
             _ => {}
         }

@@ -104,7 +104,8 @@ fn damage(dir: &Path, file: &str, f: impl FnOnce(&mut Vec<u8>)) {
 fn corrupt_or_truncated_files_are_reported_not_loaded() {
     let ck = checkpoint_after(&[], 2);
     let root = temp("corrupt");
-    let cases: [(&str, fn(&mut Vec<u8>), &[&str]); 6] = [
+    type Case<'a> = (&'a str, fn(&mut Vec<u8>), &'a [&'a str]);
+    let cases: [Case<'_>; 6] = [
         (
             "optimizer.safetensors",
             |b| {
@@ -221,7 +222,7 @@ fn a_run_directory_resumes_from_its_latest_complete_checkpoint() {
             assert_eq!(dir, checkpoint::checkpoint_dir(&run, 5));
             assert_eq!(*checkpoint, out.checkpoint);
             assert_eq!(run_dir.as_deref(), Some(run.as_path()));
-            assert_eq!(interrupted, [tmp.clone()]);
+            assert_eq!(interrupted, std::slice::from_ref(&tmp));
         }
         other => panic!("{other:?}"),
     }

@@ -602,10 +602,8 @@ fn targets(a: TargetsArgs) -> anyhow::Result<()> {
         writeln!(out, "{line}")?;
         doc.push(line);
     }
-    if let Some(old) = &base.doc {
-        if !old.starts_with("not derived") {
-            doc.push(format!("Earlier: {old}"));
-        }
+    if let Some(old) = base.doc.as_ref().filter(|d| !d.starts_with("not derived")) {
+        doc.push(format!("Earlier: {old}"));
     }
     file.doc = Some(doc.join(" "));
     let path = a.out.clone().unwrap_or_else(|| a.logs.join(WORKLOADS_FILE));

@@ -29,7 +29,7 @@ use super::AlgoPerfError;
 use super::registry::{Workload, WorkloadSpec};
 use super::study::Trial;
 use super::submission::{HeldSchedule, Submission};
-use super::trial::{Budget, Cadence, Metrics, Training, TrainingError};
+use super::trial::{Budget, Cadence, Diverged, Metrics, Training, TrainingError};
 
 /// Decides whether sample `i` of a problem is classified correctly at `x`.
 type Correct = fn(&dyn Problem<f64>, &[f64], usize) -> bool;
@@ -210,6 +210,12 @@ impl Training for FiniteSumTraining<'_> {
             self.optimizer.step(&mut self.params)?;
         }
         self.k += 1;
+        if let Some((i, v)) = crate::kernels::first_non_finite(&self.params[0].data) {
+            return Err(Box::new(Diverged(format!(
+                "x[{i}] = {v} after step {}",
+                self.k
+            ))));
+        }
         Ok(())
     }
 

@@ -206,6 +206,13 @@ pub fn run(
         let (mut steps, mut seconds, mut curves) = (Vec::new(), Vec::new(), Vec::new());
         for t in trials.iter().filter(|t| t.submission == s.name) {
             let path = results.trial_dir(t).join(MEASUREMENTS_FILE);
+            if !path.is_file() {
+                // Diverged before its first evaluation: never reached the target.
+                steps.push(None);
+                seconds.push(None);
+                curves.push(Vec::new());
+                continue;
+            }
             let m = EvalMeasurements::read(&path)?;
             let col = |name: &str| {
                 m.column(name).ok_or_else(|| AlgoPerfError::Format {

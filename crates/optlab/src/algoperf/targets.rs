@@ -81,7 +81,12 @@ pub struct Derivation {
 
 /// Best value of `metric` in a trial's log (NaN when it has none finite).
 fn best_of(dir: &Path, metric: &str, minimize: bool) -> Result<f64, AlgoPerfError> {
-    let m = EvalMeasurements::read(&dir.join(MEASUREMENTS_FILE))?;
+    let path = dir.join(MEASUREMENTS_FILE);
+    if !path.is_file() {
+        // A trial that diverged before its first evaluation.
+        return Ok(f64::NAN);
+    }
+    let m = EvalMeasurements::read(&path)?;
     let values = m.column(metric).unwrap_or_default();
     Ok(values
         .into_iter()

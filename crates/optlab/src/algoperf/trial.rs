@@ -43,6 +43,20 @@ use super::{AlgoPerfError, write_json};
 /// An error of the training code (any error type converts with `?`).
 pub type TrainingError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What [`Training::step`] returns when the training diverged (a non-finite loss or iterate):
+/// the trial stops as [`StopReason::Diverged`] — a trial that cannot reach the target, as in
+/// AlgoPerf — instead of failing the run.
+#[derive(Debug)]
+pub struct Diverged(pub String);
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "diverged: {}", self.0)
+    }
+}
+
+impl std::error::Error for Diverged {}
+
 /// One evaluation's metrics: `(column, value)` under AlgoPerf's names.
 pub type Metrics = Vec<(String, f64)>;
 
@@ -350,7 +364,11 @@ pub fn run_trial_in(
             break reason;
         }
         let t0 = clock.now();
-        training.step().map_err(|e| log.failed(&e.to_string()))?;
+        match training.step() {
+            Ok(()) => {}
+            Err(e) if e.downcast_ref::<Diverged>().is_some() => break StopReason::Diverged,
+            Err(e) => return Err(log.failed(&e.to_string())),
+        }
         c.submission += clock.now() - t0;
         c.step += 1;
         let due = match setup.cadence {
