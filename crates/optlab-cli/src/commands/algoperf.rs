@@ -581,7 +581,10 @@ fn targets(a: TargetsArgs) -> anyhow::Result<()> {
     bars.bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
     let mut doc = vec![format!(
-        "Targets derived by `optlab algoperf targets` (optlab {}): per workload, the baselines {}          tuned with {} quasi-random trials each (seed {}) over the whole budget, the best trial's          configuration rerun with {} fresh seeds, target = median of the reruns' best validation          metric.",
+        "Targets derived by `optlab algoperf targets` (optlab {}): per workload, the baselines {} \
+         tuned with {} quasi-random trials each (seed {}) over the whole budget, the best trial's \
+         configuration rerun with {} fresh seeds, target = median of the reruns' best validation \
+         metric.",
         env!("CARGO_PKG_VERSION"),
         a.baselines.join(", "),
         a.trials,
@@ -605,7 +608,7 @@ fn targets(a: TargetsArgs) -> anyhow::Result<()> {
     if let Some(old) = base.doc.as_ref().filter(|d| !d.starts_with("not derived")) {
         doc.push(format!("Earlier: {old}"));
     }
-    file.doc = Some(doc.join(" "));
+    file.doc = Some(format!("{} {}", doc[0], doc[1..].join("; ")));
     let path = a.out.clone().unwrap_or_else(|| a.logs.join(WORKLOADS_FILE));
     file.write(&path)?;
     writeln!(
