@@ -24,7 +24,7 @@ enum Command {
     Verify(commands::verify::Args),
     /// Micro-benchmarks (`optlab bench optim ...`, `optlab bench orthogonalize ...`).
     Bench(commands::bench::Args),
-    /// Reproduce the lecture's SGD figures, check their claims, write an HTML report.
+    /// Reproduce the lecture's figures, check their claims, write an HTML report.
     Reproduce(commands::reproduce::Args),
     /// The interactive playground in the browser: methods on 2-D functions, live.
     Serve(commands::serve::Args),

@@ -17,7 +17,9 @@ use optlab::algoperf::AlgoPerfError;
 use optlab::algoperf::registry::{Workload, WorkloadSpec};
 use optlab::algoperf::study::Trial;
 use optlab::algoperf::submission::Submission;
-use optlab::algoperf::trial::{Budget, Cadence, Diverged, Metrics, Training, TrainingError};
+use optlab::algoperf::trial::{
+    Budget, Cadence, Diverged, Metrics, Training, TrainingError, classification_metrics,
+};
 use serde_json::Value;
 
 use crate::config::TrainConfig;
@@ -186,15 +188,10 @@ impl Training for NetTraining<'_> {
 
     fn evaluate(&mut self) -> Result<Metrics, TrainingError> {
         let e = self.0.evaluate()?;
-        Ok(vec![
-            ("train/loss".into(), e.train_loss),
-            ("train/accuracy".into(), e.train_acc),
-            ("validation/loss".into(), e.val_loss),
-            ("validation/accuracy".into(), e.val_acc),
-            (
-                "validation/num_examples".into(),
-                self.0.validation_examples() as f64,
-            ),
-        ])
+        Ok(classification_metrics(
+            (e.train_loss, e.train_acc),
+            (e.val_loss, e.val_acc),
+            self.0.validation_examples(),
+        ))
     }
 }

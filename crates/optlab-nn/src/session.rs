@@ -9,6 +9,7 @@ use optlab::Optimizer;
 use optlab::schedule::Schedule;
 
 use crate::config::TrainConfig;
+use crate::data::TaskData;
 use crate::error::NnError;
 use crate::models::{ModelSpec, Net};
 use crate::train::{CpuBackend, Eval, Trainer, load_data};
@@ -39,6 +40,28 @@ where
     }
 }
 
+/// What a trainer is made of besides its model.
+type Parts<'c> = (
+    &'c TrainConfig,
+    TaskData,
+    Box<dyn Optimizer<f32>>,
+    String,
+    Option<Box<dyn Schedule>>,
+);
+
+/// A CPU trainer of `model` as a [`Steps`] object.
+fn boxed<'c, M>(model: M, parts: Parts<'c>) -> Result<Box<dyn Steps + 'c>, NnError>
+where
+    M: AutodiffModule<CpuBackend> + Net<CpuBackend> + 'c,
+    M::InnerModule: Net<<CpuBackend as AutodiffBackend>::InnerBackend>,
+{
+    let (config, data, optimizer, label, schedule) = parts;
+    let device = Default::default();
+    Ok(Box::new(Trainer::<CpuBackend, M>::with_optimizer(
+        config, model, data, &device, optimizer, label, schedule,
+    )?))
+}
+
 /// A training run on the CPU backend advanced by [`step`](Session::step).
 pub struct Session<'c> {
     inner: Box<dyn Steps + 'c>,
@@ -61,35 +84,11 @@ impl<'c> Session<'c> {
         let data = load_data(config)?;
         let shape = data.shape();
         let (s, device) = (config.common.seed, Default::default());
-        let (o, l, sc) = (optimizer, label, schedule);
-        let inner: Box<dyn Steps + 'c> = match &config.model {
-            ModelSpec::Mlp(m) => Box::new(Trainer::<CpuBackend, _>::with_optimizer(
-                config,
-                m.build::<CpuBackend>(&shape, s, &device)?,
-                data,
-                &device,
-                o,
-                l,
-                sc,
-            )?),
-            ModelSpec::Cnn(m) => Box::new(Trainer::<CpuBackend, _>::with_optimizer(
-                config,
-                m.build::<CpuBackend>(&shape, s, &device)?,
-                data,
-                &device,
-                o,
-                l,
-                sc,
-            )?),
-            ModelSpec::Gpt(m) => Box::new(Trainer::<CpuBackend, _>::with_optimizer(
-                config,
-                m.build::<CpuBackend>(&shape, s, &device)?,
-                data,
-                &device,
-                o,
-                l,
-                sc,
-            )?),
+        let parts = (config, data, optimizer, label, schedule);
+        let inner = match &config.model {
+            ModelSpec::Mlp(m) => boxed(m.build::<CpuBackend>(&shape, s, &device)?, parts)?,
+            ModelSpec::Cnn(m) => boxed(m.build::<CpuBackend>(&shape, s, &device)?, parts)?,
+            ModelSpec::Gpt(m) => boxed(m.build::<CpuBackend>(&shape, s, &device)?, parts)?,
         };
         Ok(Session { inner, k: 0 })
     }

@@ -26,7 +26,7 @@
 //! - [`plot`]: convergence curves, contour/trajectory and function plots (PNG, SVG, GIF);
 //! - [`algoperf`]: AlgoPerf-style benchmarking: its log layout, v0.6 scoring, performance
 //!   profiles, Halton search, submission files, shards and the seam to the training code;
-//! - [`reproduce`]: the lecture's SGD figures with their theorems checked numerically, and the
+//! - [`reproduce`]: the lecture's figures with their claims checked numerically, and the
 //!   HTML report (`optlab reproduce`);
 //! - [`linalg`]: Newton–Schulz, Polar Express, SVD polar factor and inverse roots on faer
 //!   (Muon, Shampoo, spectral steepest descent);

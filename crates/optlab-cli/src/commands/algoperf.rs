@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use optlab::algoperf::finite_sum::FiniteSum;
 use optlab::algoperf::registry::{Registry, Workload};
 use optlab::algoperf::report::score_results;
-use optlab::algoperf::results::{PlanFile, ResultsDir};
+use optlab::algoperf::results::ResultsDir;
 use optlab::algoperf::scoring::DEFAULT_TIME_COLUMN;
 use optlab::algoperf::search::Point;
 use optlab::algoperf::speedrun::{self, SpeedrunPlan};
@@ -473,25 +473,9 @@ fn run_benchmark(a: RunArgs) -> anyhow::Result<()> {
         seed: a.seed,
     };
     let all = plan.trials()?;
-    let shard = match &a.shard {
-        Some(s) => s.parse::<Shard>()?,
-        None => Shard::from_env()?.unwrap_or_default(),
-    };
+    let shard = shard_arg(a.shard.as_deref())?;
     let results = ResultsDir::create(&out)?;
-    let file = PlanFile {
-        studies: plan.studies,
-        trials_per_study: plan.trials,
-        seed: plan.seed,
-        submissions: plan.submissions.iter().map(|s| s.name.clone()).collect(),
-        workloads: plan.workloads.clone(),
-        trials: all.clone(),
-    };
-    let sources: Vec<(String, String)> = plan
-        .submissions
-        .iter()
-        .map(|s| (s.name.clone(), s.source.clone()))
-        .collect();
-    results.write_plan(&file, &sources)?;
+    results.write_plan_of(&plan, &all)?;
     reg.targets_file(&workloads)?
         .write(&out.join(WORKLOADS_FILE))?;
     let mine = shard.select(&all);
@@ -543,6 +527,14 @@ fn run_benchmark(a: RunArgs) -> anyhow::Result<()> {
         scores.join("index.html").display()
     )?;
     Ok(())
+}
+
+/// `--shard i/n`, else the Slurm array variables, else everything.
+fn shard_arg(arg: Option<&str>) -> anyhow::Result<Shard> {
+    Ok(match arg {
+        Some(s) => s.parse::<Shard>()?,
+        None => Shard::from_env()?.unwrap_or_default(),
+    })
 }
 
 fn builtin_names() -> String {
@@ -767,26 +759,9 @@ fn plan(a: PlanArgs) -> anyhow::Result<()> {
         seed: a.seed,
     };
     let trials = plan.trials()?;
-    let shard = match &a.shard {
-        Some(s) => s.parse::<Shard>()?,
-        None => Shard::from_env()?.unwrap_or_default(),
-    };
+    let shard = shard_arg(a.shard.as_deref())?;
     if let Some(dir) = &a.out {
-        let results = ResultsDir::create(dir)?;
-        let file = PlanFile {
-            studies: plan.studies,
-            trials_per_study: plan.trials,
-            seed: plan.seed,
-            submissions: plan.submissions.iter().map(|s| s.name.clone()).collect(),
-            workloads: plan.workloads.clone(),
-            trials: trials.clone(),
-        };
-        let sources: Vec<(String, String)> = plan
-            .submissions
-            .iter()
-            .map(|s| (s.name.clone(), s.source.clone()))
-            .collect();
-        results.write_plan(&file, &sources)?;
+        ResultsDir::create(dir)?.write_plan_of(&plan, &trials)?;
     }
     let mine = shard.select(&trials);
     let mut out = std::io::stdout().lock();

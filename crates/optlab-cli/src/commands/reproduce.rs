@@ -1,5 +1,5 @@
 //! `optlab reproduce <figure> | --all | --list [--out DIR] [--quick] [--quiet]`: reproduces the
-//! lecture's SGD figures, checks their claims numerically and writes `DIR/<figure>/` (PNG, SVG,
+//! lecture's figures, checks their claims numerically and writes `DIR/<figure>/` (PNG, SVG,
 //! GIF, `metrics.csv`, `verdict.json`) and the self-contained report `DIR/index.html`.
 //!
 //! Exit status: 0 when every verdict holds, 2 when a verdict does not hold (everything is still

@@ -15,21 +15,23 @@
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
-use crate::error::OptimError;
-use crate::optim::{Eval, Optimizer};
+use crate::optim::Optimizer;
 use crate::oracle::{Oracle, Sampling, run_rng};
 use crate::param::Param;
 use crate::problem::data::{BinaryLabels, Dataset, Format, LabelColumn};
 use crate::problem::libsvm::LibsvmOptions;
 use crate::problem::logistic::LogisticRegression;
 use crate::problem::{Problem, resolve_data_path};
+use crate::runner::oracle_step;
 use crate::schedule::Schedule;
 
 use super::AlgoPerfError;
 use super::registry::{Workload, WorkloadSpec};
 use super::study::Trial;
 use super::submission::{HeldSchedule, Submission};
-use super::trial::{Budget, Cadence, Diverged, Metrics, Training, TrainingError};
+use super::trial::{
+    Budget, Cadence, Diverged, Metrics, Training, TrainingError, classification_metrics,
+};
 
 /// Decides whether sample `i` of a problem is classified correctly at `x`.
 type Correct = fn(&dyn Problem<f64>, &[f64], usize) -> bool;
@@ -187,28 +189,7 @@ impl Training for FiniteSumTraining<'_> {
     fn step(&mut self) -> Result<(), TrainingError> {
         let (k, schedule) = (self.k, &self.schedule);
         self.optimizer.set_lrs(&|base| schedule.lr(base, k));
-        let oracle = &mut self.oracle;
-        if self.optimizer.requires_closure() {
-            let mut first = true;
-            let mut closure = |ps: &mut [Param<f64>], eval: Eval| -> Result<f64, OptimError> {
-                let p = &mut ps[0];
-                if eval == Eval::ValueAndGrad {
-                    if first {
-                        oracle.gradient(&p.data, &mut p.grad);
-                        first = false;
-                    } else {
-                        oracle.regradient(&p.data, &mut p.grad);
-                    }
-                }
-                Ok(oracle.value(&p.data))
-            };
-            self.optimizer
-                .step_with_closure(&mut self.params, &mut closure)?;
-        } else {
-            let p = &mut self.params[0];
-            oracle.gradient(&p.data, &mut p.grad);
-            self.optimizer.step(&mut self.params)?;
-        }
+        oracle_step(self.optimizer.as_mut(), &mut self.params, &mut self.oracle)?;
         self.k += 1;
         if let Some((i, v)) = crate::kernels::first_non_finite(&self.params[0].data) {
             return Err(Box::new(Diverged(format!(
@@ -229,15 +210,10 @@ impl Training for FiniteSumTraining<'_> {
         let w = self.workload;
         let (train_loss, train_acc) = w.measure(w.train.as_ref(), x);
         let (val_loss, val_acc) = w.measure(w.validation.as_ref(), x);
-        Ok(vec![
-            ("train/loss".into(), train_loss),
-            ("train/accuracy".into(), train_acc),
-            ("validation/loss".into(), val_loss),
-            ("validation/accuracy".into(), val_acc),
-            (
-                "validation/num_examples".into(),
-                w.validation.num_samples() as f64,
-            ),
-        ])
+        Ok(classification_metrics(
+            (train_loss, train_acc),
+            (val_loss, val_acc),
+            w.validation.num_samples(),
+        ))
     }
 }

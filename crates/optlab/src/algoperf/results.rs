@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::logs::{self, MEASUREMENTS_FILE};
-use super::study::Trial;
+use super::study::{Plan, Trial};
 use super::{AlgoPerfError, format_err, io_err, read_json, write_atomic, write_json};
 
 /// The version marker's file name.
@@ -258,6 +258,24 @@ impl ResultsDir {
             }
         }
         Ok(())
+    }
+
+    /// [`write_plan`](Self::write_plan) for `plan` with its expanded `trials`.
+    pub fn write_plan_of(&self, plan: &Plan, trials: &[Trial]) -> Result<(), AlgoPerfError> {
+        let file = PlanFile {
+            studies: plan.studies,
+            trials_per_study: plan.trials,
+            seed: plan.seed,
+            submissions: plan.submissions.iter().map(|s| s.name.clone()).collect(),
+            workloads: plan.workloads.clone(),
+            trials: trials.to_vec(),
+        };
+        let sources: Vec<(String, String)> = plan
+            .submissions
+            .iter()
+            .map(|s| (s.name.clone(), s.source.clone()))
+            .collect();
+        self.write_plan(&file, &sources)
     }
 
     /// `plan.json`, if written.

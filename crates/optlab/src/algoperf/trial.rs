@@ -60,6 +60,23 @@ impl std::error::Error for Diverged {}
 /// One evaluation's metrics: `(column, value)` under AlgoPerf's names.
 pub type Metrics = Vec<(String, f64)>;
 
+/// The metrics of a classification workload under AlgoPerf's names: `train/loss`,
+/// `train/accuracy`, `validation/loss`, `validation/accuracy` (from `(loss, accuracy)` pairs) and
+/// `validation/num_examples`.
+pub fn classification_metrics(
+    train: (f64, f64),
+    validation: (f64, f64),
+    validation_examples: usize,
+) -> Metrics {
+    vec![
+        ("train/loss".into(), train.0),
+        ("train/accuracy".into(), train.1),
+        ("validation/loss".into(), validation.0),
+        ("validation/accuracy".into(), validation.1),
+        ("validation/num_examples".into(), validation_examples as f64),
+    ]
+}
+
 /// One trial's training: implemented by the workloads.
 pub trait Training {
     /// Takes one optimizer step (its time is the submission's time).

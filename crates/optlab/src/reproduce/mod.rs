@@ -1,4 +1,5 @@
-//! `optlab reproduce`: the lecture's SGD figures, each with its claim checked numerically.
+//! `optlab reproduce`: the lecture's figures, each with its claim checked numerically (the
+//! network figures live in `optlab-nn::reproduce` on the same mechanism).
 //!
 //! A [`Figure`] runs experiments through the [runner](crate::runner) on [problems](crate::problem),
 //! draws them with [`plot`](crate::plot), and turns its records into a [`Verdict`]: the claim

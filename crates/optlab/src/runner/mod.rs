@@ -553,26 +553,7 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
             break;
         }
         let t0 = Instant::now();
-        let stepped = if opt.requires_closure() {
-            let mut first = true;
-            let mut closure = |ps: &mut [Param<T>], eval: Eval| -> Result<f64, OptimError> {
-                let p = &mut ps[0];
-                if eval == Eval::ValueAndGrad {
-                    if first {
-                        oracle.gradient(&p.data, &mut p.grad);
-                        first = false;
-                    } else {
-                        oracle.regradient(&p.data, &mut p.grad);
-                    }
-                }
-                Ok(oracle.value(&p.data))
-            };
-            opt.step_with_closure(&mut params, &mut closure).map(|_| ())
-        } else {
-            let p = &mut params[0];
-            oracle.gradient(&p.data, &mut p.grad);
-            opt.step(&mut params).map(|_| ())
-        };
+        let stepped = oracle_step(opt.as_mut(), &mut params, &mut oracle);
         if let Err(e) = stepped {
             out.failure = Some(fail(k + 1, e.into()));
             break;
@@ -598,6 +579,40 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
         });
     }
     out
+}
+
+/// One optimizer step on `params[0]` (a flat parameter vector) with the gradient of `oracle`'s
+/// next batch; optimizers that evaluate again (PyTorch's `step(closure)`: L-BFGS, SAM, line
+/// searches) get a closure whose later gradients are on the same batch
+/// ([`Oracle::regradient`]).
+///
+/// # Errors
+/// The optimizer's (invalid hyperparameters, a non-finite gradient under the error policy).
+pub fn oracle_step<T: Scalar>(
+    opt: &mut dyn crate::Optimizer<T>,
+    params: &mut [Param<T>],
+    oracle: &mut Oracle<'_, T>,
+) -> Result<(), OptimError> {
+    if opt.requires_closure() {
+        let mut first = true;
+        let mut closure = |ps: &mut [Param<T>], eval: Eval| -> Result<f64, OptimError> {
+            let p = &mut ps[0];
+            if eval == Eval::ValueAndGrad {
+                if first {
+                    oracle.gradient(&p.data, &mut p.grad);
+                    first = false;
+                } else {
+                    oracle.regradient(&p.data, &mut p.grad);
+                }
+            }
+            Ok(oracle.value(&p.data))
+        };
+        opt.step_with_closure(params, &mut closure).map(|_| ())
+    } else {
+        let p = &mut params[0];
+        oracle.gradient(&p.data, &mut p.grad);
+        opt.step(params).map(|_| ())
+    }
 }
 
 /// E‖g‖² of the single-sample oracle at x: (1/m) Σᵢ ‖∇fᵢ(x)‖² + d σ² (σ: gradient noise).
