@@ -487,11 +487,11 @@ pub fn write_index(dir: &Path, reports: &[FigureReport]) -> Result<PathBuf, Repr
     h.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>optlab reproduce — the lecture's SGD claims, checked</title>\n<style>\n",
+         <title>optlab reproduce — the lecture's claims, checked</title>\n<style>\n",
     );
     h.push_str(CSS);
     h.push_str("</style>\n</head>\n<body>\n<main>\n");
-    h.push_str("<h1>optlab reproduce — the lecture's SGD claims, checked</h1>\n");
+    h.push_str("<h1>optlab reproduce — the lecture's claims, checked</h1>\n");
     let _ = writeln!(
         h,
         "<p class=\"meta\">optlab {} · {} figure(s) · {}</p>",
