@@ -66,17 +66,3 @@ fn sharp_flat_sam_quick_compares_at_equal_fit() {
         }
     }
 }
-
-/// The figure named by `OPTLAB_FIGURE` at its full size (what `optlab reproduce NAME` runs):
-/// `OPTLAB_FIGURE=sharp-flat-sam cargo test --release -p optlab-nn --test reproduce_networks
-/// -- --ignored --nocapture`.
-#[test]
-#[ignore = "full size: tens of seconds per figure"]
-fn full_size_figure_from_env() {
-    let Ok(name) = std::env::var("OPTLAB_FIGURE") else {
-        eprintln!("SKIPPED: set OPTLAB_FIGURE");
-        return;
-    };
-    let r = run_at(&name, Size::Full);
-    assert!(r.verdict.holds, "{:#?}", r.verdict.checks);
-}
