@@ -1014,4 +1014,18 @@ mod tests {
         };
         assert!(big.lr(0.0, u64::MAX).is_finite());
     }
+
+    /// `step_size_down` = 0 is PyTorch's sawtooth (rise over u steps, drop back at once), not a
+    /// division by zero: the falling branch is never reached.
+    #[test]
+    fn cyclic_without_falling_half_is_a_sawtooth() {
+        let saw = CyclicLR {
+            step_size_up: 4,
+            step_size_down: Some(0),
+            ..CyclicLR::new(1.0, 5.0)
+        };
+        assert!(saw.validate().is_ok());
+        let lrs: Vec<f64> = (0..9).map(|k| saw.lr(0.0, k)).collect();
+        assert_eq!(lrs, [1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0]);
+    }
 }
