@@ -27,11 +27,14 @@ pub enum DataName {
     Digits,
     /// Eight Shakespeare tragedies as characters, `data/shakespeare_plays.txt`.
     Shakespeare,
+    /// Modular addition (a + b) mod `modulus` over all pairs, generated (no file; Power et al.
+    /// 2022, "Grokking"): [`ModularData`].
+    Modular,
 }
 
 impl DataName {
     /// Valid names, for error messages.
-    pub const VALID: &'static str = "mnist, digits, shakespeare";
+    pub const VALID: &'static str = "mnist, digits, shakespeare, modular";
 
     /// The vendored file, under `data/`.
     pub fn default_path(self) -> &'static str {
@@ -39,6 +42,7 @@ impl DataName {
             DataName::Mnist => "mnist_5k.csv.gz",
             DataName::Digits => "digits.csv.gz",
             DataName::Shakespeare => "shakespeare_plays.txt",
+            DataName::Modular => "",
         }
     }
 
@@ -47,7 +51,7 @@ impl DataName {
         match self {
             DataName::Mnist => Some((28, 255.0)),
             DataName::Digits => Some((8, 16.0)),
-            DataName::Shakespeare => None,
+            DataName::Shakespeare | DataName::Modular => None,
         }
     }
 }
@@ -75,6 +79,11 @@ pub struct DataSpec {
     /// filled with the background (pixel value 0). Validation and the training-set evaluation
     /// see the images as they are. Drawn from `(seed, step)`, so resuming is unaffected.
     pub shift: usize,
+    /// The modulus p of the `modular` data set, in 2..=1000 (default 97).
+    pub modulus: usize,
+    /// Fraction of the p² pairs of the `modular` data set used for training, in (0, 1)
+    /// (default 0.4; the rest is the validation set).
+    pub train_fraction: f64,
 }
 
 impl Default for DataSpec {
@@ -87,6 +96,8 @@ impl Default for DataSpec {
             batch_size: 128,
             eval_batches: 20,
             shift: 0,
+            modulus: 97,
+            train_fraction: 0.4,
         }
     }
 }
@@ -107,6 +118,16 @@ impl DataSpec {
         if self.eval_batches == 0 {
             return Err(NnError::config("data.eval_batches", 0, "≥ 1"));
         }
+        if !(2..=1000).contains(&self.modulus) {
+            return Err(NnError::config("data.modulus", self.modulus, "in 2..=1000"));
+        }
+        if !(self.train_fraction > 0.0 && self.train_fraction < 1.0) {
+            return Err(NnError::config(
+                "data.train_fraction",
+                self.train_fraction,
+                "in (0, 1)",
+            ));
+        }
         Ok(())
     }
 
@@ -114,6 +135,14 @@ impl DataSpec {
     /// every batch derive from `seed`.
     pub fn load(&self, seed: u64, context: Option<usize>) -> Result<TaskData, NnError> {
         self.validate()?;
+        if self.name == DataName::Modular {
+            return Ok(TaskData::Modular(ModularData::new(
+                self.modulus,
+                self.train_fraction,
+                self.batch_size,
+                seed,
+            )?));
+        }
         let path = resolve(
             self.path
                 .as_deref()
@@ -245,6 +274,8 @@ pub enum TaskData {
     Images(ImageData),
     /// Character text.
     Text(TextData),
+    /// Modular arithmetic on token pairs.
+    Modular(ModularData),
 }
 
 impl TaskData {
@@ -252,6 +283,7 @@ impl TaskData {
     pub fn shape(&self) -> DataShape {
         match self {
             TaskData::Images(d) => d.shape(),
+            TaskData::Modular(d) => d.shape(),
             TaskData::Text(d) => d.shape(),
         }
     }
@@ -260,6 +292,7 @@ impl TaskData {
     pub fn train_batch(&mut self, k: u64) -> Batch {
         match self {
             TaskData::Images(d) => d.train_batch(k),
+            TaskData::Modular(d) => d.train_batch(k),
             TaskData::Text(d) => d.train_batch(k),
         }
     }
@@ -268,6 +301,7 @@ impl TaskData {
     pub fn validation(&self) -> &[Batch] {
         match self {
             TaskData::Images(d) => &d.validation,
+            TaskData::Modular(d) => &d.validation,
             TaskData::Text(d) => d.validation(),
         }
     }
@@ -277,6 +311,7 @@ impl TaskData {
     pub fn train_eval(&self) -> &[Batch] {
         match self {
             TaskData::Images(d) => &d.train_eval,
+            TaskData::Modular(d) => &d.train_eval,
             TaskData::Text(d) => d.train_eval(),
         }
     }
@@ -285,6 +320,7 @@ impl TaskData {
     pub fn epoch(&self, k: u64) -> f64 {
         match self {
             TaskData::Images(d) => k as f64 / d.batches_per_epoch() as f64,
+            TaskData::Modular(d) => k as f64 / d.epochs.batches_per_epoch() as f64,
             TaskData::Text(d) => d.epoch(k),
         }
     }
@@ -293,6 +329,7 @@ impl TaskData {
     pub fn steps_per_epoch(&self) -> u64 {
         match self {
             TaskData::Images(d) => d.batches_per_epoch(),
+            TaskData::Modular(d) => d.epochs.batches_per_epoch(),
             TaskData::Text(d) => d.steps_per_epoch(),
         }
     }
@@ -301,6 +338,7 @@ impl TaskData {
     pub fn samples(&self, k: u64) -> u64 {
         match self {
             TaskData::Images(d) => d.samples(k),
+            TaskData::Modular(d) => d.epochs.samples(k),
             TaskData::Text(d) => k * d.batch_size() as u64,
         }
     }
@@ -309,7 +347,82 @@ impl TaskData {
     pub fn text(&self) -> Option<&TextData> {
         match self {
             TaskData::Text(d) => Some(d),
-            TaskData::Images(_) => None,
+            TaskData::Images(_) | TaskData::Modular(_) => None,
+        }
+    }
+}
+
+/// Modular addition (Power et al. 2022, "Grokking: generalization beyond overfitting on small
+/// algorithmic datasets"): every pair (a, b) ∈ {0..p−1}² as the 2-token input `[a, b]` with
+/// target (a + b) mod p. A permutation drawn from `(seed, Split)` puts the first
+/// ⌈fraction·p²⌉ pairs in the training set, the rest in the validation set; the training set is
+/// served by [`Epochs`] (full batch when `batch_size` ≥ its size). A model sees a vocabulary of
+/// p tokens (= the p classes) and 2 tokens per example.
+pub struct ModularData {
+    modulus: usize,
+    epochs: Epochs,
+    validation: Vec<Batch>,
+    train_eval: Vec<Batch>,
+}
+
+impl ModularData {
+    /// Generates and splits the pairs.
+    pub fn new(
+        modulus: usize,
+        train_fraction: f64,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Self, NnError> {
+        let n = modulus * modulus;
+        let n_train = (train_fraction * n as f64).ceil() as usize;
+        if n_train == 0 || n_train >= n {
+            return Err(NnError::config(
+                "data.train_fraction",
+                train_fraction,
+                format!("leaving both sets non-empty ({n} pairs)"),
+            ));
+        }
+        let mut perm: Vec<usize> = (0..n).collect();
+        perm.shuffle(&mut stream(seed, Purpose::Split, 0));
+        let (train, val) = perm.split_at(n_train);
+        let mut d = ModularData {
+            modulus,
+            epochs: Epochs::new(train.to_vec(), batch_size, seed),
+            validation: Vec::new(),
+            train_eval: Vec::new(),
+        };
+        d.validation = val.chunks(4096).map(|ix| d.gather(ix)).collect();
+        d.train_eval = train.chunks(4096).map(|ix| d.gather(ix)).collect();
+        Ok(d)
+    }
+
+    /// Pairs `i = a·p + b` as token rows `[a, b]` with targets (a + b) mod p.
+    fn gather(&self, ix: &[usize]) -> Batch {
+        let p = self.modulus;
+        let ids = ix
+            .iter()
+            .flat_map(|&i| [(i / p) as i64, (i % p) as i64])
+            .collect();
+        Batch {
+            inputs: Inputs::Tokens {
+                ids,
+                rows: ix.len(),
+                len: 2,
+            },
+            targets: ix.iter().map(|&i| ((i / p + i % p) % p) as i64).collect(),
+        }
+    }
+
+    fn train_batch(&mut self, k: u64) -> Batch {
+        let ix = self.epochs.batch(k);
+        self.gather(&ix)
+    }
+
+    fn shape(&self) -> DataShape {
+        DataShape {
+            features: 2,
+            image: None,
+            classes: self.modulus,
         }
     }
 }
@@ -321,17 +434,67 @@ pub struct ImageData {
     dim: usize,
     image: [usize; 3],
     classes: usize,
-    train: Vec<usize>,
-    batch_size: usize,
+    /// The training indices and their per-epoch order.
+    epochs: Epochs,
     seed: u64,
     /// Largest random translation of a training image, in pixels (0: no augmentation).
     shift: usize,
     /// The standardized value of a 0 pixel, filling what a translation uncovers.
     background: f32,
-    /// `(epoch, permutation of the training indices)` of the last epoch served.
-    order: Option<(u64, Vec<usize>)>,
     validation: Vec<Batch>,
     train_eval: Vec<Batch>,
+}
+
+/// A training set served in batches, epoch after epoch, each epoch in the order of a permutation
+/// drawn from `(seed, epoch)`; the last batch of an epoch may be smaller. Batch k is a function
+/// of `(seed, k)`.
+struct Epochs {
+    train: Vec<usize>,
+    batch_size: usize,
+    seed: u64,
+    /// `(epoch, permutation of the training indices)` of the last epoch served.
+    order: Option<(u64, Vec<usize>)>,
+}
+
+impl Epochs {
+    fn new(train: Vec<usize>, batch_size: usize, seed: u64) -> Self {
+        Epochs {
+            train,
+            batch_size,
+            seed,
+            order: None,
+        }
+    }
+
+    fn batches_per_epoch(&self) -> u64 {
+        self.train.len().div_ceil(self.batch_size) as u64
+    }
+
+    /// Examples served by the first `k` batches.
+    fn samples(&self, k: u64) -> u64 {
+        let bpe = self.batches_per_epoch();
+        let (epochs, rest) = (k / bpe, k % bpe);
+        epochs * self.train.len() as u64
+            + (rest * self.batch_size as u64).min(self.train.len() as u64)
+    }
+
+    /// The indices of batch `k`.
+    fn batch(&mut self, k: u64) -> Vec<usize> {
+        let bpe = self.batches_per_epoch();
+        let (epoch, j) = (k / bpe, (k % bpe) as usize);
+        if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let mut perm = self.train.clone();
+            perm.shuffle(&mut stream(self.seed, Purpose::Shuffle, epoch));
+            self.order = Some((epoch, perm));
+        }
+        let perm = self
+            .order
+            .as_ref()
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or(&[]);
+        let end = ((j + 1) * self.batch_size).min(perm.len());
+        perm[j * self.batch_size..end].to_vec()
+    }
 }
 
 impl ImageData {
@@ -380,18 +543,16 @@ impl ImageData {
             dim,
             image,
             classes,
-            train,
-            batch_size,
+            epochs: Epochs::new(train, batch_size, seed),
             seed,
             shift: 0,
             background: -mean / std,
-            order: None,
             validation: Vec::new(),
             train_eval: Vec::new(),
         };
         d.validation = val.chunks(500).map(|ix| d.gather(ix)).collect();
-        let n_eval = d.train.len().min(1000);
-        d.train_eval = d.train[..n_eval]
+        let n_eval = d.epochs.train.len().min(1000);
+        d.train_eval = d.epochs.train[..n_eval]
             .chunks(500)
             .map(|ix| d.gather(ix))
             .collect();
@@ -422,33 +583,16 @@ impl ImageData {
     }
 
     fn batches_per_epoch(&self) -> u64 {
-        self.train.len().div_ceil(self.batch_size) as u64
+        self.epochs.batches_per_epoch()
     }
 
     fn samples(&self, k: u64) -> u64 {
-        let bpe = self.batches_per_epoch();
-        let (epochs, rest) = (k / bpe, k % bpe);
-        epochs * self.train.len() as u64
-            + (rest * self.batch_size as u64).min(self.train.len() as u64)
+        self.epochs.samples(k)
     }
 
-    /// Batch `k`: epoch `k / bpe` visits the training set in the order of a permutation drawn
-    /// from `(seed, epoch)`; the last batch of an epoch may be smaller.
+    /// Batch `k` of the training set's epochs (see [`Epochs`]), translated when `shift > 0`.
     fn train_batch(&mut self, k: u64) -> Batch {
-        let bpe = self.batches_per_epoch();
-        let (epoch, j) = (k / bpe, (k % bpe) as usize);
-        if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let mut perm = self.train.clone();
-            perm.shuffle(&mut stream(self.seed, Purpose::Shuffle, epoch));
-            self.order = Some((epoch, perm));
-        }
-        let perm = self
-            .order
-            .as_ref()
-            .map(|(_, p)| p.as_slice())
-            .unwrap_or(&[]);
-        let end = ((j + 1) * self.batch_size).min(perm.len());
-        let ix = perm[j * self.batch_size..end].to_vec();
+        let ix = self.epochs.batch(k);
         let mut batch = self.gather(&ix);
         if let (true, Inputs::Dense { values, .. }) = (self.shift > 0, &mut batch.inputs) {
             self.translate(values, k);
@@ -560,6 +704,43 @@ mod tests {
         assert_ne!(d.train_batch(4), first, "epoch 1 reshuffles");
         assert_eq!(d.samples(4), 16);
         assert_eq!(d.validation.iter().map(Batch::rows).sum::<usize>(), 4);
+    }
+
+    #[test]
+    fn modular_pairs_split_seeded_and_sum_mod_p() {
+        let mut d = ModularData::new(7, 0.4, 1000, 5).unwrap();
+        let b = d.train_batch(0);
+        assert_eq!(b.rows(), 20, "⌈0.4·49⌉ pairs, one full batch");
+        let Inputs::Tokens { ids, len: 2, .. } = &b.inputs else {
+            panic!("token pairs");
+        };
+        for (pair, t) in ids.chunks(2).zip(&b.targets) {
+            assert_eq!((pair[0] + pair[1]) % 7, *t);
+        }
+        let val: usize = d.validation.iter().map(Batch::rows).sum();
+        assert_eq!(val, 29);
+        let again = ModularData::new(7, 0.4, 1000, 5).unwrap();
+        assert_eq!(
+            again.train_eval, d.train_eval,
+            "the split is a function of the seed"
+        );
+        let other = ModularData::new(7, 0.4, 1000, 6).unwrap();
+        assert_ne!(other.train_eval, d.train_eval);
+        assert!(
+            ModularData::new(7, 0.999, 10, 0).is_err(),
+            "⌈0.999·49⌉ = 49 leaves no validation pair"
+        );
+        let spec = DataSpec {
+            name: DataName::Modular,
+            modulus: 1,
+            ..DataSpec::default()
+        };
+        assert!(
+            spec.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("data.modulus")
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The network figures of `optlab reproduce` (init-depth, loss-landscape, sharp-flat-sam) at
+//! The network figures of `optlab reproduce` (init-depth, loss-landscape, sharp-flat-sam,
+//! grokking) at
 //! their quick size: every verdict holds, and the files the report needs are written.
 // Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
@@ -65,4 +66,11 @@ fn sharp_flat_sam_quick_compares_at_equal_fit() {
             assert!(q.value.is_finite() && q.value > 0.0, "{q:?}");
         }
     }
+}
+
+#[test]
+fn grokking_quick_generalizes_late_with_weight_decay_only() {
+    let r = run("grokking");
+    assert!(r.verdict.holds, "{:#?}", r.verdict.checks);
+    assert_eq!(r.verdict.checks.len(), 3);
 }

@@ -18,18 +18,23 @@
 //! Parameters (as the bridge presents them, PyTorch layouts): `layers.{l}.weight` `[d_out, d_in]`
 //! and `layers.{l}.bias`; the last layer is the
 //! output head.
+//!
+//! With `embedding = e`, the inputs are token sequences of the data's length (e.g. the two
+//! operands of modular arithmetic) over a vocabulary of the data's classes: each token is looked
+//! up in `embedding.weight` `[vocab, e]` (one table shared by the positions) and the embeddings
+//! are concatenated, h₀ = [E[t₁], ..., E[t_len]] ∈ R^{len·e} (Power et al. 2022's MLP baseline).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, Net, dense_tensor, wrong_input};
+use super::{Activation, Net, dense_tensor, int_tensor, wrong_input};
 use crate::batch::{DataShape, Inputs};
 use crate::error::NnError;
 use crate::init::{InitScheme, initialize};
@@ -47,13 +52,15 @@ pub struct MlpConfig {
     pub activation: Activation,
     /// Weight initialization (default `kaiming_normal`).
     pub init: InitScheme,
-    /// σ of `normal` initialization (default 0.02).
+    /// σ of `normal` initialization and of the embedding (default 0.02).
     pub init_std: f64,
     /// Dropout probability p ∈ [0, 1) after each hidden activation, in training (default 0).
     pub dropout: f64,
     /// Residual connections h_l = h_{l−1} + σ(h_{l−1} W_l + b_l) around hidden layers 2..depth
     /// (those whose input and output widths agree; default false).
     pub residual: bool,
+    /// Token inputs: embedding dimension per token (default none: dense features).
+    pub embedding: Option<usize>,
 }
 
 impl Default for MlpConfig {
@@ -66,6 +73,7 @@ impl Default for MlpConfig {
             init_std: 0.02,
             dropout: 0.0,
             residual: false,
+            embedding: None,
         }
     }
 }
@@ -79,6 +87,9 @@ impl MlpConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(NnError::config("model.dropout", self.dropout, "in [0, 1)"));
         }
+        if self.embedding == Some(0) {
+            return Err(NnError::config("model.embedding", 0, "≥ 1"));
+        }
         Ok(())
     }
 
@@ -90,7 +101,8 @@ impl MlpConfig {
         device: &B::Device,
     ) -> Result<Mlp<B>, NnError> {
         self.validate()?;
-        let mut dims = vec![data.features];
+        let input = data.features * self.embedding.unwrap_or(1);
+        let mut dims = vec![input];
         dims.extend(std::iter::repeat_n(self.width, self.depth));
         dims.push(data.classes);
         let layers = dims
@@ -98,6 +110,9 @@ impl MlpConfig {
             .map(|w| LinearConfig::new(w[0], w[1]).init(device))
             .collect();
         let mlp = Mlp {
+            embedding: self
+                .embedding
+                .map(|e| EmbeddingConfig::new(data.classes, e).init(device)),
             layers,
             activation: self.activation,
             features: data.features,
@@ -113,6 +128,8 @@ impl MlpConfig {
 /// The MLP.
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
+    /// Token embedding (token inputs only).
+    pub embedding: Option<Embedding<B>>,
     /// Hidden layers, then the output head.
     pub layers: Vec<Linear<B>>,
     #[module(skip)]
@@ -185,14 +202,20 @@ impl<B: Backend> Net<B> for Mlp<B> {
     }
 
     fn logits(&self, inputs: &Inputs, device: &B::Device) -> Result<Tensor<B, 2>, NnError> {
-        match inputs {
-            Inputs::Dense { values, rows, dim } if *dim == self.features => {
+        match (inputs, &self.embedding) {
+            (Inputs::Dense { values, rows, dim }, None) if *dim == self.features => {
                 Ok(self.forward(dense_tensor(values, *rows, *dim, device)))
             }
-            _ => Err(wrong_input(
+            (Inputs::Tokens { ids, rows, len }, Some(e)) if *len == self.features => {
+                let x = e.forward(int_tensor::<B, 2>(ids, [*rows, *len], device));
+                let [_, _, d] = x.dims();
+                Ok(self.forward(x.reshape([*rows, *len * d])))
+            }
+            (_, None) => Err(wrong_input(
                 "mlp",
                 &format!("dense {}-feature", self.features),
             )),
+            (_, Some(_)) => Err(wrong_input("mlp", &format!("{}-token", self.features))),
         }
     }
 }

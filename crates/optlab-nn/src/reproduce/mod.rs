@@ -3,6 +3,7 @@
 //! The CLI lists them after the lab's classical figures.
 
 pub mod common;
+pub mod grokking;
 pub mod init_depth;
 pub mod loss_landscape;
 pub mod sharp_flat_sam;
@@ -14,4 +15,5 @@ pub const FIGURES: &[Figure] = &[
     init_depth::FIGURE,
     loss_landscape::FIGURE,
     sharp_flat_sam::FIGURE,
+    grokking::FIGURE,
 ];
