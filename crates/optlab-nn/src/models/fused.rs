@@ -729,6 +729,18 @@ fn cross_entropy_forward(logits: &[f32], targets: &[i64], classes: usize) -> (f6
     (losses.iter().sum::<f64>() / n, probs)
 }
 
+/// `v`, or 0 when it is subnormal (|v| < 2⁻¹²⁶ ≈ 1.18e-38): flush-to-zero for the logits'
+/// gradient. A network that fits its training set drives the wrong classes' probabilities below
+/// f32's normal range, and subnormal operands make every multiply of the backward matrix products
+/// take a microcode assist: `optlab reproduce grokking` without weight decay ran 9× slower per step
+/// (282 vs 31 ms; `perf`: 62 % in the gemm microkernel) once its training loss reached ~1e-8. The
+/// change to the gradient is below 1.2e-38 per entry; PyTorch keeps the subnormals (unless
+/// `torch.set_flush_denormal(True)`).
+#[inline(always)]
+fn flush_subnormal(v: f32) -> f32 {
+    if v.abs() < f32::MIN_POSITIVE { 0.0 } else { v }
+}
+
 #[derive(Debug)]
 struct CrossEntropyBackward;
 
@@ -751,7 +763,7 @@ impl Backward<Flex, 1> for CrossEntropyBackward {
                 .with_min_len(32)
                 .for_each(|(dz, (p, &target))| {
                     for (dz, &p) in dz.iter_mut().zip(p) {
-                        *dz = g * p;
+                        *dz = flush_subnormal(g * p);
                     }
                     if let Some(dz) = usize::try_from(target).ok().and_then(|t| dz.get_mut(t)) {
                         *dz -= g;
@@ -813,6 +825,15 @@ pub fn cross_entropy<B: Backend>(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn logits_gradient_flushes_subnormals_only() {
+        assert_eq!(flush_subnormal(1e-39), 0.0);
+        assert_eq!(flush_subnormal(-1e-40), 0.0);
+        assert_eq!(flush_subnormal(f32::MIN_POSITIVE), f32::MIN_POSITIVE);
+        assert_eq!(flush_subnormal(-0.25), -0.25);
+        assert_eq!(flush_subnormal(0.0), 0.0);
+    }
 
     #[test]
     fn exp_is_accurate() {
