@@ -1,6 +1,5 @@
 //! The network figures of `optlab reproduce` (init-depth, loss-landscape, sharp-flat-sam,
-//! grokking) at
-//! their quick size: every verdict holds, and the files the report needs are written.
+//! grokking) at their quick size: every verdict holds, and the files the report needs are written.
 // Test helpers (outside #[test] functions) may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
@@ -53,19 +52,11 @@ fn loss_landscape_quick_verdict_holds() {
     assert_eq!(r.verdict.checks.len(), 3);
 }
 
-/// SAM's flatness claim does not hold on this small MLP (see the figure's notes and
-/// docs/reproduce.md): the test asserts that both runs reach the common training loss and that
-/// both sharpness measures are measured (finite, positive), not the verdict.
 #[test]
-fn sharp_flat_sam_quick_compares_at_equal_fit() {
+fn sharp_flat_sam_quick_verdict_holds() {
     let r = run("sharp-flat-sam");
+    assert!(r.verdict.holds, "{:#?}", r.verdict.checks);
     assert_eq!(r.verdict.checks.len(), 3);
-    assert!(r.verdict.checks[0].holds, "{:#?}", r.verdict.checks[0]);
-    for c in &r.verdict.checks[1..] {
-        for q in &c.numbers[..2] {
-            assert!(q.value.is_finite() && q.value > 0.0, "{q:?}");
-        }
-    }
 }
 
 #[test]
