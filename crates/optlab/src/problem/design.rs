@@ -40,6 +40,12 @@ use crate::scalar::Scalar;
 /// Index type of the sparse storage.
 pub type SparseIndex = u32;
 
+/// Most columns of a sparse matrix: 2²⁷ = 134,217,728, above the widest LIBSVM benchmark
+/// (kdd2012, 54,686,452 features). The column-major copy holds n + 1 offsets whatever the number
+/// of entries, so a file with one entry at column 2·10⁹ would otherwise allocate gigabytes
+/// (found by fuzzing the LIBSVM reader).
+pub const MAX_SPARSE_COLS: usize = 1 << 27;
+
 /// Target work (multiply-adds) of one parallel chunk; below it a pass runs on the calling thread.
 const CHUNK_WORK: usize = 1 << 15;
 
@@ -185,7 +191,7 @@ impl<T: Scalar> Design<T> {
     ///
     /// # Errors
     /// When the arrays are not a valid CSR matrix (the message says what is wrong), or it has
-    /// 2³² entries or columns or more.
+    /// 2³² entries or more, or more than [`MAX_SPARSE_COLS`] columns.
     pub fn csr(
         m: usize,
         n: usize,
@@ -194,7 +200,12 @@ impl<T: Scalar> Design<T> {
         values: Vec<T>,
     ) -> Result<Self, String> {
         let nnz = col_idx.len();
-        if n > SparseIndex::MAX as usize || nnz > SparseIndex::MAX as usize {
+        if n > MAX_SPARSE_COLS {
+            return Err(format!(
+                "{n} columns: at most {MAX_SPARSE_COLS} (2^27; the widest LIBSVM benchmark, kdd2012, has 54,686,452) — is a feature index or `n_features` wrong?"
+            ));
+        }
+        if nnz > SparseIndex::MAX as usize {
             return Err(format!(
                 "{n} columns and {nnz} stored entries: sparse storage holds fewer than 2^32 of each"
             ));
@@ -800,5 +811,8 @@ mod tests {
         assert!(Design::<f64>::csr(1, 3, vec![0, 2], vec![1, 1], vec![1.0, 1.0]).is_err());
         assert!(Design::<f64>::csr(2, 3, vec![0, 2], vec![1], vec![1.0]).is_err());
         assert!(Design::<f64>::csr(1, 3, vec![0, 2], vec![0, 2], vec![1.0, 1.0]).is_ok());
+        // fuzz finding: one entry at column 2,222,222,240 once allocated n + 1 column offsets
+        let wide = Design::<f64>::csr(1, 2_222_222_241, vec![0, 1], vec![2_222_222_240], vec![1.0]);
+        assert!(wide.is_err_and(|e| e.contains("at most 134217728")));
     }
 }
