@@ -6,6 +6,7 @@
 //! | `mnist-cnn` | MNIST-5k, LeNet-like CNN (the `mnist-cnn` preset), batch 64 | `validation/accuracy` (max) | 1,250 | 2,500 steps, 240 s |
 //! | `shakespeare-gpt` | Shakespeare characters, the `shakespeare-gpt` preset's 4-layer GPT, batch 12 × 64 | `validation/loss` (min) | 2,000 | 3,000 steps, 600 s |
 //! | `digits-mlp` | UCI 8×8 digits (1,437 / 360), MLP 64 → 256 → 256 → 10 ReLU, batch 64 | `validation/accuracy` (max) | 600 | 1,200 steps, 30 s |
+//! | `grokking` | (a + b) mod 97, 40 % of the pairs for training (the `grokking` preset), MLP on token embeddings 2 × 32 → 256 ReLU → 97, full batch | `validation/accuracy` (max) | 3,000 | 4,000 steps, 300 s |
 //!
 //! Each is a [`TrainConfig`] (a preset with overrides) whose `[optimizer]`, `[schedule]` and
 //! wrappers are replaced by the submission's; the trial's seed sets the initialization, the
@@ -142,6 +143,18 @@ pub fn workloads() -> Result<Vec<Box<dyn Workload>>, AlgoPerfError> {
                 50,
             ),
             "digits-mlp",
+            &[],
+        )?),
+        Box::new(NetWorkload::new(
+            spec(
+                "grokking",
+                "(a + b) mod 97, 40 % of the 9,409 pairs for training, MLP on token embeddings (2 × 32 → 256 ReLU → 97), full batch",
+                acc,
+                3000,
+                (4000, 300.0),
+                50,
+            ),
+            "grokking",
             &[],
         )?),
     ])

@@ -57,6 +57,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("mnist-mlp", include_str!("../presets/mnist-mlp.toml")),
     ("mnist-cnn", include_str!("../presets/mnist-cnn.toml")),
     ("digits-mlp", include_str!("../presets/digits-mlp.toml")),
+    ("grokking", include_str!("../presets/grokking.toml")),
     (
         "shakespeare-gpt",
         include_str!("../presets/shakespeare-gpt.toml"),

@@ -241,3 +241,54 @@ fn speedrun_summarizes_seeds_and_tests_the_difference() {
     assert!(report.verdict.contains("adamw") && report.verdict.contains("Welch"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `heavy-tail-softmax`: a training-loss workload without a held-out split; its rarest level's
+/// loss is logged beside the overall loss. (Adam against GD with tuned learning rates is the
+/// `heavy-tail-classes` figure's check; here the hyperparameters are the search's first points.)
+#[test]
+fn heavy_tail_softmax_logs_training_metrics() {
+    let dir = tempdir("heavy-tail");
+    let w: Vec<Box<dyn Workload>> = vec![Box::new(FiniteSum::heavy_tail_softmax().unwrap())];
+    let mut reg = Registry::new().unwrap().with(w);
+    let mut t = WorkloadsFile::default();
+    t.workloads.insert(
+        "heavy-tail-softmax".into(),
+        WorkloadTarget {
+            metric: "train/loss".into(),
+            target: 1e-9,
+            minimize: Some(true),
+        },
+    );
+    reg.set_targets(t);
+    let p = Plan {
+        workloads: vec!["heavy-tail-softmax".into()],
+        studies: 1,
+        trials: 1,
+        ..plan()
+    };
+    let results = ResultsDir::create(&dir).unwrap();
+    let all = p.trials().unwrap();
+    let report = run_trials(
+        &results,
+        &p.submissions,
+        &all,
+        &mut reg,
+        &WallClock::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.ran.len(), 2);
+    for (trial, _) in &report.ran {
+        let m = EvalMeasurements::read(&results.trial_dir(trial).join(MEASUREMENTS_FILE)).unwrap();
+        assert!(m.column("validation/loss").is_none(), "{:?}", m.columns);
+        let loss = m.column("train/loss").unwrap();
+        let r = m.column("train/rare_classes_loss").unwrap();
+        assert_eq!(m.column(columns::GLOBAL_STEP).unwrap().last(), Some(&300.0));
+        assert!(loss.iter().chain(&r).all(|v| v.is_finite() && *v >= 0.0));
+        // from W = 0 (loss ln 127 everywhere) both make progress
+        assert!(loss[loss.len() - 1] < 127f64.ln(), "{loss:?}");
+        assert_eq!(r.len(), loss.len());
+        assert_ne!(r, loss, "the rarest level's loss is its own measure");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -324,7 +324,10 @@ fn speedrun(a: SpeedrunArgs) -> anyhow::Result<()> {
 
 /// Every workload of this build: the lab's finite-sum ones and (feature `nn`) the networks.
 fn registry() -> anyhow::Result<Registry> {
-    let finite: Vec<Box<dyn Workload>> = vec![Box::new(FiniteSum::logreg(None)?)];
+    let finite: Vec<Box<dyn Workload>> = vec![
+        Box::new(FiniteSum::logreg(None)?),
+        Box::new(FiniteSum::heavy_tail_softmax()?),
+    ];
     let r = Registry::new()?.with(finite);
     #[cfg(feature = "nn")]
     let r = r.with(optlab_nn::algoperf::workloads()?);

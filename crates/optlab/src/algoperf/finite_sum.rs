@@ -6,11 +6,20 @@
 //!   training, 114 validation samples), mini-batches of 32 drawn with replacement; validation
 //!   metric: cross-entropy `validation/loss` (minimized). Parameters: 30.
 //!
+//! - **`heavy-tail-softmax`**: Kunstner et al. (2024, "Heavy-tailed class imbalance and why Adam
+//!   outperforms gradient descent on language models", §3)'s synthetic data — 7 levels, level i
+//!   with 2^i classes of 2^(7−i) samples (896 samples, 127 classes, each level 1/7 of the
+//!   samples), features uniform in [0, 1)^256 (seed 0) —, a linear softmax model without bias or
+//!   ℓ2 (127 × 256 = 32,512 parameters), full-batch gradients. The features carry no information
+//!   about the class: the task is to fit the training set, so there is no held-out split and the
+//!   metric is `train/loss` (minimized), as in the paper's figures. `train/rare_classes_loss` is
+//!   the mean loss of the rarest level (64 classes of 2 samples), where GD lags Adam.
+//!
 //! Each trial's seed draws its mini-batches; the split and the starting point (zeros) are the same
 //! for every trial, as AlgoPerf's workloads fix their data splits. Metrics: `train/loss` and
 //! `train/accuracy` on the whole training split, `validation/loss`, `validation/accuracy` and
 //! `validation/num_examples` (data terms only: the ℓ2 term is part of training, not of the
-//! validation loss).
+//! validation loss) when the workload has a validation split.
 
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
@@ -21,6 +30,7 @@ use crate::param::Param;
 use crate::problem::data::{BinaryLabels, Dataset, Format, LabelColumn};
 use crate::problem::libsvm::LibsvmOptions;
 use crate::problem::logistic::LogisticRegression;
+use crate::problem::softmax::{SoftmaxRegression, heavy_tail_classes};
 use crate::problem::{Problem, resolve_data_path};
 use crate::runner::oracle_step;
 use crate::schedule::Schedule;
@@ -33,23 +43,16 @@ use super::trial::{
     Budget, Cadence, Diverged, Metrics, Training, TrainingError, classification_metrics,
 };
 
-/// Decides whether sample `i` of a problem is classified correctly at `x`.
-type Correct = fn(&dyn Problem<f64>, &[f64], usize) -> bool;
-
-/// A finite-sum workload: training and validation problems on one parameter vector.
+/// A finite-sum workload: training (and validation) problems on one parameter vector.
 pub struct FiniteSum {
     spec: WorkloadSpec,
     train: Box<dyn Problem<f64>>,
-    validation: Box<dyn Problem<f64>>,
-    correct: Correct,
-    batch_size: usize,
+    /// The held-out split (`None`: the workload's metric is a training metric).
+    validation: Option<Box<dyn Problem<f64>>>,
+    /// Training samples whose mean loss is also reported, and the metric's name.
+    subset: Option<(&'static str, Vec<usize>)>,
+    sampling: Sampling,
     settings: Value,
-}
-
-/// Logistic regression classifies sample i correctly iff yᵢ⟨aᵢ, x⟩ > 0, i.e. iff its loss
-/// softplus(−yᵢ⟨aᵢ, x⟩) is below ln 2.
-fn logistic_correct(p: &dyn Problem<f64>, x: &[f64], i: usize) -> bool {
-    p.sample_loss(x, i) < std::f64::consts::LN_2
 }
 
 /// A seeded split of `m` row indices: `(training, validation)` with `validation` rows.
@@ -118,9 +121,9 @@ impl FiniteSum {
                 cadence: Cadence::Steps(50),
             },
             train: Box::new(train),
-            validation: Box::new(validation),
-            correct: logistic_correct,
-            batch_size: BATCH,
+            validation: Some(Box::new(validation)),
+            subset: None,
+            sampling: Sampling::WithReplacement(BATCH),
             settings: json!({
                 "data": "breast_cancer.csv",
                 "standardize": true,
@@ -133,12 +136,62 @@ impl FiniteSum {
         })
     }
 
+    /// The `heavy-tail-softmax` workload (see the module documentation).
+    pub fn heavy_tail_softmax() -> Result<FiniteSum, AlgoPerfError> {
+        const LEVELS: usize = 7;
+        const FEATURES: usize = 256;
+        const STEPS: u64 = 300;
+        let prob = |e: crate::problem::ProblemError| {
+            AlgoPerfError::Invalid(format!("heavy-tail-softmax: {e}"))
+        };
+        let (a, y, k) = heavy_tail_classes(LEVELS, FEATURES, 0).map_err(prob)?;
+        let m = y.len();
+        // the rarest level: classes 2^(L−1) − 1 … 2^L − 2, 2 samples each, the last samples
+        let rare_from = (1 << (LEVELS - 1)) - 1;
+        let rare: Vec<usize> = (0..m).filter(|&i| y[i] >= rare_from).collect();
+        let source =
+            format!("heavy-tailed classes (Kunstner et al. 2024), {LEVELS} levels, seed 0");
+        let train = SoftmaxRegression::<f64>::from_data(&a, &y, m, FEATURES, k, 0.0, source)
+            .map_err(prob)?;
+        Ok(FiniteSum {
+            spec: WorkloadSpec {
+                name: "heavy-tail-softmax".into(),
+                description: format!(
+                    "linear softmax on Kunstner et al.'s heavy-tailed classes ({m} samples × \
+                     {FEATURES} uniform features, {k} classes in {LEVELS} levels of equal mass), \
+                     full batch; training loss (no held-out split)"
+                ),
+                metric: "train/loss".into(),
+                minimize: true,
+                step_hint: STEPS,
+                budget: Budget {
+                    max_steps: Some(STEPS),
+                    max_seconds: Some(60.0),
+                },
+                cadence: Cadence::Steps(10),
+            },
+            train: Box::new(train),
+            validation: None,
+            subset: Some(("train/rare_classes_loss", rare)),
+            sampling: Sampling::Full,
+            settings: json!({
+                "data": { "generator": "heavy_tail", "levels": LEVELS, "features": FEATURES, "samples": m, "classes": k, "seed": 0 },
+                "model": "linear softmax, no bias",
+                "l2": 0.0,
+                "batch_size": "full",
+                "x0": "zeros",
+            }),
+        })
+    }
+
     /// Loss and accuracy of `p` at `x` (data terms only).
-    fn measure(&self, p: &dyn Problem<f64>, x: &[f64]) -> (f64, f64) {
+    fn measure(p: &dyn Problem<f64>, x: &[f64]) -> (f64, f64) {
         let m = p.num_samples();
         let l2 = 0.5 * p.l2() * x.iter().map(|v| v * v).sum::<f64>();
         let loss = p.loss(x) - l2;
-        let hits = (0..m).filter(|&i| (self.correct)(p, x, i)).count();
+        let hits = (0..m)
+            .filter(|&i| p.sample_correct(x, i) == Some(true))
+            .count();
         (loss, hits as f64 / m.max(1) as f64)
     }
 }
@@ -156,11 +209,7 @@ impl Workload for FiniteSum {
         let this: &FiniteSum = self;
         let built = submission.build::<f64>(&trial.hyperparameters, this.spec.step_hint)?;
         let param = Param::new("weight", this.train.shape(), this.train.x0())?;
-        let oracle = Oracle::new(
-            this.train.as_ref(),
-            Sampling::WithReplacement(self.batch_size),
-            run_rng(trial.seed, 1),
-        );
+        let oracle = Oracle::new(this.train.as_ref(), this.sampling, run_rng(trial.seed, 1));
         Ok((
             Box::new(FiniteSumTraining {
                 workload: this,
@@ -208,12 +257,20 @@ impl Training for FiniteSumTraining<'_> {
             &self.params[0].data
         };
         let w = self.workload;
-        let (train_loss, train_acc) = w.measure(w.train.as_ref(), x);
-        let (val_loss, val_acc) = w.measure(w.validation.as_ref(), x);
-        Ok(classification_metrics(
-            (train_loss, train_acc),
-            (val_loss, val_acc),
-            w.validation.num_samples(),
-        ))
+        let train = FiniteSum::measure(w.train.as_ref(), x);
+        let mut metrics = match &w.validation {
+            Some(v) => {
+                classification_metrics(train, FiniteSum::measure(v.as_ref(), x), v.num_samples())
+            }
+            None => vec![
+                ("train/loss".into(), train.0),
+                ("train/accuracy".into(), train.1),
+            ],
+        };
+        if let Some((name, rows)) = &w.subset {
+            let sum: f64 = rows.iter().map(|&i| w.train.sample_loss(x, i)).sum();
+            metrics.push(((*name).into(), sum / rows.len().max(1) as f64));
+        }
+        Ok(metrics)
     }
 }

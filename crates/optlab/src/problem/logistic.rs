@@ -518,6 +518,11 @@ impl<T: Scalar> Problem<T> for LogisticRegression<T> {
         softplus(-self.y[i] * z)
     }
 
+    /// yᵢ⟨aᵢ, x⟩ > 0.
+    fn sample_correct(&self, x: &[T], i: usize) -> Option<bool> {
+        Some(self.y[i] * self.a.row(i).dot(x) > T::zero())
+    }
+
     /// ∇ℓᵢ(x) = −yᵢ σ(−yᵢ⟨aᵢ, x⟩) aᵢ.
     fn add_sample_grad(&self, x: &[T], i: usize, w: T, g: &mut [T]) {
         let row = self.a.row(i);

@@ -153,6 +153,12 @@ pub trait Problem<T: Scalar>: Send + Sync {
     /// `g ← g + w ∇ℓᵢ(x)` for sample `i < m`.
     fn add_sample_grad(&self, x: &[T], i: usize, w: T, g: &mut [T]);
 
+    /// Whether sample `i < m` is classified correctly at `x` (`None`: not a classification
+    /// problem). Logistic regression: yᵢ⟨aᵢ, x⟩ > 0; softmax: the first largest score is yᵢ's.
+    fn sample_correct(&self, _x: &[T], _i: usize) -> Option<bool> {
+        None
+    }
+
     /// L, L_max, μ, f*, x* where known.
     fn constants(&self) -> &Constants;
 

@@ -514,6 +514,19 @@ impl<T: Scalar> Problem<T> for SoftmaxRegression<T> {
         log_sum_exp(s) - s[self.y[i]]
     }
 
+    /// argmaxₖ sₖ = yᵢ (the first largest score, as `argmax` picks).
+    fn sample_correct(&self, w: &[T], i: usize) -> Option<bool> {
+        let mut buf = [T::zero(); STACK_CLASSES];
+        let mut heap = Vec::new();
+        let s = scratch(self.k, &mut buf, &mut heap);
+        self.scores(w, i, s);
+        let best = s
+            .iter()
+            .enumerate()
+            .fold(0, |b, (k, &v)| if v > s[b] { k } else { b });
+        Some(best == self.y[i])
+    }
+
     /// ∇ℓᵢ(W) = (p − e_{yᵢ}) aᵢᵀ.
     fn add_sample_grad(&self, w: &[T], i: usize, wt: T, g: &mut [T]) {
         let mut buf = [T::zero(); STACK_CLASSES];
