@@ -222,7 +222,7 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
         &bands,
         &ConvergenceOptions {
             title: format!(
-                "(a + b) mod {modulus}, {:.0} % of pairs for training: MLP (embedding {EMBED}/operand → {WIDTH} ReLU → {modulus}), AdamW lr {LR}, β = (0.9, 0.98), full batch",
+                "(a + b) mod {modulus}, {:.0} % of pairs for training; AdamW lr {LR}, full batch",
                 100.0 * train_fraction
             ),
             x_label: "step".into(),
