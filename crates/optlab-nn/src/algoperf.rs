@@ -208,3 +208,40 @@ impl Training for NetTraining<'_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use optlab::algoperf::study::Plan;
+
+    /// The token-input workload trains through the session: a few AdamW steps, then the
+    /// validation metrics over the held-out pairs.
+    #[test]
+    fn grokking_workload_trains_on_token_pairs() {
+        let mut all = workloads().unwrap();
+        let w = all
+            .iter_mut()
+            .find(|w| w.spec().name == "grokking")
+            .unwrap();
+        let plan = Plan {
+            submissions: vec![Submission::load("adamw").unwrap()],
+            workloads: vec!["grokking".into()],
+            studies: 1,
+            trials: 1,
+            seed: 0,
+        };
+        let trial = plan.trials().unwrap().remove(0);
+        let (mut training, settings) = w.training(&trial, &plan.submissions[0]).unwrap();
+        assert_eq!(settings["data"]["name"], "modular");
+        for _ in 0..3 {
+            training.step().unwrap();
+        }
+        let m = training.evaluate().unwrap();
+        let get = |k: &str| m.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap();
+        // ⌈0.4 · 97²⌉ = 3,764 training pairs; the other 5,645 are held out
+        assert_eq!(get("validation/num_examples"), 5645.0);
+        assert!((0.0..=1.0).contains(&get("validation/accuracy")));
+        assert!(get("train/loss").is_finite());
+    }
+}
