@@ -339,7 +339,7 @@ fn workloads() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<16}  {:<20}  {:>10}  {:>9}  {:>15}  {:>8}  description",
+        "{:<18}  {:<25}  {:>10}  {:>9}  {:>15}  {:>8}  description",
         "workload", "metric", "target", "step hint", "budget", "eval"
     )?;
     for w in r.workloads() {
@@ -360,7 +360,7 @@ fn workloads() -> anyhow::Result<()> {
         };
         writeln!(
             out,
-            "{:<16}  {:<20}  {:>10}  {:>9}  {:>15}  {:>8}  {}",
+            "{:<18}  {:<25}  {:>10}  {:>9}  {:>15}  {:>8}  {}",
             s.name,
             format!("{} ({})", s.metric, if s.minimize { "min" } else { "max" }),
             target,
