@@ -10,8 +10,8 @@ use optlab_nn::{Checkpoint, RunOptions, TrainConfig};
 /// Arguments of `optlab train`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A preset (mnist-mlp, mnist-cnn, digits-mlp, shakespeare-gpt, shakespeare-gpt-muon) or an
-    /// EXPERIMENT.toml.
+    /// A preset (mnist-mlp, mnist-cnn, digits-mlp, grokking, shakespeare-gpt, shakespeare-gpt-muon)
+    /// or an EXPERIMENT.toml.
     #[arg(required_unless_present = "resume")]
     experiment: Option<String>,
     /// Override a field: `--set optimizer.lr=3e-4 --set model.width=256` (dotted keys, list
