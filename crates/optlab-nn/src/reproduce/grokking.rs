@@ -209,7 +209,8 @@ fn run(size: Size, dir: &Path, progress: Progress<'_>) -> Result<Output, ReproEr
     ];
     let mut bands = Vec::new();
     for (_, label, rec, _) in &runs {
-        for (metric, what) in [("train_acc", "train"), ("val_acc", "validation")] {
+        // validation (solid) first: a dashed band takes the colour of the solid band before it
+        for (metric, what) in [("val_acc", "validation"), ("train_acc", "train")] {
             let mut b = rec.band(label, metric, XAxis::Iterations)?;
             b.label = format!("{what}, {}", label.replace("AdamW, ", ""));
             b.dashed = metric == "train_acc";
