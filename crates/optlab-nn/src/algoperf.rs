@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::config::TrainConfig;
 use crate::error::NnError;
+use crate::models::ModelSpec;
 use crate::session::Session;
 
 /// A network workload: a training configuration and what it is held to.
@@ -171,9 +172,18 @@ impl Workload for NetWorkload {
         submission: &Submission,
     ) -> Result<(Box<dyn Training + '_>, Value), AlgoPerfError> {
         let built = submission.build::<f32>(&trial.hyperparameters, self.spec.step_hint)?;
-        let config = self.config(trial.seed)?;
-        let settings = serde_json::to_value(&config)
+        let mut config = self.config(trial.seed)?;
+        let ignored = apply_workload_hyperparameters(&mut config, &built.resolved.workload)?;
+        config
+            .validate()
             .map_err(|e| AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name)))?;
+        let mut settings = serde_json::to_value(&config)
+            .map_err(|e| AlgoPerfError::Invalid(format!("workload `{}`: {e}", self.spec.name)))?;
+        if !ignored.is_empty()
+            && let Some(map) = settings.as_object_mut()
+        {
+            map.insert("ignored_workload_hyperparameters".into(), ignored.into());
+        }
         let name = self.spec.name.clone();
         let config = self.current.insert(config);
         let session = Session::new(
@@ -185,6 +195,34 @@ impl Workload for NetWorkload {
         .map_err(|e| AlgoPerfError::Invalid(format!("workload `{name}`: {e}")))?;
         Ok((Box::new(NetTraining(session)), settings))
     }
+}
+
+/// Applies a trial's workload hyperparameters (AlgoPerf's `label_smoothing` and `dropout_rate`)
+/// to the training configuration: `label_smoothing` → the loss's ε (every network workload
+/// trains with cross-entropy); `dropout_rate` → `model.dropout` of an MLP. The CNN and the GPT
+/// have no dropout layers, so there — as in AlgoPerf's own MNIST workload, whose model takes
+/// `dropout_rate` and does not use it — it is returned as ignored (the trial's settings say so).
+///
+/// # Errors
+/// A value that is not a number.
+fn apply_workload_hyperparameters(
+    config: &mut TrainConfig,
+    workload: &serde_json::Map<String, Value>,
+) -> Result<Vec<String>, AlgoPerfError> {
+    let mut ignored = Vec::new();
+    for (name, value) in workload {
+        let x = value.as_f64().ok_or_else(|| {
+            AlgoPerfError::Invalid(format!(
+                "workload hyperparameter `{name}` = {value}: not a number"
+            ))
+        })?;
+        match (name.as_str(), &mut config.model) {
+            ("label_smoothing", _) => config.label_smoothing = x,
+            ("dropout_rate", ModelSpec::Mlp(m)) => m.dropout = x,
+            _ => ignored.push(name.clone()),
+        }
+    }
+    Ok(ignored)
 }
 
 /// One trial on a network workload.
@@ -243,5 +281,43 @@ mod tests {
         assert_eq!(get("validation/num_examples"), 5645.0);
         assert!((0.0..=1.0).contains(&get("validation/accuracy")));
         assert!(get("train/loss").is_finite());
+    }
+
+    /// AlgoPerf's workload hyperparameters reach the loss and the MLP; the GPT has no dropout
+    /// layers, so there `dropout_rate` is reported as ignored.
+    #[test]
+    fn workload_hyperparameters_are_applied_or_reported() {
+        let map = |pairs: &[(&str, f64)]| -> serde_json::Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                .collect()
+        };
+        let mut mlp = TrainConfig::load("digits-mlp", &[]).unwrap();
+        let ignored = apply_workload_hyperparameters(
+            &mut mlp,
+            &map(&[("dropout_rate", 0.1), ("label_smoothing", 0.2)]),
+        )
+        .unwrap();
+        assert!(ignored.is_empty());
+        assert_eq!(mlp.label_smoothing, 0.2);
+        assert!(matches!(&mlp.model, ModelSpec::Mlp(m) if m.dropout == 0.1));
+        let mut gpt = TrainConfig::load("shakespeare-gpt", &[]).unwrap();
+        let ignored =
+            apply_workload_hyperparameters(&mut gpt, &map(&[("dropout_rate", 0.1)])).unwrap();
+        assert_eq!(ignored, vec!["dropout_rate".to_string()]);
+        let bad: serde_json::Map<String, Value> =
+            [("label_smoothing".to_string(), serde_json::json!("x"))]
+                .into_iter()
+                .collect();
+        assert!(apply_workload_hyperparameters(&mut gpt, &bad).is_err());
+        // out of range: the config's own check names the field
+        gpt.label_smoothing = 1.5;
+        assert!(
+            gpt.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("label_smoothing")
+        );
     }
 }

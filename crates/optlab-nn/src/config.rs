@@ -89,6 +89,10 @@ pub struct TrainConfig {
     /// (`checkpoints/step-N/`, see [`checkpoint`](crate::checkpoint); default none: only at the
     /// end).
     pub checkpoint_every: Option<u64>,
+    /// Label smoothing ε of the training loss, in [0, 1] (default 0): each example's target is
+    /// (1 − ε)·onehot + ε/K over the K classes (PyTorch's `nn.CrossEntropyLoss(label_smoothing=ε)`;
+    /// AlgoPerf's `label_smoothing` hyperparameter). Validation losses are unsmoothed.
+    pub label_smoothing: f64,
     /// The model.
     pub model: ModelSpec,
     /// The data.
@@ -110,6 +114,7 @@ impl Default for TrainConfig {
             common: Common::default(),
             eval_every: 100,
             checkpoint_every: None,
+            label_smoothing: 0.0,
             model: ModelSpec::Mlp(MlpConfig::default()),
             data: DataSpec::default(),
             optimizer: OptimizerSpec::default(),
@@ -150,6 +155,7 @@ impl TrainConfig {
     pub const FIELDS: &'static [&'static str] = &[
         "eval_every",
         "checkpoint_every",
+        "label_smoothing",
         "model",
         "data",
         "optimizer",
@@ -177,6 +183,13 @@ impl TrainConfig {
         }
         if self.checkpoint_every == Some(0) {
             return Err(NnError::config("checkpoint_every", 0, "≥ 1"));
+        }
+        if !(0.0..=1.0).contains(&self.label_smoothing) {
+            return Err(NnError::config(
+                "label_smoothing",
+                self.label_smoothing,
+                "in [0, 1]",
+            ));
         }
         self.wrappers.validate()?;
         if let Some(s) = &self.sample

@@ -42,7 +42,7 @@ use crate::config::{DEFAULT_LOG_EVERY, TrainConfig};
 use crate::data::TaskData;
 use crate::error::NnError;
 use crate::metrics::{self, Columns};
-use crate::models::{ModelSpec, Net, correct, cross_entropy};
+use crate::models::{ModelSpec, Net, correct, cross_entropy, cross_entropy_smoothed};
 use crate::rng::{Purpose, stream};
 
 pub use crate::checkpoint::Checkpoint;
@@ -344,9 +344,11 @@ where
             .take()
             .ok_or_else(|| NnError::ParamMismatch("model lost after a failed step".into()))?;
         model.set_step(k);
-        let loss = cross_entropy(
+        let smoothing = self.config.label_smoothing;
+        let loss = cross_entropy_smoothed(
             model.logits(&batch.inputs, &self.device)?,
             &batch.targets,
+            smoothing,
             &self.device,
         );
         let value: f64 = loss.clone().into_scalar().elem();
@@ -365,7 +367,8 @@ where
             let mut extra = 0u64;
             let mut eval = |m: &M, ask: Ask| -> Result<(f64, Option<B::Gradients>), NnError> {
                 extra += rows;
-                let loss = cross_entropy(m.logits(&batch.inputs, device)?, &batch.targets, device);
+                let logits = m.logits(&batch.inputs, device)?;
+                let loss = cross_entropy_smoothed(logits, &batch.targets, smoothing, device);
                 let v: f64 = loss.clone().into_scalar().elem();
                 Ok((v, (ask == Ask::ValueAndGrad).then(|| loss.backward())))
             };

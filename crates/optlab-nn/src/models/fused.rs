@@ -30,6 +30,7 @@ use burn::tensor::ops::{AttentionModuleOptions, FloatTensor};
 use burn::tensor::{DType, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
+use optlab::vectorized;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -114,25 +115,19 @@ fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 }
 
 /// Runs `f` over `out` with `a` and `b` (all of the same length) split alike, in chunks on rayon
-/// for long tensors, compiled for the CPU's vector units.
+/// for long tensors. `f` is a [`vectorized!`] function, compiled for the CPU's vector units.
 fn map_chunks(
     out: &mut [f32],
     a: &[f32],
     b: &[f32],
-    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+    f: impl for<'x> Fn(&'x mut [f32], &'x [f32], &'x [f32]) + Sync,
 ) {
-    let run = |o: &mut [f32], a: &[f32], b: &[f32]| {
-        pulp::Arch::new().dispatch(
-            #[inline(always)]
-            || f(o, a, b),
-        );
-    };
     if out.len() < 4 * CHUNK {
-        run(out, a, b);
+        f(out, a, b);
     } else {
         out.par_chunks_mut(CHUNK)
             .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(o, (a, b))| run(o, a, b));
+            .for_each(|(o, (a, b))| f(o, a, b));
     }
 }
 
@@ -219,20 +214,51 @@ pub enum Approximate {
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const GELU_TANH_C: f32 = 0.044_715;
 
+vectorized! {
+    /// y = x Φ(x) (exact GELU).
+    fn gelu_exact(y: &'a mut [f32], x: &'a [f32], _unused: &'a [f32]) -> () {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = x * normal_cdf(x);
+        }
+    }
+}
+
+vectorized! {
+    /// y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (PyTorch's `approximate = "tanh"`).
+    fn gelu_tanh(y: &'a mut [f32], x: &'a [f32], _unused: &'a [f32]) -> () {
+        for (y, &x) in y.iter_mut().zip(x) {
+            let u = SQRT_2_OVER_PI * (x + GELU_TANH_C * x * x * x);
+            *y = 0.5 * x * (1.0 + tanh(u));
+        }
+    }
+}
+
+vectorized! {
+    /// dx = dy (Φ(x) + x φ(x)).
+    fn gelu_exact_backward(dx: &'a mut [f32], x: &'a [f32], dy: &'a [f32]) -> () {
+        for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+            *dx = g * (normal_cdf(x) + x * normal_pdf(x));
+        }
+    }
+}
+
+vectorized! {
+    /// The derivative of [`gelu_tanh`] times dy.
+    fn gelu_tanh_backward(dx: &'a mut [f32], x: &'a [f32], dy: &'a [f32]) -> () {
+        for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+            let x2 = x * x;
+            let th = tanh(SQRT_2_OVER_PI * (x + GELU_TANH_C * x2 * x));
+            let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_C * x2);
+            *dx = g * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du);
+        }
+    }
+}
+
 fn gelu_forward(x: &[f32], approximate: Approximate) -> Vec<f32> {
     let mut y = vec![0.0; x.len()];
     match approximate {
-        Approximate::None => map_chunks(&mut y, x, x, |y, x, _| {
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = x * normal_cdf(x);
-            }
-        }),
-        Approximate::Tanh => map_chunks(&mut y, x, x, |y, x, _| {
-            for (y, &x) in y.iter_mut().zip(x) {
-                let u = SQRT_2_OVER_PI * (x + GELU_TANH_C * x * x * x);
-                *y = 0.5 * x * (1.0 + tanh(u));
-            }
-        }),
+        Approximate::None => map_chunks(&mut y, x, x, gelu_exact),
+        Approximate::Tanh => map_chunks(&mut y, x, x, gelu_tanh),
     }
     y
 }
@@ -240,19 +266,8 @@ fn gelu_forward(x: &[f32], approximate: Approximate) -> Vec<f32> {
 fn gelu_backward(x: &[f32], dy: &[f32], approximate: Approximate) -> Vec<f32> {
     let mut dx = vec![0.0; x.len()];
     match approximate {
-        Approximate::None => map_chunks(&mut dx, x, dy, |dx, x, dy| {
-            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
-                *dx = g * (normal_cdf(x) + x * normal_pdf(x));
-            }
-        }),
-        Approximate::Tanh => map_chunks(&mut dx, x, dy, |dx, x, dy| {
-            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
-                let x2 = x * x;
-                let th = tanh(SQRT_2_OVER_PI * (x + GELU_TANH_C * x2 * x));
-                let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_C * x2);
-                *dx = g * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du);
-            }
-        }),
+        Approximate::None => map_chunks(&mut dx, x, dy, gelu_exact_backward),
+        Approximate::Tanh => map_chunks(&mut dx, x, dy, gelu_tanh_backward),
     }
     dx
 }
@@ -319,24 +334,59 @@ fn layer_norm_forward(
     let mut y = vec![0.0; x.len()];
     let mut stats = vec![[0.0; 2]; rows];
     let per_row = |(y, (x, s)): (&mut [f32], (&[f32], &mut [f32; 2]))| {
-        pulp::Arch::new().dispatch(
-            #[inline(always)]
-            || {
-                let mean = x.iter().sum::<f32>() / d as f32;
-                let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-                let rstd = 1.0 / (var + eps).sqrt();
-                for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
-                    *y = (x - mean) * rstd * g + b;
-                }
-                *s = [mean, rstd];
-            },
-        );
+        layer_norm_row(y, x, s, gamma, beta, eps);
     };
     y.par_chunks_mut(d)
         .zip(x.par_chunks(d).zip(stats.par_iter_mut()))
         .with_min_len(64)
         .for_each(per_row);
     (y, stats)
+}
+
+vectorized! {
+    /// One row of [`layer_norm_forward`].
+    fn layer_norm_row(
+        y: &'a mut [f32],
+        x: &'a [f32],
+        s: &'a mut [f32; 2],
+        gamma: &'a [f32],
+        beta: &'a [f32],
+        eps: f32,
+    ) -> () {
+        let d = gamma.len();
+        let mean = x.iter().sum::<f32>() / d as f32;
+        let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let rstd = 1.0 / (var + eps).sqrt();
+        for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *y = (x - mean) * rstd * g + b;
+        }
+        *s = [mean, rstd];
+    }
+}
+
+vectorized! {
+    /// One row of dx in [`layer_norm_backward`].
+    fn layer_norm_row_backward(
+        dx: &'a mut [f32],
+        x: &'a [f32],
+        dy: &'a [f32],
+        gamma: &'a [f32],
+        mean: f32,
+        rstd: f32,
+    ) -> () {
+        let d = gamma.len();
+        let (mut s1, mut s2) = (0.0f32, 0.0f32);
+        for ((&x, &dy), &g) in x.iter().zip(dy).zip(gamma) {
+            let gh = g * dy;
+            s1 += gh;
+            s2 += gh * (x - mean) * rstd;
+        }
+        let (m1, m2) = (s1 / d as f32, s2 / d as f32);
+        for (((dx, &x), &dy), &g) in dx.iter_mut().zip(x).zip(dy).zip(gamma) {
+            let xh = (x - mean) * rstd;
+            *dx = rstd * (g * dy - m1 - xh * m2);
+        }
+    }
 }
 
 /// Gradients of [`layer_norm_forward`]: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ∘x̂)) with ĝ = γ∘dy,
@@ -353,22 +403,7 @@ fn layer_norm_backward(
         .zip(x.par_chunks(d).zip(dy.par_chunks(d)).zip(stats.par_iter()))
         .with_min_len(64)
         .for_each(|(dx, ((x, dy), &[mean, rstd]))| {
-            pulp::Arch::new().dispatch(
-                #[inline(always)]
-                || {
-                    let (mut s1, mut s2) = (0.0f32, 0.0f32);
-                    for ((&x, &dy), &g) in x.iter().zip(dy).zip(gamma) {
-                        let gh = g * dy;
-                        s1 += gh;
-                        s2 += gh * (x - mean) * rstd;
-                    }
-                    let (m1, m2) = (s1 / d as f32, s2 / d as f32);
-                    for (((dx, &x), &dy), &g) in dx.iter_mut().zip(x).zip(dy).zip(gamma) {
-                        let xh = (x - mean) * rstd;
-                        *dx = rstd * (g * dy - m1 - xh * m2);
-                    }
-                },
-            );
+            layer_norm_row_backward(dx, x, dy, gamma, mean, rstd);
         });
     // Column sums in a fixed order (row blocks in parallel, combined in block order).
     let rows = stats.len();
@@ -544,25 +579,34 @@ fn attention_forward(qkv: &[f32], s: AttnShape) -> (Vec<f32>, Vec<f32>) {
     (y, p)
 }
 
-/// Row i of the `t × t` scores: softmax over columns 0..=i, zero after.
-fn causal_softmax_rows(scores: &mut [f32], t: usize) {
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for (i, row) in scores.chunks_exact_mut(t).enumerate() {
-                let (live, masked) = row.split_at_mut(i + 1);
-                let max = live.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let mut sum = 0.0;
-                for v in live.iter_mut() {
-                    *v = exp(*v - max);
-                    sum += *v;
-                }
-                let inv = 1.0 / sum;
-                live.iter_mut().for_each(|v| *v *= inv);
-                masked.iter_mut().for_each(|v| *v = 0.0);
+vectorized! {
+    /// Row i of the `t × t` scores: softmax over columns 0..=i, zero after.
+    fn causal_softmax_rows(scores: &'a mut [f32], t: usize) -> () {
+        for (i, row) in scores.chunks_exact_mut(t).enumerate() {
+            let (live, masked) = row.split_at_mut(i + 1);
+            let max = live.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut sum = 0.0;
+            for v in live.iter_mut() {
+                *v = exp(*v - max);
+                sum += *v;
             }
-        },
-    );
+            let inv = 1.0 / sum;
+            live.iter_mut().for_each(|v| *v *= inv);
+            masked.iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+}
+
+vectorized! {
+    /// dS = P ∘ (dP − rowsum(P ∘ dP)) · scale, in place of dP (`ds`), rows of length `t`.
+    fn softmax_rows_backward(ds: &'a mut [f32], p: &'a [f32], t: usize, scale: f32) -> () {
+        for (dsr, pr) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
+            let dot: f32 = dsr.iter().zip(pr).map(|(a, b)| a * b).sum();
+            for (g, &pv) in dsr.iter_mut().zip(pr) {
+                *g = pv * (*g - dot) * scale;
+            }
+        }
+    }
 }
 
 /// Backward of [`attention_forward`] given dY (`[batch·time, d]`): per sequence and head,
@@ -589,17 +633,7 @@ fn attention_backward(qkv: &[f32], p: &[f32], dy: &[f32], s: AttnShape) -> Vec<f
                 matmul(dv, Accum::Replace, pm.transpose(), dyh, 1.0, Par::Seq);
                 let dp = MatMut::from_row_major_slice_mut(&mut ds, t, t);
                 matmul(dp, Accum::Replace, dyh, v.transpose(), 1.0, Par::Seq);
-                pulp::Arch::new().dispatch(
-                    #[inline(always)]
-                    || {
-                        for (dsr, pr) in ds.chunks_exact_mut(t).zip(ph.chunks_exact(t)) {
-                            let dot: f32 = dsr.iter().zip(pr).map(|(a, b)| a * b).sum();
-                            for (g, &pv) in dsr.iter_mut().zip(pr) {
-                                *g = pv * (*g - dot) * scale;
-                            }
-                        }
-                    },
-                );
+                softmax_rows_backward(&mut ds, ph, t, scale);
                 let dsm = MatRef::from_row_major_slice(&ds, t, t);
                 let dq = rows_mut(&mut dqkv[h * dh..], t, dh, 3 * d);
                 matmul(dq, Accum::Replace, dsm, k, 1.0, Par::Seq);
@@ -696,9 +730,28 @@ pub fn causal_self_attention<B: Backend>(
 // ---------------------------------------------------------------------------------------------
 // Cross-entropy
 
-/// Per row: the loss −log softmax(z)[target] and the probabilities softmax(z). A target outside
+vectorized! {
+    /// p = e^{z − max}; returns Σ p (summed in order).
+    fn exp_shifted(p: &'a mut [f32], z: &'a [f32], max: f32) -> f32 {
+        let mut sum = 0.0;
+        for (p, &z) in p.iter_mut().zip(z) {
+            *p = exp(z - max);
+            sum += *p;
+        }
+        sum
+    }
+}
+
+/// Per row: the loss and the probabilities softmax(z). The loss is −Σₖ qₖ log softmax(z)ₖ for
+/// the label-smoothed target q = (1 − ε)·onehot(target) + ε/K (K = `classes`), i.e.
+/// (1 − ε)(lse − z_target) + ε(lse − mean z); with ε = 0 it is lse − z_target. A target outside
 /// `0..classes` gives a NaN loss.
-fn cross_entropy_forward(logits: &[f32], targets: &[i64], classes: usize) -> (f64, Vec<f32>) {
+fn cross_entropy_forward(
+    logits: &[f32],
+    targets: &[i64],
+    classes: usize,
+    smoothing: f64,
+) -> (f64, Vec<f32>) {
     let mut probs = vec![0.0; logits.len()];
     let losses: Vec<f64> = probs
         .par_chunks_mut(classes)
@@ -706,23 +759,19 @@ fn cross_entropy_forward(logits: &[f32], targets: &[i64], classes: usize) -> (f6
         .with_min_len(32)
         .map(|(p, (z, &target))| {
             let max = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let mut sum = 0.0;
-            pulp::Arch::new().dispatch(
-                #[inline(always)]
-                || {
-                    for (p, &z) in p.iter_mut().zip(z) {
-                        *p = exp(z - max);
-                        sum += *p;
-                    }
-                },
-            );
+            let sum = exp_shifted(p, z, max);
             let inv = 1.0 / sum;
             p.iter_mut().for_each(|p| *p *= inv);
             let lse = f64::from(max) + f64::from(sum).ln();
-            match usize::try_from(target).ok().and_then(|t| z.get(t)) {
+            let nll = match usize::try_from(target).ok().and_then(|t| z.get(t)) {
                 Some(&zt) => lse - f64::from(zt),
-                None => f64::NAN,
+                None => return f64::NAN,
+            };
+            if smoothing == 0.0 {
+                return nll;
             }
+            let mean = z.iter().map(|&v| f64::from(v)).sum::<f64>() / classes as f64;
+            (1.0 - smoothing) * nll + smoothing * (lse - mean)
         })
         .collect();
     let n = targets.len().max(1) as f64;
@@ -745,28 +794,38 @@ fn flush_subnormal(v: f32) -> f32 {
 struct CrossEntropyBackward;
 
 impl Backward<Flex, 1> for CrossEntropyBackward {
+    /// Probabilities, targets, `[rows, classes]`, label smoothing ε.
     type State = (
         std::sync::Arc<Vec<f32>>,
         std::sync::Arc<Vec<i64>>,
         [usize; 2],
+        f32,
     );
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [parent] = ops.parents;
         let dloss = grads.consume::<Flex>(&ops.node);
         if let Some(node) = parent {
-            let (probs, targets, [rows, classes]) = ops.state;
+            let (probs, targets, [rows, classes], smoothing) = ops.state;
             let g = values(&dloss).first().copied().unwrap_or(0.0) / rows.max(1) as f32;
+            // ∂loss/∂z = g·(p − q), q = (1 − ε)·onehot(target) + ε/K
+            let (off, on) = (g * smoothing / classes as f32, g * (1.0 - smoothing));
             let mut dz = vec![0.0; probs.len()];
             dz.par_chunks_mut(classes)
                 .zip(probs.par_chunks(classes).zip(targets.par_iter()))
                 .with_min_len(32)
                 .for_each(|(dz, (p, &target))| {
-                    for (dz, &p) in dz.iter_mut().zip(p) {
-                        *dz = flush_subnormal(g * p);
+                    if smoothing == 0.0 {
+                        for (dz, &p) in dz.iter_mut().zip(p) {
+                            *dz = flush_subnormal(g * p);
+                        }
+                    } else {
+                        for (dz, &p) in dz.iter_mut().zip(p) {
+                            *dz = flush_subnormal(g * p - off);
+                        }
                     }
                     if let Some(dz) = usize::try_from(target).ok().and_then(|t| dz.get_mut(t)) {
-                        *dz -= g;
+                        *dz -= on;
                     }
                 });
             grads.register::<Flex>(node.id, flex(dz, vec![rows, classes]));
@@ -782,10 +841,24 @@ pub fn cross_entropy<B: Backend>(
     targets: &[i64],
     device: &B::Device,
 ) -> Tensor<B, 1> {
+    cross_entropy_smoothed(logits, targets, 0.0, device)
+}
+
+/// [`cross_entropy`] with label smoothing ε (`label_smoothing`, in [0, 1]; PyTorch's
+/// `F.cross_entropy(..., label_smoothing=ε)`, Szegedy et al. 2016): the target of row i is
+/// q = (1 − ε)·onehot(targetᵢ) + ε/K over the K classes, and the loss
+/// −(1/n) Σᵢ Σₖ qₖ log softmax(logitsᵢ)ₖ. ε = 0 is [`cross_entropy`], bit for bit.
+pub fn cross_entropy_smoothed<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: &[i64],
+    label_smoothing: f64,
+    device: &B::Device,
+) -> Tensor<B, 1> {
     let [rows, classes] = logits.dims();
     let out = match route::<B>(primitive(logits)) {
         Route::Train(z) if rows == targets.len() => {
-            let (loss, probs) = cross_entropy_forward(&values(&z.primitive), targets, classes);
+            let (loss, probs) =
+                cross_entropy_forward(&values(&z.primitive), targets, classes, label_smoothing);
             let y = flex(vec![loss as f32], vec![1]);
             let prep = CrossEntropyBackward
                 .prepare::<NoCheckpointing>([z.node.clone()])
@@ -797,6 +870,7 @@ pub fn cross_entropy<B: Backend>(
                         std::sync::Arc::new(probs),
                         std::sync::Arc::new(targets.to_vec()),
                         [rows, classes],
+                        label_smoothing as f32,
                     ),
                     y,
                 ),
@@ -804,7 +878,7 @@ pub fn cross_entropy<B: Backend>(
             })
         }
         Route::Eval(z) if rows == targets.len() => {
-            let (loss, _) = cross_entropy_forward(&values(&z), targets, classes);
+            let (loss, _) = cross_entropy_forward(&values(&z), targets, classes, label_smoothing);
             back::<B, _>(flex(vec![loss as f32], vec![1]))
         }
         other => {
@@ -815,7 +889,12 @@ pub fn cross_entropy<B: Backend>(
             };
             let t = super::int_tensor::<B, 2>(targets, [targets.len(), 1], device);
             let logp = burn::tensor::activation::log_softmax(tensor::<B, 2>(z), 1);
-            return logp.gather(1, t).mean().neg();
+            let nll = logp.clone().gather(1, t).mean().neg();
+            if label_smoothing == 0.0 {
+                return nll;
+            }
+            let uniform = logp.mean().neg();
+            return nll.mul_scalar(1.0 - label_smoothing) + uniform.mul_scalar(label_smoothing);
         }
     };
     tensor(out)
@@ -825,6 +904,7 @@ pub fn cross_entropy<B: Backend>(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use burn::tensor::ElementConversion;
 
     #[test]
     fn logits_gradient_flushes_subnormals_only() {
@@ -1059,7 +1139,7 @@ mod tests {
         let (rows, classes) = (6, 5);
         let z = seq(rows * classes, 3.0);
         let targets = [0i64, 4, 2, 2, 1, 3];
-        let (loss, probs) = cross_entropy_forward(&z, &targets, classes);
+        let (loss, probs) = cross_entropy_forward(&z, &targets, classes, 0.0);
         let mut expected = 0.0;
         for (r, &t) in z.chunks(classes).zip(&targets) {
             let lse = r.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln();
@@ -1069,7 +1149,7 @@ mod tests {
         for r in probs.chunks(classes) {
             assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         }
-        let (bad, _) = cross_entropy_forward(&z, &[0, 9, 0, 0, 0, 0], classes);
+        let (bad, _) = cross_entropy_forward(&z, &[0, 9, 0, 0, 0, 0], classes, 0.0);
         assert!(bad.is_nan());
     }
 
@@ -1198,6 +1278,57 @@ mod tests {
             z2.grad(&g2).unwrap(),
             "cross-entropy grad",
         );
+    }
+
+    /// Label smoothing: the fused loss and its gradient against the definition written with
+    /// burn's ops, −(1/n) Σᵢ Σₖ qₖ log softmax(zᵢ)ₖ with q = (1 − ε)·onehot + ε/K.
+    #[test]
+    fn label_smoothing_matches_the_definition() {
+        type A = burn::backend::Autodiff<Flex>;
+        let dev = Default::default();
+        let (rows, k) = (37, 11);
+        let z: Vec<f32> = (0..rows * k)
+            .map(|i| ((i as f32) * 0.71).sin() * 3.0)
+            .collect();
+        let targets: Vec<i64> = (0..rows as i64).map(|i| (i * 7) % k as i64).collect();
+        let input = || {
+            Tensor::<A, 2>::from_data(TensorData::new(z.clone(), [rows, k]), &dev).require_grad()
+        };
+        for eps in [0.0, 0.1, 1.0] {
+            let (z1, z2) = (input(), input());
+            let l1 = cross_entropy_smoothed(z1.clone(), &targets, eps, &dev);
+            let mut q = vec![eps as f32 / k as f32; rows * k];
+            for (i, &t) in targets.iter().enumerate() {
+                q[i * k + t as usize] += 1.0 - eps as f32;
+            }
+            let q = Tensor::<A, 2>::from_data(TensorData::new(q, [rows, k]), &dev);
+            let l2 = (burn::tensor::activation::log_softmax(z2.clone(), 1) * q)
+                .sum()
+                .neg()
+                .div_scalar(rows as f32);
+            let (v1, v2): (f32, f32) = (
+                l1.clone().into_scalar().elem(),
+                l2.clone().into_scalar().elem(),
+            );
+            assert!(
+                (v1 - v2).abs() <= 1e-5 * v2.abs(),
+                "ε = {eps}: {v1} vs {v2}"
+            );
+            let (g1, g2) = (l1.backward(), l2.backward());
+            let (d1, d2) = (
+                z1.grad(&g1).unwrap().into_data().to_vec::<f32>().unwrap(),
+                z2.grad(&g2).unwrap().into_data().to_vec::<f32>().unwrap(),
+            );
+            for (a, b) in d1.iter().zip(&d2) {
+                assert!((a - b).abs() <= 1e-6, "ε = {eps}: gradient {a} vs {b}");
+            }
+        }
+        // ε = 0 is the plain loss, bit for bit
+        let plain: f32 = cross_entropy(input(), &targets, &dev).into_scalar().elem();
+        let zero: f32 = cross_entropy_smoothed(input(), &targets, 0.0, &dev)
+            .into_scalar()
+            .elem();
+        assert_eq!(plain.to_bits(), zero.to_bits());
     }
 
     #[test]

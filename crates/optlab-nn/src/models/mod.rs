@@ -126,6 +126,17 @@ pub fn cross_entropy<B: Backend>(
     fused::cross_entropy(logits, targets, device)
 }
 
+/// [`cross_entropy`] against label-smoothed targets (1 − ε)·onehot + ε/K (PyTorch's
+/// `label_smoothing = ε`, in [0, 1]; [`fused::cross_entropy_smoothed`]).
+pub fn cross_entropy_smoothed<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: &[i64],
+    label_smoothing: f64,
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    fused::cross_entropy_smoothed(logits, targets, label_smoothing, device)
+}
+
 /// Number of rows of `logits` whose arg-max equals the target.
 pub fn correct<B: Backend>(
     logits: Tensor<B, 2>,

@@ -166,11 +166,13 @@ impl<T: Scalar, R: Rule<T, N>, const N: usize> Elementwise<T, R, N> {
 
 /// Runs the rule over one contiguous block.
 ///
-/// The loop is compiled once more for the widest vector instruction set the CPU offers (AVX2 +
-/// FMA on x86-64 when present, chosen at run time by [`pulp::Arch`]; the portable build only
-/// assumes SSE2) and auto-vectorized there. The arithmetic is the same IEEE operations in the
-/// same order (Rust neither reassociates nor contracts into FMA), so results are bit-identical
-/// whichever path runs.
+/// The loop is compiled once more for the widest vector instruction set the CPU offers
+/// (AVX-512 or AVX2 + FMA on x86-64, chosen at run time by [`pulp::Arch`]; the portable build
+/// only assumes SSE2) and auto-vectorized there: [`Block`] is a [`pulp::WithSimd`] operation,
+/// so the rule's `#[inline(always)]` update is inlined into pulp's target-feature function (a
+/// closure passed to `dispatch` is not; see [`vectorized!`](crate::vectorized)). The
+/// arithmetic is the same IEEE operations in the same order (Rust neither reassociates nor
+/// contracts into FMA), so results are bit-identical whichever path runs.
 #[inline]
 fn run_block<T: Scalar, R: Rule<T, N>, const N: usize>(
     c: &R::Coeffs,
@@ -178,14 +180,33 @@ fn run_block<T: Scalar, R: Rule<T, N>, const N: usize>(
     g: &[T],
     s: &mut [[T; N]],
 ) {
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for ((x, &g), s) in x.iter_mut().zip(g).zip(s.iter_mut()) {
-                R::update(c, x, g, s);
-            }
-        },
-    );
+    pulp::Arch::new().dispatch(Block::<T, R, N> {
+        c,
+        x,
+        g,
+        s,
+        _rule: PhantomData,
+    });
+}
+
+/// One block of [`run_block`] as a pulp operation.
+struct Block<'a, T: Scalar, R: Rule<T, N>, const N: usize> {
+    c: &'a R::Coeffs,
+    x: &'a mut [T],
+    g: &'a [T],
+    s: &'a mut [[T; N]],
+    _rule: PhantomData<R>,
+}
+
+impl<T: Scalar, R: Rule<T, N>, const N: usize> pulp::WithSimd for Block<'_, T, R, N> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        for ((x, &g), s) in self.x.iter_mut().zip(self.g).zip(self.s.iter_mut()) {
+            R::update(self.c, x, g, s);
+        }
+    }
 }
 
 /// Runs the rule over a whole parameter: on this thread when small, else in parallel chunks.

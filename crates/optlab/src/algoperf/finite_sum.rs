@@ -210,6 +210,18 @@ impl Workload for FiniteSum {
         let built = submission.build::<f64>(&trial.hyperparameters, this.spec.step_hint)?;
         let param = Param::new("weight", this.train.shape(), this.train.x0())?;
         let oracle = Oracle::new(this.train.as_ref(), this.sampling, run_rng(trial.seed, 1));
+        // Linear models without dropout, losses without label smoothing: AlgoPerf's workload
+        // hyperparameters have nothing to act on here, and the settings say so.
+        let mut settings = this.settings.clone();
+        if !built.resolved.workload.is_empty()
+            && let Some(map) = settings.as_object_mut()
+        {
+            let ignored: Vec<&String> = built.resolved.workload.keys().collect();
+            map.insert(
+                "ignored_workload_hyperparameters".into(),
+                serde_json::json!(ignored),
+            );
+        }
         Ok((
             Box::new(FiniteSumTraining {
                 workload: this,
@@ -219,7 +231,7 @@ impl Workload for FiniteSum {
                 oracle,
                 k: 0,
             }),
-            this.settings.clone(),
+            settings,
         ))
     }
 }

@@ -105,31 +105,9 @@ pub fn softplus(u: f64) -> f64 {
     pos + log1p_unit(exp(-u.abs()))
 }
 
-/// Runs `$body` (a loop over slices) compiled for the CPU's widest vector instruction set: a
-/// [`pulp::WithSimd`] operation whose body calls the `#[inline(always)]` functions above directly,
-/// so that they are inlined there and vectorized (a closure passed through `dispatch` is not
-/// inlined into the target-feature function, and its `mul_add`s become library calls).
-macro_rules! vectorized {
-    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $out:ty $body:block) => {
-        $(#[$doc])*
-        $vis fn $name<'a>($($arg: $ty),*) -> $out {
-            #[allow(non_camel_case_types)]
-            struct $name<'a> {
-                $($arg: $ty,)*
-                _life: std::marker::PhantomData<&'a ()>,
-            }
-            impl pulp::WithSimd for $name<'_> {
-                type Output = $out;
-                #[inline(always)]
-                fn with_simd<S: pulp::Simd>(self, _simd: S) -> $out {
-                    let $name { $($arg,)* .. } = self;
-                    $body
-                }
-            }
-            pulp::Arch::new().dispatch($name { $($arg,)* _life: std::marker::PhantomData })
-        }
-    };
-}
+// `vectorized!` (optlab-optim's kernels): each loop below is compiled for the CPU's widest
+// vector instruction set, with the `#[inline(always)]` functions above inlined and vectorized.
+use optlab_optim::vectorized;
 
 vectorized! {
     /// `xs ← σ(xs)` elementwise.
