@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         comm.abort(
             1,
             &format!(
-                "optlab: rank {} of {}: error: {e:?}\n(aborting all ranks)",
+                "optlab: rank {} of {}: error: {e:#} (aborting all ranks)",
                 comm.rank(),
                 comm.size()
             ),

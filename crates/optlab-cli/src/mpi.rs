@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
+use mpi::Count;
 use mpi::Threading;
 use mpi::collective::CommunicatorCollectives;
 use mpi::datatype::PartitionMut;
 use mpi::topology::{Communicator as _, SimpleCommunicator};
-use mpi::Count;
 use optlab::dist::Communicator;
 
 pub use mpi::environment::Universe;
@@ -101,7 +101,10 @@ impl Communicator for Mpi {
     fn all_gather_bytes(&self, local: &[u8]) -> Vec<Vec<u8>> {
         let n = match Count::try_from(local.len()) {
             Ok(n) => n,
-            Err(_) => self.abort(1, &format!("rank {}: a message of 2 GiB or more", self.rank)),
+            Err(_) => self.abort(
+                1,
+                &format!("rank {}: a message of 2 GiB or more", self.rank),
+            ),
         };
         let mut counts: Vec<Count> = vec![0; self.size];
         Self::world().all_gather_into(&n, &mut counts[..]);

@@ -18,8 +18,8 @@ pub struct World {
 pub fn launcher_size() -> Option<usize> {
     ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
         .iter()
-    .find_map(|k| std::env::var(k).ok()?.trim().parse::<usize>().ok())
-    .or_else(|| std::env::var("PMIX_RANK").ok().map(|_| 0))
+        .find_map(|k| std::env::var(k).ok()?.trim().parse::<usize>().ok())
+        .or_else(|| std::env::var("PMIX_RANK").ok().map(|_| 0))
 }
 
 impl World {

@@ -9,6 +9,7 @@
 //!
 //! Needs Open MPI's `mpirun` (Debian: openmpi-bin); .ci/run installs it.
 #![cfg(feature = "mpi")]
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -59,14 +60,28 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The fields of a CSV line (double-quoted fields may hold commas).
+fn fields(line: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    for ch in line.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
 /// Columns `name` of a metrics.csv, row by row (empty cells as NaN).
 fn column(csv: &Path, name: &str) -> Vec<f64> {
     let text = std::fs::read_to_string(csv).unwrap();
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let i = header.iter().position(|h| *h == name).unwrap();
+    let header = fields(lines.next().unwrap());
+    let i = header.iter().position(|h| h == name).unwrap();
     lines
-        .map(|l| l.split(',').nth(i).unwrap().parse().unwrap_or(f64::NAN))
+        .map(|l| fields(l)[i].parse().unwrap_or(f64::NAN))
         .collect()
 }
 
@@ -107,7 +122,11 @@ fn train(dir: &Path, ranks: usize, sets: &[&str]) -> Output {
 /// orthogonalizes (its Newton–Schulz iteration amplifies small singular-value differences), so
 /// they get 1e-4.
 const TOLERANCES: &[(&str, &[&str], f64)] = &[
-    ("SGD", &["optimizer.name=\"SGD\"", "optimizer.lr=0.05"], 1e-5),
+    (
+        "SGD",
+        &["optimizer.name=\"SGD\"", "optimizer.lr=0.05"],
+        1e-5,
+    ),
     ("AdamW", &[], 1e-4),
     (
         "MuonAdamW",
@@ -164,11 +183,17 @@ fn data_parallel_and_sharded_training_equal_one_process() {
                 .collect()
         };
         let (b1, b2, bs) = (bytes(&s1), bytes(&s2), bytes(&ss));
-        assert_eq!(b2, vec![b1[0]; 2], "{name}: unsharded, every rank holds it all");
+        assert_eq!(
+            b2,
+            vec![b1[0]; 2],
+            "{name}: unsharded, every rank holds it all"
+        );
         if b1[0] > 0 {
             assert_eq!(bs.iter().sum::<u64>(), b1[0], "{name}: {bs:?}");
+            // whole parameters per rank: the 256×256 hidden matrix alone is 77% of this MLP's
+            // state, so the split is as even as whole matrices allow, not 1/2 each
             assert!(
-                bs.iter().all(|&b| b <= b1[0] * 3 / 4),
+                bs.iter().all(|&b| 0 < b && b < b1[0]),
                 "{name}: sharded state per rank {bs:?} of {}",
                 b1[0]
             );
@@ -182,14 +207,7 @@ fn data_parallel_and_sharded_training_equal_one_process() {
 #[test]
 fn runs_across_ranks_write_the_metrics_of_one_process() {
     let root = tmp("run");
-    let sets = [
-        "--set",
-        "seeds=3",
-        "--set",
-        "epochs=5",
-        "--quiet",
-        "--out",
-    ];
+    let sets = ["--set", "seeds=3", "--set", "epochs=5", "--quiet", "--out"];
     let mut c = single();
     c.arg("run").args(sets).arg(root.join("one"));
     ok(c);
@@ -199,21 +217,14 @@ fn runs_across_ranks_write_the_metrics_of_one_process() {
     let read = |d: &str| {
         let text = std::fs::read_to_string(root.join(d).join("metrics.csv")).unwrap();
         let mut lines = text.lines();
-        let header: Vec<String> = lines
-            .next()
-            .unwrap()
-            .split(',')
-            .map(String::from)
-            .collect();
+        let header = fields(lines.next().unwrap());
         let t = header.iter().position(|h| h == "time_s").unwrap();
         // every column but the clock
         let rows: Vec<Vec<String>> = lines
             .map(|l| {
-                l.split(',')
-                    .enumerate()
-                    .filter(|(i, _)| *i != t)
-                    .map(|(_, v)| v.to_string())
-                    .collect()
+                let mut f = fields(l);
+                f.remove(t);
+                f
             })
             .collect();
         (header, rows)
@@ -222,7 +233,10 @@ fn runs_across_ranks_write_the_metrics_of_one_process() {
     let (h2, r2) = read("two");
     assert_eq!(h1, h2);
     assert!(r1.len() > 10);
-    assert_eq!(r1, r2, "metrics.csv differ beyond time_s");
+    assert_eq!(r1.len(), r2.len());
+    for (a, b) in r1.iter().zip(&r2) {
+        assert_eq!(a, b, "metrics.csv differ beyond time_s");
+    }
     std::fs::remove_dir_all(&root).ok();
 }
 
@@ -233,13 +247,20 @@ fn a_failing_rank_ends_every_rank_with_its_message() {
     // rank 0 trains long enough to be waiting in the first collective; rank 1 cannot start
     let started = Instant::now();
     let mut c = mpirun(1);
-    c.args([optlab(), "train", "digits-mlp", "--quiet", "--steps", "100000"])
-        .arg("--out")
-        .arg(root.join("out"))
-        .args([":", "-np", "1", optlab(), "train"])
-        .arg(&missing)
-        .args(["--quiet", "--out"])
-        .arg(root.join("out"));
+    c.args([
+        optlab(),
+        "train",
+        "digits-mlp",
+        "--quiet",
+        "--steps",
+        "100000",
+    ])
+    .arg("--out")
+    .arg(root.join("out"))
+    .args([":", "-np", "1", optlab(), "train"])
+    .arg(&missing)
+    .args(["--quiet", "--out"])
+    .arg(root.join("out"));
     let out = c.output().unwrap();
     let text = format!(
         "{}{}",

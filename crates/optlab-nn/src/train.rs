@@ -238,12 +238,15 @@ pub fn bench<B: AutodiffBackend>(
     let (c, s) = (config, config.common.seed);
     let k = single_process();
     match &config.model {
-        ModelSpec::Mlp(m) => Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?
-            .bench(warmup, steps),
-        ModelSpec::Cnn(m) => Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?
-            .bench(warmup, steps),
-        ModelSpec::Gpt(m) => Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?
-            .bench(warmup, steps),
+        ModelSpec::Mlp(m) => {
+            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?.bench(warmup, steps)
+        }
+        ModelSpec::Cnn(m) => {
+            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?.bench(warmup, steps)
+        }
+        ModelSpec::Gpt(m) => {
+            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?.bench(warmup, steps)
+        }
     }
 }
 

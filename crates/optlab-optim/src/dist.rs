@@ -71,9 +71,8 @@ pub trait Communicator: Send + Sync {
         self.all_gather_bytes(&bytes)
             .iter()
             .flat_map(|b| {
-                b.chunks_exact(8).map(|c| {
-                    f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
-                })
+                b.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             })
             .collect()
     }
@@ -789,7 +788,8 @@ mod tests {
                             let c = c.clone();
                             let h = h.clone();
                             s.spawn(move || {
-                                let inner = registry::build::<f32>(name, &hyper(h.clone())).unwrap();
+                                let inner =
+                                    registry::build::<f32>(name, &hyper(h.clone())).unwrap();
                                 let cost = ShardCost::for_optimizer(name);
                                 let mut opt = Sharded::new(inner, c.clone(), cost);
                                 let mut ps = params();
@@ -799,7 +799,8 @@ mod tests {
                                 }
                                 // checkpoint and continue in a fresh optimizer
                                 let state = opt.state();
-                                let inner = registry::build::<f32>(name, &hyper(h.clone())).unwrap();
+                                let inner =
+                                    registry::build::<f32>(name, &hyper(h.clone())).unwrap();
                                 let mut opt = Sharded::new(inner, c.clone(), cost);
                                 opt.load_state(&state).unwrap();
                                 for k in 3..5 {

@@ -236,7 +236,9 @@ struct CheckArgs {
 /// share as `--shard rank/size` would.
 pub fn run(args: Args, comm: Arc<dyn Communicator>) -> anyhow::Result<()> {
     if comm.size() > 1 && !matches!(args.command, Cmd::Run(_)) {
-        bail!("of the algoperf commands, only `run` runs across MPI ranks: launch it as one process");
+        bail!(
+            "of the algoperf commands, only `run` runs across MPI ranks: launch it as one process"
+        );
     }
     match args.command {
         Cmd::Score(a) => score(a),

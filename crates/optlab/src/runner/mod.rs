@@ -1262,9 +1262,7 @@ fn exchange_results(
     }
     let all = comm.all_gather_bytes(&e.0);
     let size = all.len().max(1);
-    let bad = |r: usize| {
-        ExperimentError::message(format!("rank {r} sent malformed run results"))
-    };
+    let bad = |r: usize| ExperimentError::message(format!("rank {r} sent malformed run results"));
     let mut per_rank: Vec<std::vec::IntoIter<RunResult>> = Vec::with_capacity(size);
     for (r, bytes) in all.iter().enumerate() {
         let mut d = Decoder(bytes);
