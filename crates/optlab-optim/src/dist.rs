@@ -506,34 +506,38 @@ impl<T: Scalar> Optimizer<T> for Sharded<T> {
     }
 }
 
-/// Bytes of optimizer state held by each rank, from a state snapshot: a [`Sharded`] state's
-/// `rank<r>/` entries by rank; any other state is held whole by every one of `world_size` ranks.
-/// `size_of_value` is 4 for `f32`, 8 for `f64`.
+/// Bytes of optimizer state held by each rank, from a state snapshot: the entries of a
+/// [`Sharded`] state (`rank<r>/...`, also inside wrappers: `inner/rank<r>/...`) count for rank
+/// `r`; every other entry (a wrapper's own, or a whole unsharded state) is held by every one of
+/// `world_size` ranks. `size_of_value` is 4 for `f32`, 8 for `f64`.
 pub fn state_bytes_per_rank<T>(
     state: &OptimizerState<T>,
     world_size: usize,
     size_of_value: usize,
 ) -> Vec<u64> {
-    let bytes = |p: &ParamState<T>| -> u64 {
-        p.buffers
-            .iter()
-            .map(|b| (b.data.len() * size_of_value) as u64)
-            .sum()
-    };
     let world_size = world_size.max(1);
-    if !state.optimizer.starts_with("Sharded(") {
-        let total = state.params.iter().map(bytes).sum();
-        return vec![total; world_size];
-    }
     let mut out = vec![0u64; world_size];
     for p in &state.params {
-        let rank = p
-            .name
+        let bytes: u64 = p
+            .buffers
+            .iter()
+            .map(|b| (b.data.len() * size_of_value) as u64)
+            .sum();
+        let mut name = p.name.as_str();
+        while let Some(rest) = name.strip_prefix("inner/") {
+            name = rest;
+        }
+        if name == "sharded/world_size" {
+            continue; // bookkeeping, not state
+        }
+        let rank = name
             .strip_prefix("rank")
             .and_then(|s| s.split_once('/'))
-            .and_then(|(r, _)| r.parse::<usize>().ok());
-        if let Some(r) = rank.filter(|&r| r < world_size) {
-            out[r] += bytes(p);
+            .and_then(|(r, _)| r.parse::<usize>().ok())
+            .filter(|&r| r < world_size);
+        match rank {
+            Some(r) => out[r] += bytes,
+            None => out.iter_mut().for_each(|o| *o += bytes),
         }
     }
     out
@@ -856,6 +860,37 @@ mod tests {
         assert!(ns.of(&[64, 64]) > 50.0 * ns.of(&[64 * 64]));
         assert_eq!(ShardCost::Elementwise.of(&[64, 64]), 4096.0);
         assert_eq!(ShardCost::for_optimizer("MuonAdamW"), ns);
+    }
+
+    #[test]
+    fn state_bytes_follow_the_ranks_inside_wrappers() {
+        let entry = |name: &str, n: usize| ParamState {
+            name: name.into(),
+            shape: vec![n],
+            buffers: vec![crate::optim::Buffer {
+                name: "b".into(),
+                shape: vec![n],
+                data: vec![0.0f32; n],
+            }],
+        };
+        let state = OptimizerState {
+            optimizer: "Averaged".into(),
+            step: 1,
+            lrs: vec![0.1],
+            params: vec![
+                entry("inner/sharded/world_size", 1),
+                entry("inner/rank0/a", 10),
+                entry("inner/rank1/b", 3),
+                entry("average/a", 5),
+            ],
+        };
+        assert_eq!(state_bytes_per_rank(&state, 2, 4), vec![60, 32]);
+        let plain = OptimizerState {
+            optimizer: "AdamW".into(),
+            params: vec![entry("a", 10)],
+            ..state
+        };
+        assert_eq!(state_bytes_per_rank(&plain, 2, 4), vec![40, 40]);
     }
 
     #[test]

@@ -657,6 +657,121 @@ fn grad_moment<T: Scalar>(problem: &dyn Problem<T>, x: &[T], scratch: &mut [T]) 
     s / m.max(1) as f64 + problem.dim() as f64 * sigma * sigma
 }
 
+/// Every rank's run results, in task order (task `t` from rank `t mod R`).
+fn exchange_results(
+    comm: &dyn crate::dist::Communicator,
+    mine: &[RunResult],
+    total: usize,
+    metrics: usize,
+) -> Result<Vec<RunResult>, RunError> {
+    use crate::dist::{Decoder, Encoder};
+    let mut e = Encoder::default();
+    e.u64(mine.len() as u64);
+    for r in mine {
+        e.u64(r.records.len() as u64);
+        for rec in &r.records {
+            e.str(&rec.method);
+            e.u64(rec.seed);
+            e.u64(rec.iteration);
+            e.f64(rec.epoch);
+            e.u64(rec.grad_evals);
+            e.f64(rec.time_s);
+            e.f64(rec.lr);
+            e.f64s(rec.values.iter().copied());
+        }
+        match &r.failure {
+            Some(f) => {
+                e.u64(1);
+                e.str(&f.method);
+                e.u64(f.seed);
+                e.u64(f.step);
+                e.str(&f.message);
+            }
+            None => e.u64(0),
+        }
+        match &r.trajectory {
+            Some(t) => {
+                e.u64(1);
+                e.str(&t.method);
+                e.u64(t.seed);
+                e.f64s(t.points.iter().map(|p| p.0));
+                e.f64s(t.points.iter().map(|p| p.1));
+            }
+            None => e.u64(0),
+        }
+    }
+    let all = comm.all_gather_bytes(&e.0);
+    let size = all.len().max(1);
+    let bad = |r: usize| ExperimentError::message(format!("rank {r} sent malformed run results"));
+    let mut per_rank: Vec<std::vec::IntoIter<RunResult>> = Vec::with_capacity(size);
+    for (r, bytes) in all.iter().enumerate() {
+        let mut d = Decoder(bytes);
+        let decode = |d: &mut Decoder<'_>| -> Option<Vec<RunResult>> {
+            let n = d.len(8)?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let nr = d.len(8)?;
+                let mut records = Vec::with_capacity(nr);
+                for _ in 0..nr {
+                    let rec = Record {
+                        method: d.str()?,
+                        seed: d.u64()?,
+                        iteration: d.u64()?,
+                        epoch: d.f64()?,
+                        grad_evals: d.u64()?,
+                        time_s: d.f64()?,
+                        lr: d.f64()?,
+                        values: d.f64s()?,
+                    };
+                    if rec.values.len() != metrics {
+                        return None;
+                    }
+                    records.push(rec);
+                }
+                let failure = match d.u64()? {
+                    0 => None,
+                    _ => Some(Failure {
+                        method: d.str()?,
+                        seed: d.u64()?,
+                        step: d.u64()?,
+                        message: d.str()?,
+                    }),
+                };
+                let trajectory = match d.u64()? {
+                    0 => None,
+                    _ => {
+                        let method = d.str()?;
+                        let seed = d.u64()?;
+                        let xs = d.f64s()?;
+                        let ys = d.f64s()?;
+                        Some(Trajectory {
+                            method,
+                            seed,
+                            points: xs.into_iter().zip(ys).collect(),
+                        })
+                    }
+                };
+                out.push(RunResult {
+                    records,
+                    failure,
+                    trajectory,
+                });
+            }
+            d.is_empty().then_some(out)
+        };
+        let results = decode(&mut d).ok_or_else(|| bad(r))?;
+        if results.len() != (0..total).filter(|t| t % size == r).count() {
+            return Err(bad(r).into());
+        }
+        per_rank.push(results.into_iter());
+    }
+    let mut out = Vec::with_capacity(total);
+    for t in 0..total {
+        out.push(per_rank[t % size].next().ok_or_else(|| bad(t % size))?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1215,119 +1330,4 @@ armijo = { c = 0.5, rho = 0.5 }
         let out = run_observed(&spec, p.as_ref(), &First).unwrap();
         assert!(out.records.rows.iter().all(|r| r.iteration == 0));
     }
-}
-
-/// Every rank's run results, in task order (task `t` from rank `t mod R`).
-fn exchange_results(
-    comm: &dyn crate::dist::Communicator,
-    mine: &[RunResult],
-    total: usize,
-    metrics: usize,
-) -> Result<Vec<RunResult>, RunError> {
-    use crate::dist::{Decoder, Encoder};
-    let mut e = Encoder::default();
-    e.u64(mine.len() as u64);
-    for r in mine {
-        e.u64(r.records.len() as u64);
-        for rec in &r.records {
-            e.str(&rec.method);
-            e.u64(rec.seed);
-            e.u64(rec.iteration);
-            e.f64(rec.epoch);
-            e.u64(rec.grad_evals);
-            e.f64(rec.time_s);
-            e.f64(rec.lr);
-            e.f64s(rec.values.iter().copied());
-        }
-        match &r.failure {
-            Some(f) => {
-                e.u64(1);
-                e.str(&f.method);
-                e.u64(f.seed);
-                e.u64(f.step);
-                e.str(&f.message);
-            }
-            None => e.u64(0),
-        }
-        match &r.trajectory {
-            Some(t) => {
-                e.u64(1);
-                e.str(&t.method);
-                e.u64(t.seed);
-                e.f64s(t.points.iter().map(|p| p.0));
-                e.f64s(t.points.iter().map(|p| p.1));
-            }
-            None => e.u64(0),
-        }
-    }
-    let all = comm.all_gather_bytes(&e.0);
-    let size = all.len().max(1);
-    let bad = |r: usize| ExperimentError::message(format!("rank {r} sent malformed run results"));
-    let mut per_rank: Vec<std::vec::IntoIter<RunResult>> = Vec::with_capacity(size);
-    for (r, bytes) in all.iter().enumerate() {
-        let mut d = Decoder(bytes);
-        let decode = |d: &mut Decoder<'_>| -> Option<Vec<RunResult>> {
-            let n = d.len(8)?;
-            let mut out = Vec::with_capacity(n);
-            for _ in 0..n {
-                let nr = d.len(8)?;
-                let mut records = Vec::with_capacity(nr);
-                for _ in 0..nr {
-                    let rec = Record {
-                        method: d.str()?,
-                        seed: d.u64()?,
-                        iteration: d.u64()?,
-                        epoch: d.f64()?,
-                        grad_evals: d.u64()?,
-                        time_s: d.f64()?,
-                        lr: d.f64()?,
-                        values: d.f64s()?,
-                    };
-                    if rec.values.len() != metrics {
-                        return None;
-                    }
-                    records.push(rec);
-                }
-                let failure = match d.u64()? {
-                    0 => None,
-                    _ => Some(Failure {
-                        method: d.str()?,
-                        seed: d.u64()?,
-                        step: d.u64()?,
-                        message: d.str()?,
-                    }),
-                };
-                let trajectory = match d.u64()? {
-                    0 => None,
-                    _ => {
-                        let method = d.str()?;
-                        let seed = d.u64()?;
-                        let xs = d.f64s()?;
-                        let ys = d.f64s()?;
-                        Some(Trajectory {
-                            method,
-                            seed,
-                            points: xs.into_iter().zip(ys).collect(),
-                        })
-                    }
-                };
-                out.push(RunResult {
-                    records,
-                    failure,
-                    trajectory,
-                });
-            }
-            d.is_empty().then_some(out)
-        };
-        let results = decode(&mut d).ok_or_else(|| bad(r))?;
-        if results.len() != (0..total).filter(|t| t % size == r).count() {
-            return Err(bad(r).into());
-        }
-        per_rank.push(results.into_iter());
-    }
-    let mut out = Vec::with_capacity(total);
-    for t in 0..total {
-        out.push(per_rank[t % size].next().ok_or_else(|| bad(t % size))?);
-    }
-    Ok(out)
 }
