@@ -3,6 +3,9 @@
 //! Each subcommand lives in `commands/<name>.rs`; this file only parses arguments and dispatches.
 
 mod commands;
+#[cfg(feature = "mpi")]
+mod mpi;
+mod world;
 
 use clap::{Parser, Subcommand};
 
@@ -37,15 +40,47 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    let world = world::World::init()?;
+    let comm = world.comm();
+    let result = dispatch(cli.command, comm.clone());
+    if let Err(e) = &result
+        && comm.size() > 1
+    {
+        // one rank failing must not leave the others waiting: MPI_Abort ends them all
+        comm.abort(
+            1,
+            &format!(
+                "optlab: rank {} of {}: error: {e:#} (aborting all ranks)",
+                comm.rank(),
+                comm.size()
+            ),
+        );
+    }
+    result
+}
+
+fn dispatch(
+    command: Command,
+    comm: std::sync::Arc<dyn optlab::dist::Communicator>,
+) -> anyhow::Result<()> {
+    let distributed = matches!(&command, Command::Run(_) | Command::Algoperf(_));
+    #[cfg(feature = "nn")]
+    let distributed = distributed || matches!(&command, Command::Train(_));
+    if comm.size() > 1 && !distributed {
+        anyhow::bail!(
+            "this command does not run across MPI ranks (train, run and algoperf run do): \
+             launch it as one process"
+        );
+    }
+    match command {
         Command::List(args) => commands::list::run(args),
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => commands::run::run(args, comm),
         Command::Verify(args) => commands::verify::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Reproduce(args) => commands::reproduce::run(args),
         Command::Serve(args) => commands::serve::run(args),
-        Command::Algoperf(args) => commands::algoperf::run(args),
+        Command::Algoperf(args) => commands::algoperf::run(args, comm),
         #[cfg(feature = "nn")]
-        Command::Train(args) => commands::train::run(args),
+        Command::Train(args) => commands::train::run(args, comm),
     }
 }

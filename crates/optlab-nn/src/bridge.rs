@@ -153,6 +153,12 @@ impl HostBridge {
         &self.params
     }
 
+    /// The loaded gradients, mutable, in parameter order (the data-parallel trainer sums them
+    /// across ranks in place: [`crate::distributed`]).
+    pub fn grads_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        self.params.iter_mut().map(|p| p.grad.as_mut_slice())
+    }
+
     /// Whether each parameter got a gradient from the last `load_grads`.
     pub fn has_grad(&self) -> &[bool] {
         &self.has_grad

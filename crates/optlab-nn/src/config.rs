@@ -106,6 +106,12 @@ pub struct TrainConfig {
     pub wrappers: Wrappers,
     /// Text generated at the end (GPT only).
     pub sample: Option<SampleConfig>,
+    /// Shard the optimizer state across the ranks of a data-parallel run (ZeRO-1: each rank
+    /// keeps the state of, and updates, only its share of the parameters, which are then
+    /// all-gathered; for Muon whole matrices, balanced by Newton–Schulz flops). Default false;
+    /// no effect in one process. See docs/distributed.md.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shard_optimizer_state: bool,
 }
 
 impl Default for TrainConfig {
@@ -121,6 +127,7 @@ impl Default for TrainConfig {
             schedule: None,
             wrappers: Wrappers::default(),
             sample: None,
+            shard_optimizer_state: false,
         }
     }
 }
@@ -161,6 +168,7 @@ impl TrainConfig {
         "optimizer",
         "schedule",
         "sample",
+        "shard_optimizer_state",
     ];
 
     /// Checks every field that does not need the data.

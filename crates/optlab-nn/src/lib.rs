@@ -28,6 +28,7 @@ pub mod bridge;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod distributed;
 pub mod error;
 pub mod init;
 pub mod metrics;

@@ -21,12 +21,15 @@
 //! the schedule's `k` are all in a [`Checkpoint`], so a run resumed at step k continues with the
 //! same losses as the uninterrupted run.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
+use optlab::dist::{Communicator, ShardCost, Sharded, state_bytes_per_rank};
 use optlab::experiment::{Control, MethodOptimizer, Observer, RunDir, TargetReport, log_schedule};
 use optlab::optim::{Buffer, Eval as Ask};
 use optlab::plot::ConvergenceOptions;
@@ -40,6 +43,7 @@ use crate::bridge::{GradBridge, HostBridge, read_params, write_params};
 use crate::checkpoint::{self, stall_point};
 use crate::config::{DEFAULT_LOG_EVERY, TrainConfig};
 use crate::data::TaskData;
+use crate::distributed::{Reducer, shard_rows, single_process};
 use crate::error::NnError;
 use crate::metrics::{self, Columns};
 use crate::models::{ModelSpec, Net, correct, cross_entropy, cross_entropy_smoothed};
@@ -103,6 +107,10 @@ pub struct RunOptions<'a> {
     /// Keep the parameters every N steps (at the first step of the call, every multiple of N
     /// and at the end) in [`Outcome::snapshots`]: the training trajectory θ_k (default none).
     pub snapshot_every: Option<u64>,
+    /// The ranks of a data-parallel run ([`crate::distributed`]; default: one process). Every
+    /// rank calls [`run`] with the same configuration; each computes the gradients of its part
+    /// of every global batch, and only rank 0 writes into `out`.
+    pub comm: Option<Arc<dyn Communicator>>,
 }
 
 /// The parameters after `step` steps (row-major values, PyTorch shapes, module order, as
@@ -148,6 +156,17 @@ pub struct Summary {
     /// When the configured `[target]` was first reached (absent without a target).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target: Option<TargetReport>,
+    /// Processes of the data-parallel run (1: one process; see docs/distributed.md).
+    #[serde(default = "one")]
+    pub world_size: usize,
+    /// Bytes of optimizer state held by each rank at the end (the values of its state buffers,
+    /// 4 bytes each): the same on every rank unless `shard_optimizer_state` splits it.
+    #[serde(default)]
+    pub optimizer_state_bytes_per_rank: Vec<u64>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Result of a run.
@@ -189,16 +208,15 @@ pub fn run<B: AutodiffBackend>(
     let data = load_data(config)?;
     let shape = data.shape();
     let (c, s) = (config, config.common.seed);
+    let comm = opts.comm.clone().unwrap_or_else(single_process);
+    let k = comm.clone();
     match &config.model {
-        ModelSpec::Mlp(m) => {
-            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.run(checkpoint, opts)
-        }
-        ModelSpec::Cnn(m) => {
-            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.run(checkpoint, opts)
-        }
-        ModelSpec::Gpt(m) => {
-            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.run(checkpoint, opts)
-        }
+        ModelSpec::Mlp(m) => Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?
+            .run(checkpoint, opts),
+        ModelSpec::Cnn(m) => Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?
+            .run(checkpoint, opts),
+        ModelSpec::Gpt(m) => Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?
+            .run(checkpoint, opts),
     }
 }
 
@@ -218,15 +236,16 @@ pub fn bench<B: AutodiffBackend>(
     let data = load_data(config)?;
     let shape = data.shape();
     let (c, s) = (config, config.common.seed);
+    let k = single_process();
     match &config.model {
         ModelSpec::Mlp(m) => {
-            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.bench(warmup, steps)
+            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?.bench(warmup, steps)
         }
         ModelSpec::Cnn(m) => {
-            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.bench(warmup, steps)
+            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?.bench(warmup, steps)
         }
         ModelSpec::Gpt(m) => {
-            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device)?.bench(warmup, steps)
+            Trainer::new(c, m.build::<B>(&shape, s, device)?, data, device, k)?.bench(warmup, steps)
         }
     }
 }
@@ -265,6 +284,8 @@ pub(crate) struct Trainer<'c, B: AutodiffBackend, M> {
     /// Examples evaluated so far (`grad_evals`).
     evals: u64,
     device: B::Device,
+    /// The ranks of a data-parallel run and the gradient reduction (one process by default).
+    reducer: Reducer,
 }
 
 impl<'c, B, M> Trainer<'c, B, M>
@@ -278,6 +299,7 @@ where
         model: M,
         data: TaskData,
         device: &B::Device,
+        comm: Arc<dyn Communicator>,
     ) -> Result<Self, NnError> {
         let typed = MethodOptimizer::parse(
             &config.optimizer.name,
@@ -285,8 +307,29 @@ where
             &config.wrappers,
         )?;
         let schedule = config.schedule.as_ref().map(|s| s.build()).transpose()?;
-        let optimizer = typed.build::<f32>()?;
-        Self::with_optimizer(
+        let optimizer = if config.shard_optimizer_state {
+            // ZeRO-1: the base optimizer sharded, inside the wrappers (clipping sees every
+            // gradient, averaging every parameter)
+            let cost = ShardCost::for_optimizer(&config.optimizer.name);
+            let base = typed.config.build::<f32>()?;
+            typed
+                .wrappers
+                .wrap(Box::new(Sharded::new(base, comm.clone(), cost)))?
+        } else {
+            typed.build::<f32>()?
+        };
+        if comm.size() > 1 && optimizer.requires_closure() {
+            return Err(NnError::config(
+                "optimizer",
+                typed.label(),
+                format!(
+                    "a method that does not evaluate the loss again inside its step (not SAM, \
+                     a line search or L-BFGS) to train on {} ranks",
+                    comm.size()
+                ),
+            ));
+        }
+        let mut trainer = Self::with_optimizer(
             config,
             model,
             data,
@@ -294,7 +337,9 @@ where
             optimizer,
             typed.label(),
             schedule,
-        )
+        )?;
+        trainer.reducer = Reducer::new(comm);
+        Ok(trainer)
     }
 
     /// A trainer whose optimizer and schedule are built by the caller (AlgoPerf submissions);
@@ -318,6 +363,7 @@ where
             schedule,
             evals: 0,
             device: device.clone(),
+            reducer: Reducer::new(single_process()),
         })
     }
 
@@ -339,6 +385,14 @@ where
             self.optimizer.set_lrs(&|base| s.lr(base, k));
         }
         let batch = self.data.train_batch(k);
+        let distributed = self.reducer.is_distributed();
+        // this rank's rows of the global batch
+        let local = if distributed {
+            let c = self.reducer.comm();
+            Cow::Owned(shard_rows(&batch, c.rank(), c.size())?)
+        } else {
+            Cow::Borrowed(&batch)
+        };
         let model = self
             .model
             .take()
@@ -346,17 +400,28 @@ where
         model.set_step(k);
         let smoothing = self.config.label_smoothing;
         let loss = cross_entropy_smoothed(
-            model.logits(&batch.inputs, &self.device)?,
-            &batch.targets,
+            model.logits(&local.inputs, &self.device)?,
+            &local.targets,
             smoothing,
             &self.device,
         );
-        let value: f64 = loss.clone().into_scalar().elem();
-        if !value.is_finite() {
+        let mut value: f64 = loss.clone().into_scalar().elem();
+        // one rank stopping alone would leave the others waiting in the reduction: with several
+        // ranks, the loss is checked once reduced (a non-finite part makes the sum non-finite)
+        if !distributed && !value.is_finite() {
             return Err(NnError::NonFiniteLoss { step: k + 1, value });
         }
         let grads = loss.backward();
         self.bridge.load_grads(&model, &grads)?;
+        if distributed {
+            value = self
+                .reducer
+                .reduce(&mut self.bridge, value, local.rows(), batch.rows())?;
+            if !value.is_finite() {
+                return Err(NnError::NonFiniteLoss { step: k + 1, value });
+            }
+        }
+        drop(local);
         let norm = GradBridge::<B, M>::grad_norm(&self.bridge);
         let rows = batch.rows() as u64;
         self.evals += rows;
@@ -532,7 +597,16 @@ where
                 },
             );
         }
-        let mut dir = opts.out.as_ref().map(RunDir::create).transpose()?;
+        let root = self.reducer.comm().is_root();
+        let world_size = self.reducer.comm().size();
+        // only rank 0 writes; every rank takes the checkpoints (a sharded state is gathered)
+        let mut dir = opts
+            .out
+            .as_ref()
+            .filter(|_| root)
+            .map(RunDir::create)
+            .transpose()?;
+        let checkpoints = opts.out.is_some();
         if let Some(d) = &dir {
             // what `optlab train --resume RUN_DIR` starts from when no checkpoint completed
             checkpoint::save_config(d.path(), cfg)?;
@@ -623,13 +697,16 @@ where
             if stop {
                 break;
             }
-            if let (Some(every), Some(d)) = (cfg.checkpoint_every, &dir)
+            if let Some(every) = cfg.checkpoint_every
+                && checkpoints
                 && step % every == 0
                 && step < total
             {
                 let t = Instant::now();
                 let ck = self.checkpoint(step, clocks(other_s), &records)?;
-                checkpoint::save_in_run(d.path(), &ck)?;
+                if let Some(d) = &dir {
+                    checkpoint::save_in_run(d.path(), &ck)?;
+                }
                 other_s += t.elapsed().as_secs_f64();
             }
         }
@@ -667,6 +744,7 @@ where
             }
             _ => None,
         };
+        let checkpoint = self.checkpoint(done, now, &records)?;
         let summary = Summary {
             name: cfg.common.name.clone(),
             model: match cfg.model {
@@ -688,8 +766,13 @@ where
             ms_per_step: (now.train_s - before.train_s) * 1e3
                 / (done.saturating_sub(first)).max(1) as f64,
             target: target.as_ref().map(|t| t.report(&records.rows)),
+            world_size,
+            optimizer_state_bytes_per_rank: state_bytes_per_rank(
+                &checkpoint.optimizer,
+                world_size,
+                size_of::<f32>(),
+            ),
         };
-        let checkpoint = self.checkpoint(done, now, &records)?;
         if let Some(d) = &mut dir {
             write_outputs(d, cfg, &summary, &records)?;
             checkpoint::save_in_run(d.path(), &checkpoint)?;

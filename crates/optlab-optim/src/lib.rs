@@ -51,6 +51,7 @@
 //! # Ok::<(), optlab_optim::OptimError>(())
 //! ```
 
+pub mod dist;
 pub mod error;
 pub mod kernels;
 pub mod linalg;

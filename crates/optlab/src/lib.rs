@@ -65,7 +65,7 @@ pub mod runner;
 // The optimizers are the drop-in crate `optlab-optim`; re-exported so that `optlab::optim::...`,
 // `optlab::schedule::...` and the other paths work from here as well.
 pub use optlab_optim::vectorized;
-pub use optlab_optim::{error, kernels, linalg, optim, param, scalar, schedule, verify};
+pub use optlab_optim::{dist, error, kernels, linalg, optim, param, scalar, schedule, verify};
 
 pub use error::OptimError;
 pub use optim::{

@@ -14,6 +14,9 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use optlab::dist::Communicator;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -229,15 +232,21 @@ struct CheckArgs {
     seed: u32,
 }
 
-/// Runs `optlab algoperf ...`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// Runs `optlab algoperf ...`; across MPI ranks (`comm`) only `run`, whose trials the ranks
+/// share as `--shard rank/size` would.
+pub fn run(args: Args, comm: Arc<dyn Communicator>) -> anyhow::Result<()> {
+    if comm.size() > 1 && !matches!(args.command, Cmd::Run(_)) {
+        bail!(
+            "of the algoperf commands, only `run` runs across MPI ranks: launch it as one process"
+        );
+    }
     match args.command {
         Cmd::Score(a) => score(a),
         Cmd::Status(a) => status(a),
         Cmd::Plan(a) => plan(a),
         Cmd::Check(a) => check(a),
         Cmd::Workloads => workloads(),
-        Cmd::Run(a) => run_benchmark(a),
+        Cmd::Run(a) => run_benchmark(a, comm.as_ref()),
         Cmd::Targets(a) => targets(a),
         Cmd::Speedrun(a) => speedrun(a),
     }
@@ -420,7 +429,7 @@ impl Bars {
     }
 }
 
-fn run_benchmark(a: RunArgs) -> anyhow::Result<()> {
+fn run_benchmark(a: RunArgs, comm: &dyn Communicator) -> anyhow::Result<()> {
     let mut reg = registry()?;
     if let Some(f) = &a.targets {
         reg.set_targets(WorkloadsFile::read(f)?);
@@ -476,13 +485,27 @@ fn run_benchmark(a: RunArgs) -> anyhow::Result<()> {
         seed: a.seed,
     };
     let all = plan.trials()?;
-    let shard = shard_arg(a.shard.as_deref())?;
+    let (root, ranks) = (comm.is_root(), comm.size());
+    let shard = if ranks > 1 {
+        if a.shard.is_some() {
+            bail!("--shard and MPI ranks both split the trials: use one (the ranks are shards)");
+        }
+        // the ranks are the shards: trial t on rank t mod R
+        Shard::new(comm.rank(), ranks)?
+    } else {
+        shard_arg(a.shard.as_deref())?
+    };
+    // rank 0 writes the plan; the others start once it is there
+    if root {
+        let results = ResultsDir::create(&out)?;
+        results.write_plan_of(&plan, &all)?;
+        reg.targets_file(&workloads)?
+            .write(&out.join(WORKLOADS_FILE))?;
+    }
+    comm.barrier();
     let results = ResultsDir::create(&out)?;
-    results.write_plan_of(&plan, &all)?;
-    reg.targets_file(&workloads)?
-        .write(&out.join(WORKLOADS_FILE))?;
     let mine = shard.select(&all);
-    let bars = Bars::new(mine.len(), a.quiet);
+    let bars = Bars::new(mine.len(), a.quiet || !root);
     let started = std::time::Instant::now();
     let report = run_trials(
         &results,
@@ -494,6 +517,13 @@ fn run_benchmark(a: RunArgs) -> anyhow::Result<()> {
     )?;
     bars.bar.finish_and_clear();
     let mut stdout = std::io::stdout().lock();
+    if ranks > 1 {
+        // every rank's trials are logged before rank 0 looks at the status
+        comm.barrier();
+        if !root {
+            return Ok(());
+        }
+    }
     writeln!(
         stdout,
         "shard {shard}: {} trial(s) run ({} reached the target, {} restarted), {} already finished, in {:.1} s",

@@ -4,11 +4,13 @@
 //! `runs/<name>/` or `--out`. Without a file it runs the built-in logistic regression experiment.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use optlab::Scalar;
+use optlab::dist::Communicator;
 use optlab::experiment::RunDir;
 use optlab::problem::Problem;
 use optlab::runner::{self, ExperimentSpec, Precision, RunSummary, spec::parse_set};
@@ -33,8 +35,9 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// Runs the experiment and writes its outputs.
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// Runs the experiment and writes its outputs. Across MPI ranks (`comm`), the (method, seed)
+/// runs are spread over the ranks and rank 0 writes the outputs of all of them.
+pub fn run(args: Args, comm: Arc<dyn Communicator>) -> anyhow::Result<()> {
     let (text, source) = match &args.experiment {
         Some(p) => (
             std::fs::read_to_string(p)
@@ -54,12 +57,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = ExperimentSpec::from_toml(&text, &overrides)
         .with_context(|| format!("invalid experiment ({source})"))?;
     match spec.precision {
-        Precision::F64 => run_typed::<f64>(&spec, &args),
-        Precision::F32 => run_typed::<f32>(&spec, &args),
+        Precision::F64 => run_typed::<f64>(&spec, &args, comm.as_ref()),
+        Precision::F32 => run_typed::<f32>(&spec, &args, comm.as_ref()),
     }
 }
 
-fn run_typed<T: Scalar>(spec: &ExperimentSpec, args: &Args) -> anyhow::Result<()> {
+fn run_typed<T: Scalar>(
+    spec: &ExperimentSpec,
+    args: &Args,
+    comm: &dyn Communicator,
+) -> anyhow::Result<()> {
     let problem: Box<dyn Problem<T>> = spec
         .problem
         .build::<T>()
@@ -76,7 +83,8 @@ fn run_typed<T: Scalar>(spec: &ExperimentSpec, args: &Args) -> anyhow::Result<()
     );
     bar.set_message(spec.common.name.clone());
     let started = Instant::now();
-    let quiet = args.quiet;
+    // only rank 0 talks and writes
+    let quiet = args.quiet || !comm.is_root();
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -85,8 +93,11 @@ fn run_typed<T: Scalar>(spec: &ExperimentSpec, args: &Args) -> anyhow::Result<()
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }
     };
-    let out = runner::run(spec, problem.as_ref(), &progress)?;
+    let out = runner::run_across(spec, problem.as_ref(), &progress, comm)?;
     bar.finish_and_clear();
+    if !comm.is_root() {
+        return Ok(());
+    }
 
     let mut dir = RunDir::create(&out_dir)?;
     let summary = runner::write_outputs(&mut dir, spec, problem.as_ref(), &out)?;

@@ -1,8 +1,10 @@
 //! `optlab train`: train a neural network (preset or EXPERIMENT.toml) with any optlab optimizer.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use optlab::dist::Communicator;
 use optlab_nn::checkpoint::{self, ResumePoint};
 use optlab_nn::train::{self, Progress};
 use optlab_nn::{Checkpoint, RunOptions, TrainConfig};
@@ -51,8 +53,10 @@ enum Device {
     Cuda,
 }
 
-/// Runs `optlab train`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// Runs `optlab train`; across MPI ranks (`comm`), data-parallel (docs/distributed.md): rank 0
+/// alone prints and writes.
+pub fn run(args: Args, comm: Arc<dyn Communicator>) -> anyhow::Result<()> {
+    let root = comm.is_root();
     let (checkpoint, resumed_config, run_dir) = match &args.resume {
         Some(p) => resume_point(p)?,
         None => (None, None, None),
@@ -66,6 +70,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     if let Some(n) = args.bench {
+        if comm.size() > 1 {
+            anyhow::bail!("--bench times one process: run it without mpirun");
+        }
         let ms = bench(&config, n, args.device)?;
         println!(
             "{}: {ms:.2} ms/step over {n} steps (forward + backward + {} update)",
@@ -73,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let bar = (!args.quiet).then(|| {
+    let bar = (!args.quiet && root).then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template(
@@ -114,6 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         steps: args.steps,
         out: Some(dir.clone()),
         progress,
+        comm: Some(comm.clone()),
         ..Default::default()
     };
     let outcome = match args.device {
@@ -121,13 +129,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(ck) => train::resume(ck, opts)?,
             None => train::train(&config, opts)?,
         },
+        Device::Cuda if comm.size() > 1 => {
+            anyhow::bail!("--device cuda trains in one process: run it without mpirun")
+        }
         Device::Cuda => cuda_run(&config, checkpoint, opts)?,
     };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if !root {
+        return Ok(());
+    }
     let s = &outcome.summary;
     let e = &s.final_eval;
+    if s.world_size > 1 {
+        println!(
+            "data-parallel over {} ranks; optimizer state per rank: {:?} bytes",
+            s.world_size, s.optimizer_state_bytes_per_rank
+        );
+    }
     println!(
         "{}: {} ({} parameters) with {}, {} steps ({:.1} epochs) in {:.1} s ({:.1} s training, {:.2} ms/step)",
         s.name,

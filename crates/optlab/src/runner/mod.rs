@@ -323,11 +323,35 @@ pub fn run<T: Scalar>(
     run_observed(spec, problem, &Progress(progress))
 }
 
+/// [`run`] across the ranks of `comm` ([`run_distributed`]); `progress` counts this rank's runs.
+pub fn run_across<T: Scalar>(
+    spec: &ExperimentSpec,
+    problem: &dyn Problem<T>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    comm: &dyn crate::dist::Communicator,
+) -> Result<RunOutput, RunError> {
+    run_distributed(spec, problem, &Progress(progress), comm)
+}
+
 /// [`run`] with an [`Observer`] that sees every record as it is logged and may end a run.
 pub fn run_observed<T: Scalar>(
     spec: &ExperimentSpec,
     problem: &dyn Problem<T>,
     observer: &dyn Observer,
+) -> Result<RunOutput, RunError> {
+    run_distributed(spec, problem, observer, &crate::dist::SingleProcess)
+}
+
+/// [`run_observed`] across the ranks of `comm`: run `t` of the (method, seed) list (methods
+/// outermost) is done by rank `t mod R` — the partition of `optlab algoperf run --shard` — and
+/// every rank then receives every run's records, failures and trajectories (exchanged exactly,
+/// as bits), so every rank returns the output one process would (the observer sees this rank's
+/// runs only). Collective: every rank calls it with the same experiment.
+pub fn run_distributed<T: Scalar>(
+    spec: &ExperimentSpec,
+    problem: &dyn Problem<T>,
+    observer: &dyn Observer,
+    comm: &dyn crate::dist::Communicator,
 ) -> Result<RunOutput, RunError> {
     let plans = plan(spec, problem)?;
     let averaging = plans.iter().any(MethodPlan::has_eval_point);
@@ -347,6 +371,8 @@ pub fn run_observed<T: Scalar>(
         .flat_map(|mi| (0..spec.seeds()).map(move |s| (mi, spec.common.seed + s)))
         .collect();
     let total = tasks.len();
+    let (rank, size) = (comm.rank(), comm.size().max(1));
+    let mine: Vec<usize> = (0..total).filter(|t| t % size == rank).collect();
     let done = AtomicUsize::new(0);
     let ctx = Ctx {
         problem,
@@ -354,14 +380,18 @@ pub fn run_observed<T: Scalar>(
         target: target.as_ref(),
         observer,
     };
-    let results: Vec<RunResult> = tasks
+    let mut results: Vec<RunResult> = mine
         .par_iter()
-        .map(|&(mi, seed)| {
+        .map(|&t| {
+            let (mi, seed) = tasks[t];
             let r = run_one(&plans[mi], mi as u64, seed, &ctx);
-            observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, mine.len());
             r
         })
         .collect();
+    if size > 1 {
+        results = exchange_results(comm, &results, total, schema.len())?;
+    }
     let mut records = Records::new(schema.clone());
     let mut failures = Vec::new();
     let mut trajectories = Vec::new();
@@ -625,6 +655,121 @@ fn grad_moment<T: Scalar>(problem: &dyn Problem<T>, x: &[T], scratch: &mut [T]) 
     }
     let sigma = problem.grad_noise();
     s / m.max(1) as f64 + problem.dim() as f64 * sigma * sigma
+}
+
+/// Every rank's run results, in task order (task `t` from rank `t mod R`).
+fn exchange_results(
+    comm: &dyn crate::dist::Communicator,
+    mine: &[RunResult],
+    total: usize,
+    metrics: usize,
+) -> Result<Vec<RunResult>, RunError> {
+    use crate::dist::{Decoder, Encoder};
+    let mut e = Encoder::default();
+    e.u64(mine.len() as u64);
+    for r in mine {
+        e.u64(r.records.len() as u64);
+        for rec in &r.records {
+            e.str(&rec.method);
+            e.u64(rec.seed);
+            e.u64(rec.iteration);
+            e.f64(rec.epoch);
+            e.u64(rec.grad_evals);
+            e.f64(rec.time_s);
+            e.f64(rec.lr);
+            e.f64s(rec.values.iter().copied());
+        }
+        match &r.failure {
+            Some(f) => {
+                e.u64(1);
+                e.str(&f.method);
+                e.u64(f.seed);
+                e.u64(f.step);
+                e.str(&f.message);
+            }
+            None => e.u64(0),
+        }
+        match &r.trajectory {
+            Some(t) => {
+                e.u64(1);
+                e.str(&t.method);
+                e.u64(t.seed);
+                e.f64s(t.points.iter().map(|p| p.0));
+                e.f64s(t.points.iter().map(|p| p.1));
+            }
+            None => e.u64(0),
+        }
+    }
+    let all = comm.all_gather_bytes(&e.0);
+    let size = all.len().max(1);
+    let bad = |r: usize| ExperimentError::message(format!("rank {r} sent malformed run results"));
+    let mut per_rank: Vec<std::vec::IntoIter<RunResult>> = Vec::with_capacity(size);
+    for (r, bytes) in all.iter().enumerate() {
+        let mut d = Decoder(bytes);
+        let decode = |d: &mut Decoder<'_>| -> Option<Vec<RunResult>> {
+            let n = d.len(8)?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let nr = d.len(8)?;
+                let mut records = Vec::with_capacity(nr);
+                for _ in 0..nr {
+                    let rec = Record {
+                        method: d.str()?,
+                        seed: d.u64()?,
+                        iteration: d.u64()?,
+                        epoch: d.f64()?,
+                        grad_evals: d.u64()?,
+                        time_s: d.f64()?,
+                        lr: d.f64()?,
+                        values: d.f64s()?,
+                    };
+                    if rec.values.len() != metrics {
+                        return None;
+                    }
+                    records.push(rec);
+                }
+                let failure = match d.u64()? {
+                    0 => None,
+                    _ => Some(Failure {
+                        method: d.str()?,
+                        seed: d.u64()?,
+                        step: d.u64()?,
+                        message: d.str()?,
+                    }),
+                };
+                let trajectory = match d.u64()? {
+                    0 => None,
+                    _ => {
+                        let method = d.str()?;
+                        let seed = d.u64()?;
+                        let xs = d.f64s()?;
+                        let ys = d.f64s()?;
+                        Some(Trajectory {
+                            method,
+                            seed,
+                            points: xs.into_iter().zip(ys).collect(),
+                        })
+                    }
+                };
+                out.push(RunResult {
+                    records,
+                    failure,
+                    trajectory,
+                });
+            }
+            d.is_empty().then_some(out)
+        };
+        let results = decode(&mut d).ok_or_else(|| bad(r))?;
+        if results.len() != (0..total).filter(|t| t % size == r).count() {
+            return Err(bad(r).into());
+        }
+        per_rank.push(results.into_iter());
+    }
+    let mut out = Vec::with_capacity(total);
+    for t in 0..total {
+        out.push(per_rank[t % size].next().ok_or_else(|| bad(t % size))?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
