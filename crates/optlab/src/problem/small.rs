@@ -109,26 +109,6 @@ pub fn dot_lanes<T: Scalar>(a: &[T], s: &[T]) -> T {
     lane_total(&acc)
 }
 
-/// [`dot_lanes`] of two vectors with the same `s` (one pass over `s`; the same two values).
-#[inline(always)]
-pub fn dot_lanes2<T: Scalar>(a: &[T], b: &[T], s: &[T]) -> (T, T) {
-    let (mut acc_a, mut acc_b) = ([T::zero(); LANES], [T::zero(); LANES]);
-    let len = s.len().min(a.len()).min(b.len());
-    let full = len - len % LANES;
-    for c in (0..full).step_by(LANES) {
-        let (a, b, s) = (&a[c..c + LANES], &b[c..c + LANES], &s[c..c + LANES]);
-        for l in 0..LANES {
-            acc_a[l] = Float::mul_add(a[l], s[l], acc_a[l]);
-            acc_b[l] = Float::mul_add(b[l], s[l], acc_b[l]);
-        }
-    }
-    for (l, c) in (full..len).enumerate() {
-        acc_a[l] = Float::mul_add(a[c], s[c], acc_a[l]);
-        acc_b[l] = Float::mul_add(b[c], s[c], acc_b[l]);
-    }
-    (lane_total(&acc_a), lane_total(&acc_b))
-}
-
 #[inline(always)]
 fn lane_total<T: Scalar>(acc: &[T; LANES]) -> T {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
@@ -200,14 +180,10 @@ impl<T: Scalar> pulp::WithSimd for SmallPass<'_, '_, T> {
         if let Some(g) = g {
             match span {
                 Span::Range(r0, _) => {
-                    let col = |j: usize| &a.cols[j * a.m + r0..j * a.m + r0 + z.len()];
-                    let mut pairs = g.chunks_exact_mut(2);
-                    for (q, g2) in (&mut pairs).enumerate() {
-                        let (u, v) = dot_lanes2(col(2 * q), col(2 * q + 1), &z);
-                        (g2[0], g2[1]) = (u, v);
-                    }
-                    if let [last] = pairs.into_remainder() {
-                        *last = dot_lanes(col(n - 1), &z);
+                    // one column at a time: two interleaved (sharing the loads of s) were
+                    // compiled to 128-bit FMAs and shuffles
+                    for (j, g) in g.iter_mut().enumerate() {
+                        *g = dot_lanes(&a.cols[j * a.m + r0..j * a.m + r0 + z.len()], &z);
                     }
                 }
                 Span::Batch(rows) => {
@@ -287,12 +263,6 @@ mod tests {
             close(dot_lanes(&a, &s), plain, terms, 1e-15);
         }
         assert_eq!(score_row::<f64>(&[], &[]), 0.0);
-        for len in [0, 5, 8, 203] {
-            let (a, b, s) = (random(len, 3), random(len, 4), random(len, 5));
-            let (u, v) = dot_lanes2(&a, &b, &s);
-            assert_eq!(u.to_bits(), dot_lanes(&a, &s).to_bits());
-            assert_eq!(v.to_bits(), dot_lanes(&b, &s).to_bits());
-        }
     }
 
     #[test]
