@@ -14,6 +14,9 @@
 //! block of it to a coefficient function that turns scores into coefficients `S` in place and
 //! returns a partial loss, then adds `Sᵀ A` to the gradient:
 //!
+//! - dense with at most [`SMALL_DENSE`] values (the lecture's 200 × 10), one score column:
+//!   the whole pass in one vectorized call ([`small`](super::small)), from a column-major copy
+//!   of A; dense mini-batches of one chunk of work take the same call, gathering their rows;
 //! - dense, all rows: fused and blocked — for each block of rows (≤ 64 KiB of A), `Z_b = A_b Xᵀ`
 //!   and `G += S_bᵀ A_b` with faer's matrix–vector (K = 1) or matrix products while the block is
 //!   in cache, so A is read from memory once per gradient;
@@ -35,6 +38,7 @@ use faer::sparse::{SparseColMat, SparseRowMat, SymbolicSparseColMat, SymbolicSpa
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
+use super::small::{self, SMALL_DENSE, Small};
 use crate::scalar::Scalar;
 
 /// Index type of the sparse storage.
@@ -165,6 +169,9 @@ pub enum Design<T> {
         n: usize,
         /// Values, row-major.
         a: Vec<T>,
+        /// The same values column-major when there are at most [`SMALL_DENSE`] of them (the
+        /// one-call pass of [`small`](super::small)), else empty.
+        cols: Vec<T>,
     },
     /// Compressed sparse rows.
     Sparse(Csr<T>),
@@ -183,7 +190,12 @@ impl<T: Scalar> Design<T> {
                 m.saturating_mul(n)
             ));
         }
-        Ok(Design::Dense { m, n, a })
+        let cols = if a.len() <= SMALL_DENSE {
+            small::transpose(m, n, &a)
+        } else {
+            Vec::new()
+        };
+        Ok(Design::Dense { m, n, a, cols })
     }
 
     /// A sparse matrix from CSR arrays: `row_ptr` (m + 1 non-decreasing offsets from 0 to the
@@ -327,6 +339,7 @@ impl<T: Scalar> Design<T> {
                     m: 0,
                     n: 0,
                     a: Vec::new(),
+                    cols: Vec::new(),
                 },
             },
         }
@@ -334,10 +347,11 @@ impl<T: Scalar> Design<T> {
 
     fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> Design<U> {
         match self {
-            Design::Dense { m, n, a } => Design::Dense {
+            Design::Dense { m, n, a, cols } => Design::Dense {
                 m: *m,
                 n: *n,
                 a: a.iter().map(|&v| f(v)).collect(),
+                cols: cols.iter().map(|&v| f(v)).collect(),
             },
             Design::Sparse(c) => {
                 let r = c.rows.symbolic();
@@ -399,6 +413,27 @@ impl<T: Scalar> Design<T> {
         coef: &(dyn Fn(Span<'_>, &mut [T]) -> f64 + Sync),
     ) -> f64 {
         match (self, span) {
+            // small dense problems, and mini-batches of one chunk of dense rows: one call
+            (Design::Dense { m, n, a, cols }, Span::Range(..)) if k == 1 && !cols.is_empty() => {
+                let small = Small {
+                    m: *m,
+                    n: *n,
+                    rows: a,
+                    cols,
+                };
+                small::pass(small, span, x, g, coef)
+            }
+            (Design::Dense { m, n, a, cols }, Span::Batch(b))
+                if k == 1 && b.len().saturating_mul(*n) <= CHUNK_WORK =>
+            {
+                let small = Small {
+                    m: *m,
+                    n: *n,
+                    rows: a,
+                    cols,
+                };
+                small::pass(small, span, x, g, coef)
+            }
             (Design::Dense { n, a, .. }, Span::Range(..)) => {
                 dense_fused(a, *n, span, k, x, g, coef)
             }

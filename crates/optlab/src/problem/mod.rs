@@ -21,6 +21,7 @@ pub mod least_squares;
 pub mod libsvm;
 mod linalg;
 pub mod logistic;
+pub mod small;
 pub mod softmax;
 mod solve;
 pub mod testfn;
@@ -204,6 +205,14 @@ pub trait Problem<T: Scalar>: Send + Sync {
             }
         });
         add_l2(self.l2(), x, g);
+    }
+
+    /// f(x), and `g ← ∇f(x)` (what a logged record needs): [`grad`](Problem::grad) then
+    /// [`loss`](Problem::loss) unless a problem computes both in one pass over the data (with
+    /// the same values).
+    fn loss_grad(&self, x: &[T], g: &mut [T]) -> T {
+        self.grad(x, g);
+        self.loss(x)
     }
 
     /// `g ← ∇f(x)`; returns the number of per-sample gradients evaluated (m).

@@ -501,8 +501,7 @@ fn run_one<T: Scalar>(plan: &MethodPlan, stream: u64, seed: u64, ctx: &Ctx<'_, T
         }
         if plan.log_at.get(next_log) == Some(&k) {
             next_log += 1;
-            let loss = problem.loss(x).as_f64();
-            problem.grad(x, &mut scratch);
+            let loss = problem.loss_grad(x, &mut scratch).as_f64();
             let gnorm = crate::kernels::norm2(&scratch).as_f64();
             if !loss.is_finite() || !gnorm.is_finite() {
                 out.failure = Some(fail(

@@ -1,0 +1,344 @@
+//! The pass of a small dense problem in one vectorized call (the lecture's m = 200, n = 10).
+//!
+//! For a 200 × 10 matrix a gradient is 4 000 multiply-adds and 200 exponentials: a general
+//! matrix–vector product (faer's, on blocks of rows) spends more time being called and
+//! dispatched than multiplying, and code compiled for baseline x86-64 is SSE2 only. Here the
+//! whole pass — `z = A x`, the coefficient function, `g = Aᵀ s` — is one [`pulp::WithSimd`]
+//! body, compiled for the CPU's widest vector instruction set and entered once per gradient:
+//!
+//! - **scores** `zᵢ = ⟨aᵢ, x⟩` from a column-major copy of A (kept by [`Design`] for matrices
+//!   of at most [`SMALL_DENSE`] values): `z ← z + x_j a_{:,j}` column after column, vectorized
+//!   across rows, in register blocks of [`BLOCK`] rows. Every `zᵢ` is the same chain of fused
+//!   multiply-adds `fma(a_{i,n−1}, x_{n−1}, … fma(a_{i,1}, x_1, a_{i,0} x_0))` — also for a row
+//!   of a mini-batch, gathered from the row-major values ([`score_row`]): a sample's score is
+//!   the same number in a full pass and in a mini-batch;
+//! - **gradient**, all rows: `g_j = ⟨a_{:,j}, s⟩`, a dot product with eight interleaved partial
+//!   sums added in a fixed order ([`dot_lanes`]); mini-batch rows: `g ← g + s_p a_{i_p}` in
+//!   batch order.
+//!
+//! Every operation is an exactly rounded IEEE operation in a fixed order (explicit fused
+//! multiply-adds, explicit lanes), so the result has the same bits whichever instruction set
+//! runs it, and for any number of threads (the pass runs on the calling thread: it is one
+//! chunk of work).
+//!
+//! [`Design`]: super::design::Design
+
+use num_traits::Float;
+
+use super::design::Span;
+use crate::scalar::Scalar;
+
+/// Dense matrices of at most this many values keep a column-major copy and take this pass
+/// (2¹⁵: one chunk of work, below which a pass runs on one thread anyway; 256 KiB in f64).
+pub const SMALL_DENSE: usize = 1 << 15;
+
+/// Rows per register block of the scores (four AVX2 vectors of f64, two AVX-512).
+const BLOCK: usize = 16;
+
+/// Interleaved partial sums of [`dot_lanes`].
+const LANES: usize = 8;
+
+/// `zᵢ ← ⟨aᵢ, x⟩` for rows `r0..r0 + z.len()` of the m-row column-major matrix `cols`
+/// (`cols[j·m + i] = a_ij`), each a chain of fused multiply-adds over j = 0..n in order: in
+/// register blocks of [`BLOCK`] rows, then blocks of 8 and 4, then row by row (the same chain).
+#[inline(always)]
+pub fn scores_cols<T: Scalar>(cols: &[T], m: usize, r0: usize, x: &[T], z: &mut [T]) {
+    let mut done = 0;
+    while z.len() - done >= BLOCK {
+        score_block::<T, BLOCK>(cols, m, r0 + done, x, &mut z[done..done + BLOCK]);
+        done += BLOCK;
+    }
+    if z.len() - done >= 8 {
+        score_block::<T, 8>(cols, m, r0 + done, x, &mut z[done..done + 8]);
+        done += 8;
+    }
+    if z.len() - done >= 4 {
+        score_block::<T, 4>(cols, m, r0 + done, x, &mut z[done..done + 4]);
+        done += 4;
+    }
+    for (p, z) in z.iter_mut().enumerate().skip(done) {
+        score_block::<T, 1>(cols, m, r0 + p, x, std::slice::from_mut(z));
+    }
+}
+
+/// `z[l] ← ⟨a_{i0+l}, x⟩` for `l < B` (see [`scores_cols`]).
+#[inline(always)]
+fn score_block<T: Scalar, const B: usize>(cols: &[T], m: usize, i0: usize, x: &[T], z: &mut [T]) {
+    let mut acc = [T::zero(); B];
+    if let Some((&x0, rest)) = x.split_first() {
+        let c0 = &cols[i0..i0 + B];
+        for l in 0..B {
+            acc[l] = c0[l] * x0;
+        }
+        for (j, &xj) in rest.iter().enumerate() {
+            let from = (j + 1) * m + i0;
+            let c = &cols[from..from + B];
+            for l in 0..B {
+                acc[l] = Float::mul_add(c[l], xj, acc[l]);
+            }
+        }
+    }
+    z[..B].copy_from_slice(&acc);
+}
+
+/// `⟨a, x⟩` for one row-major row: the same chain of fused multiply-adds as [`scores_cols`].
+#[inline(always)]
+pub fn score_row<T: Scalar>(row: &[T], x: &[T]) -> T {
+    let mut pairs = row.iter().zip(x);
+    let Some((&a0, &x0)) = pairs.next() else {
+        return T::zero();
+    };
+    pairs.fold(a0 * x0, |s, (&a, &x)| Float::mul_add(a, x, s))
+}
+
+/// `⟨a, s⟩` with eight interleaved partial sums (fused multiply-adds), added in a fixed order.
+#[inline(always)]
+pub fn dot_lanes<T: Scalar>(a: &[T], s: &[T]) -> T {
+    let mut acc = [T::zero(); LANES];
+    let ac = a.chunks_exact(LANES);
+    let sc = s.chunks_exact(LANES);
+    let (ar, sr) = (ac.remainder(), sc.remainder());
+    for (a, s) in ac.zip(sc) {
+        for l in 0..LANES {
+            acc[l] = Float::mul_add(a[l], s[l], acc[l]);
+        }
+    }
+    for (l, (&a, &s)) in ar.iter().zip(sr).enumerate() {
+        acc[l] = Float::mul_add(a, s, acc[l]);
+    }
+    lane_total(&acc)
+}
+
+#[inline(always)]
+fn lane_total<T: Scalar>(acc: &[T; LANES]) -> T {
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+/// The matrix of a small pass: row-major values and their column-major copy.
+#[derive(Clone, Copy)]
+pub struct Small<'a, T> {
+    /// Rows m.
+    pub m: usize,
+    /// Columns n.
+    pub n: usize,
+    /// Row-major values (`a[i·n + j]`).
+    pub rows: &'a [T],
+    /// Column-major values (`cols[j·m + i]`).
+    pub cols: &'a [T],
+}
+
+/// One pass of [`Design::pass`](super::design::Design::pass) with one score column, in one
+/// vectorized call (see the module documentation): scores, `coef(span, z)` (which overwrites
+/// them with the coefficients and returns a partial loss), then `g ← Aᵀ s` when `g` is given.
+pub fn pass<T: Scalar>(
+    a: Small<'_, T>,
+    span: Span<'_>,
+    x: &[T],
+    g: Option<&mut [T]>,
+    coef: &(dyn Fn(Span<'_>, &mut [T]) -> f64 + Sync),
+) -> f64 {
+    pulp::Arch::new().dispatch(SmallPass {
+        a,
+        span,
+        x,
+        g,
+        coef,
+    })
+}
+
+struct SmallPass<'a, 'c, T> {
+    a: Small<'a, T>,
+    span: Span<'a>,
+    x: &'a [T],
+    g: Option<&'a mut [T]>,
+    coef: &'c (dyn Fn(Span<'_>, &mut [T]) -> f64 + Sync),
+}
+
+impl<T: Scalar> pulp::WithSimd for SmallPass<'_, '_, T> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
+        let SmallPass {
+            a,
+            span,
+            x,
+            g,
+            coef,
+        } = self;
+        let n = a.n;
+        let mut z = vec![T::zero(); span.len()];
+        match span {
+            Span::Range(r0, _) => scores_cols(a.cols, a.m, r0, x, &mut z),
+            Span::Batch(rows) => {
+                for (z, &i) in z.iter_mut().zip(rows) {
+                    *z = score_row(&a.rows[i * n..(i + 1) * n], x);
+                }
+            }
+        }
+        let loss = coef(span, &mut z);
+        if let Some(g) = g {
+            match span {
+                Span::Range(r0, _) => {
+                    // one column at a time: two interleaved (sharing the loads of s) were
+                    // compiled to 128-bit FMAs and shuffles
+                    for (j, g) in g.iter_mut().enumerate() {
+                        *g = dot_lanes(&a.cols[j * a.m + r0..j * a.m + r0 + z.len()], &z);
+                    }
+                }
+                Span::Batch(rows) => {
+                    g.iter_mut().for_each(|g| *g = T::zero());
+                    for (&s, &i) in z.iter().zip(rows) {
+                        for (g, &v) in g.iter_mut().zip(&a.rows[i * n..(i + 1) * n]) {
+                            *g = Float::mul_add(v, s, *g);
+                        }
+                    }
+                }
+            }
+        }
+        loss
+    }
+}
+
+/// The column-major copy of a row-major m × n matrix.
+pub fn transpose<T: Scalar>(m: usize, n: usize, rows: &[T]) -> Vec<T> {
+    let mut cols = vec![T::zero(); m * n];
+    for i in 0..m {
+        for j in 0..n {
+            cols[j * m + i] = rows[i * n + j];
+        }
+    }
+    cols
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random(len: usize, seed: u64) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..len).map(|_| rng.random_range(-2.0..2.0)).collect()
+    }
+
+    /// `|u − v| ≤ tol · Σ |terms|` (the error bound of a sum of these terms).
+    fn close(u: f64, v: f64, terms: f64, tol: f64) {
+        assert!((u - v).abs() <= tol * terms, "{u} vs {v}");
+    }
+
+    #[test]
+    fn scores_are_the_row_dot_products_and_agree_with_gathered_rows() {
+        // blocks of 16, 8 and 4 and single rows; r0 > 0 for a partial range
+        for (m, n, r0) in [
+            (37, 5, 0),
+            (37, 5, 3),
+            (200, 10, 0),
+            (9, 1, 2),
+            (16, 3, 0),
+            (31, 4, 2),
+        ] {
+            let rows = random(m * n, m as u64);
+            let cols = transpose(m, n, &rows);
+            let x = random(n, 7);
+            let mut z = vec![f64::NAN; m - r0];
+            scores_cols(&cols, m, r0, &x, &mut z);
+            for (p, &zp) in z.iter().enumerate() {
+                let row = &rows[(r0 + p) * n..(r0 + p + 1) * n];
+                let plain: f64 = row.iter().zip(&x).map(|(a, x)| a * x).sum();
+                let terms: f64 = row.iter().zip(&x).map(|(a, x)| (a * x).abs()).sum();
+                close(zp, plain, terms, 1e-15);
+                // the same fused chain from the row-major row: the same bits
+                assert_eq!(zp.to_bits(), score_row(row, &x).to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn dot_lanes_is_the_dot_product() {
+        for len in [0, 1, 7, 8, 9, 200, 1001] {
+            let (a, s) = (random(len, 1), random(len, 2));
+            let plain: f64 = a.iter().zip(&s).map(|(a, s)| a * s).sum();
+            let terms: f64 = a.iter().zip(&s).map(|(a, s)| (a * s).abs()).sum();
+            close(dot_lanes(&a, &s), plain, terms, 1e-15);
+        }
+        assert_eq!(score_row::<f64>(&[], &[]), 0.0);
+    }
+
+    #[test]
+    fn pass_is_the_plain_formula_for_ranges_and_batches() {
+        let (m, n) = (53, 7);
+        let rows = random(m * n, 3);
+        let cols = transpose(m, n, &rows);
+        let a = Small {
+            m,
+            n,
+            rows: &rows,
+            cols: &cols,
+        };
+        let x = random(n, 4);
+        // s_i = w_i z_i, loss Σ z_i
+        let w = |i: usize| 0.5 + (i % 3) as f64;
+        let coef = |span: Span<'_>, z: &mut [f64]| -> f64 {
+            let mut loss = 0.0;
+            for (p, z) in z.iter_mut().enumerate() {
+                loss += *z;
+                *z *= w(span.sample(p));
+            }
+            loss
+        };
+        let batch = [5, 0, 52, 5, 17];
+        for span in [Span::Range(0, m), Span::Range(10, 40), Span::Batch(&batch)] {
+            let (mut want, mut want_loss, mut terms) = (vec![0.0; n], 0.0, 0.0);
+            for p in 0..span.len() {
+                let i = span.sample(p);
+                let row = &rows[i * n..(i + 1) * n];
+                let z: f64 = row.iter().zip(&x).map(|(a, x)| a * x).sum();
+                want_loss += z;
+                terms += row.iter().map(|a| a.abs()).sum::<f64>();
+                for (g, a) in want.iter_mut().zip(row) {
+                    *g += w(i) * z * a;
+                }
+            }
+            let mut g = vec![f64::NAN; n];
+            let loss = pass(a, span, &x, Some(&mut g), &coef);
+            let scale = terms * x.iter().map(|v| v.abs()).sum::<f64>() * 3.0;
+            close(loss, want_loss, scale, 1e-14);
+            for (u, v) in g.iter().zip(&want) {
+                close(*u, *v, scale, 1e-14);
+            }
+            assert_eq!(loss.to_bits(), pass(a, span, &x, None, &coef).to_bits());
+        }
+    }
+
+    #[test]
+    fn f32_pass_matches_f64() {
+        let (m, n) = (40, 4);
+        let rows = random(m * n, 5);
+        let rows32: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
+        let cols32 = transpose(m, n, &rows32);
+        let x32 = [0.5f32, -0.25, 1.0, 0.125];
+        let a = Small {
+            m,
+            n,
+            rows: &rows32,
+            cols: &cols32,
+        };
+        let coef = |_: Span<'_>, z: &mut [f32]| -> f64 { z.iter().map(|&v| f64::from(v)).sum() };
+        let mut g = vec![0.0f32; n];
+        pass(a, Span::Range(0, m), &x32, Some(&mut g), &coef);
+        for (j, &gj) in g.iter().enumerate() {
+            let want: f64 = (0..m)
+                .map(|i| {
+                    let r = &rows32[i * n..(i + 1) * n];
+                    let z: f64 = r.iter().zip(&x32).map(|(&a, &x)| f64::from(a * x)).sum();
+                    z * f64::from(r[j])
+                })
+                .sum();
+            assert!(
+                (f64::from(gj) - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{gj} vs {want}"
+            );
+        }
+    }
+}
