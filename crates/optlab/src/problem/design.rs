@@ -414,17 +414,12 @@ impl<T: Scalar> Design<T> {
     ) -> f64 {
         match (self, span) {
             // small dense problems, and mini-batches of one chunk of dense rows: one call
-            (Design::Dense { m, n, a, cols }, Span::Range(..)) if k == 1 && !cols.is_empty() => {
-                let small = Small {
-                    m: *m,
-                    n: *n,
-                    rows: a,
-                    cols,
-                };
-                small::pass(small, span, x, g, coef)
-            }
-            (Design::Dense { m, n, a, cols }, Span::Batch(b))
-                if k == 1 && b.len().saturating_mul(*n) <= CHUNK_WORK =>
+            (Design::Dense { m, n, a, cols }, _)
+                if k == 1
+                    && match span {
+                        Span::Range(..) => !cols.is_empty(),
+                        Span::Batch(b) => b.len().saturating_mul(*n) <= CHUNK_WORK,
+                    } =>
             {
                 let small = Small {
                     m: *m,
