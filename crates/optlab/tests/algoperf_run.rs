@@ -180,6 +180,9 @@ fn targets_follow_algoperfs_procedure() {
     r.sort_by(f64::total_cmp);
     assert_eq!(d.target, r[1]);
     assert_eq!(file.workloads["logreg"].target, d.target);
+    // Training improved on the first evaluation, so the target was set.
+    assert_eq!(d.first_evaluation.len(), 3);
+    assert!(d.refused.is_none(), "{:?}", d.refused);
     // Full budget: the tuning trials were not stopped by the (unreachable) target.
     let m = EvalMeasurements::read(
         &dir.join("tune/adamw/study_0/logreg_optlab/trial_1")

@@ -617,6 +617,14 @@ fn targets(a: TargetsArgs) -> anyhow::Result<()> {
         a.reruns
     )];
     for d in &derivations {
+        if let Some(why) = &d.refused {
+            writeln!(
+                out,
+                "{}: no target — {why}; reruns {:?}",
+                d.workload, d.reruns
+            )?;
+            continue;
+        }
         let line = format!(
             "{}: {} {} from {} trial {} (best {:.6}); reruns {:?}",
             d.workload,

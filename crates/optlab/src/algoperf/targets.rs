@@ -11,7 +11,9 @@
 //! 2. **select**: the best trial over all baselines (smallest value for a minimized metric);
 //! 3. **rerun**: that baseline at that point with `reruns` fresh seeds (studies 1, 2, ... of the
 //!    rerun directory);
-//! 4. **target**: the median of the reruns' best validation metrics.
+//! 4. **target**: the median of the reruns' best validation metrics — unless the reruns' median
+//!    metric at their *first* evaluation already meets it (the baselines did not improve on
+//!    the start within the budget): then no target is set, and the derivation says why.
 //!
 //! Everything is logged in AlgoPerf's layout (`DIR/tune/…`, `DIR/rerun/…`) and idempotent like
 //! `optlab algoperf run` (finished trials are skipped), so an interrupted derivation continues.
@@ -77,6 +79,35 @@ pub struct Derivation {
     pub reruns: Vec<f64>,
     /// Their median: the target.
     pub target: f64,
+    /// The first evaluation's metric of each rerun.
+    pub first_evaluation: Vec<f64>,
+    /// Why no target was set: the median rerun met it at its first evaluation, i.e. the tuned
+    /// baselines did not improve the metric beyond where training starts (a target every
+    /// submission meets at once would rank nothing). `None`: the target was set.
+    pub refused: Option<String>,
+}
+
+/// A trial's value of `metric` at its first evaluation (NaN: none, or not finite).
+fn first_of(dir: &Path, metric: &str) -> Result<f64, AlgoPerfError> {
+    let path = dir.join(MEASUREMENTS_FILE);
+    if !path.is_file() {
+        return Ok(f64::NAN);
+    }
+    let m = EvalMeasurements::read(&path)?;
+    Ok(m.column(metric)
+        .unwrap_or_default()
+        .first()
+        .copied()
+        .unwrap_or(f64::NAN))
+}
+
+/// Whether `value` meets `target`.
+fn meets(value: f64, target: f64, minimize: bool) -> bool {
+    if minimize {
+        value <= target
+    } else {
+        value >= target
+    }
 }
 
 /// Best value of `metric` in a trial's log (NaN when it has none finite).
@@ -201,14 +232,29 @@ pub fn derive(
                 spec.metric
             )));
         }
-        out.workloads.insert(
-            w.clone(),
-            WorkloadTarget {
-                metric: spec.metric.clone(),
-                target,
-                minimize: Some(spec.minimize),
-            },
-        );
+        let first_evaluation = reruns
+            .iter()
+            .map(|t| first_of(&rerun_dir.trial_dir(t), &spec.metric))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = median(&first_evaluation);
+        let refused = meets(first, target, spec.minimize).then(|| {
+            format!(
+                "the reruns' median {} at their first evaluation ({first}) already meets the \
+                 derived target ({target}): the tuned baselines did not improve on the start \
+                 within the budget, so no target is set",
+                spec.metric
+            )
+        });
+        if refused.is_none() {
+            out.workloads.insert(
+                w.clone(),
+                WorkloadTarget {
+                    metric: spec.metric.clone(),
+                    target,
+                    minimize: Some(spec.minimize),
+                },
+            );
+        }
         derivations.push(Derivation {
             workload: w.clone(),
             metric: spec.metric,
@@ -217,6 +263,8 @@ pub fn derive(
             selected,
             reruns: values,
             target,
+            first_evaluation,
+            refused,
         });
     }
     write_json(&root.join("derivation.json"), &derivations)?;

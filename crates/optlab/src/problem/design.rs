@@ -56,9 +56,6 @@ const CHUNK_WORK: usize = 1 << 15;
 /// Target size (elements) of a dense block of rows kept in cache by the fused pass.
 const BLOCK_ELEMS: usize = 1 << 13;
 
-/// Positions per slice handed to the vectorized coefficient kernels.
-pub const COEF_PIECE: usize = 256;
-
 /// A set of samples a pass runs over: a contiguous range or a list of indices (a mini-batch;
 /// repeats allowed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -412,23 +409,10 @@ impl<T: Scalar> Design<T> {
         g: Option<&mut [T]>,
         coef: &(dyn Fn(Span<'_>, &mut [T]) -> f64 + Sync),
     ) -> f64 {
+        if let Some(small) = self.small(span, k) {
+            return small::pass(small, span, x, g, coef);
+        }
         match (self, span) {
-            // small dense problems, and mini-batches of one chunk of dense rows: one call
-            (Design::Dense { m, n, a, cols }, _)
-                if k == 1
-                    && match span {
-                        Span::Range(..) => !cols.is_empty(),
-                        Span::Batch(b) => b.len().saturating_mul(*n) <= CHUNK_WORK,
-                    } =>
-            {
-                let small = Small {
-                    m: *m,
-                    n: *n,
-                    rows: a,
-                    cols,
-                };
-                small::pass(small, span, x, g, coef)
-            }
             (Design::Dense { n, a, .. }, Span::Range(..)) => {
                 dense_fused(a, *n, span, k, x, g, coef)
             }
@@ -436,6 +420,29 @@ impl<T: Scalar> Design<T> {
                 sparse_full(c, k, x, g, coef)
             }
             _ => self.rowwise(span, k, x, g, coef),
+        }
+    }
+
+    /// The one-call pass's matrix ([`small::pass`]) when a pass over `span` with `k` score
+    /// columns takes it: small dense problems (a range of their rows), and mini-batches of at
+    /// most one chunk of work of dense rows, with one score column.
+    pub fn small(&self, span: Span<'_>, k: usize) -> Option<Small<'_, T>> {
+        match self {
+            Design::Dense { m, n, a, cols }
+                if k == 1
+                    && match span {
+                        Span::Range(..) => !cols.is_empty(),
+                        Span::Batch(b) => b.len().saturating_mul(*n) <= CHUNK_WORK,
+                    } =>
+            {
+                Some(Small {
+                    m: *m,
+                    n: *n,
+                    rows: a,
+                    cols,
+                })
+            }
+            _ => None,
         }
     }
 

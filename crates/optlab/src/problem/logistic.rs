@@ -50,8 +50,9 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::data::{BinaryLabels, Dataset, Format, LabelColumn};
-use super::design::{COEF_PIECE, Design, Span};
+use super::design::{Design, Span};
 use super::libsvm::{LibsvmOptions, ZeroBased};
+use super::small::{self, Coefficients};
 use super::solve::{self, Reference, Smooth};
 use super::{
     Constants, Problem, ProblemError, add_l2, linalg, resolve_data_path, sigmoid, softplus, vmath,
@@ -270,34 +271,100 @@ fn logistic_pass<T: Scalar>(
     g: Option<&mut [T]>,
     want: Want,
 ) -> f64 {
-    let coef = |part: Span<'_>, z: &mut [T]| -> f64 {
-        let mut u = [0.0f64; COEF_PIECE];
-        let mut sp = [0.0f64; COEF_PIECE];
-        let mut loss = 0.0;
-        for (c, zc) in z.chunks_mut(COEF_PIECE).enumerate() {
+    let coef = LogisticCoef { y, w, want };
+    match a.small(span, 1) {
+        // the coefficients compiled into the one vectorized call
+        Some(small) => small::pass(small, span, x, g, &coef),
+        // per block of rows, the coefficients in a vectorized call of their own
+        None => a.pass(span, 1, x, g, &|part: Span<'_>, z: &mut [T]| {
+            pulp::Arch::new().dispatch(Vectorized(&coef, part, z))
+        }),
+    }
+}
+
+/// Positions per vector piece of [`LogisticCoef`] (fixed-length loops, which the compiler turns
+/// into whole vectors without a scalar remainder).
+const PIECE: usize = 16;
+
+/// Lanes of the loss sum.
+const LOSS_LANES: usize = 8;
+
+/// The logistic coefficients `sᵢ = −w yᵢ σ(−yᵢ zᵢ)` and the loss `Σ softplus(−yᵢ zᵢ)` (with
+/// σ and softplus sharing `e^{−|u|}`), written as fixed-length loops of [`PIECE`] positions
+/// (the tail padded with zeros and masked out of the loss) over vmath's branch-free scalar
+/// functions: inlined into a vectorized body they become vector code. The loss is summed
+/// position p into lane p mod [`LOSS_LANES`], the lanes added in a fixed order at the end, so
+/// a pass's loss has the same bits for `Loss` and `Both`, and the coefficients for `Grad`
+/// and `Both`.
+struct LogisticCoef<'a, T> {
+    y: &'a [T],
+    w: T,
+    want: Want,
+}
+
+impl<T: Scalar> Coefficients<T> for LogisticCoef<'_, T> {
+    #[inline(always)]
+    fn apply(&self, span: Span<'_>, z: &mut [T]) -> f64 {
+        let mut lanes = [0.0f64; LOSS_LANES];
+        for (c, zc) in z.chunks_mut(PIECE).enumerate() {
             let len = zc.len();
-            for (p, (u, z)) in u.iter_mut().zip(zc.iter()).enumerate() {
-                let yi = y[part.sample(c * COEF_PIECE + p)];
-                *u = (-yi * *z).as_f64();
+            let mut yv = [T::zero(); PIECE];
+            match span {
+                Span::Range(r0, _) => {
+                    let from = r0 + c * PIECE;
+                    yv[..len].copy_from_slice(&self.y[from..from + len]);
+                }
+                Span::Batch(rows) => {
+                    for (yv, &i) in yv.iter_mut().zip(&rows[c * PIECE..c * PIECE + len]) {
+                        *yv = self.y[i];
+                    }
+                }
             }
-            match want {
-                Want::Loss => vmath::softplus_into(&u[..len], &mut sp[..len]),
-                Want::Grad => vmath::sigmoid_in_place(&mut u[..len]),
-                Want::Both => vmath::sigmoid_softplus(&mut u[..len], &mut sp[..len]),
+            let mut u = [0.0f64; PIECE];
+            for ((u, &yi), &zi) in u.iter_mut().zip(&yv).zip(zc.iter()) {
+                *u = (-yi * zi).as_f64();
             }
-            if want != Want::Grad {
-                loss += vmath::sum(&sp[..len]);
+            let mut e = [0.0f64; PIECE];
+            for (e, &u) in e.iter_mut().zip(&u) {
+                *e = vmath::exp(-u.abs());
             }
-            if want != Want::Loss {
-                for (p, (z, &s)) in zc.iter_mut().zip(u.iter()).enumerate() {
-                    let yi = y[part.sample(c * COEF_PIECE + p)];
-                    *z = -w * yi * T::of(s);
+            if self.want != Want::Grad {
+                let mut sp = [0.0f64; PIECE];
+                for ((sp, &u), &e) in sp.iter_mut().zip(&u).zip(&e) {
+                    *sp = vmath::softplus_with(u, e);
+                }
+                for sp in &mut sp[len..] {
+                    *sp = 0.0;
+                }
+                for piece in sp.chunks_exact(LOSS_LANES) {
+                    for (l, &v) in lanes.iter_mut().zip(piece) {
+                        *l += v;
+                    }
+                }
+            }
+            if self.want != Want::Loss {
+                for ((z, &yi), (&u, &e)) in zc.iter_mut().zip(&yv).zip(u.iter().zip(&e)) {
+                    *z = -self.w * yi * T::of(vmath::sigmoid_with(u, e));
                 }
             }
         }
-        loss
-    };
-    a.pass(span, 1, x, g, &coef)
+        ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+            + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    }
+}
+
+/// [`LogisticCoef`] on one block of positions, compiled for the CPU's widest vector
+/// instruction set.
+struct Vectorized<'c, 'z, T>(&'c LogisticCoef<'c, T>, Span<'z>, &'z mut [T]);
+
+impl<T: Scalar> pulp::WithSimd for Vectorized<'_, '_, T> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
+        let Vectorized(coef, span, z) = self;
+        coef.apply(span, z)
+    }
 }
 
 impl<T: Scalar> LogisticRegression<T> {

@@ -127,15 +127,40 @@ pub struct Small<'a, T> {
     pub cols: &'a [T],
 }
 
+/// The coefficient step of a pass: overwrite the scores `zₚ = ⟨a_{span(p)}, x⟩` of `span`'s
+/// samples with the coefficients `sₚ` of `g = Σₚ sₚ a_{span(p)}` and return the samples' loss.
+///
+/// Any `Fn(Span, &mut [T]) -> f64` is one (called through a pointer). A problem's own type with
+/// an `#[inline(always)]` [`apply`](Coefficients::apply) is compiled into the vectorized body
+/// of [`pass`] (scores, coefficients and gradient in one call, the coefficients' loops
+/// vectorized for the same instruction set).
+pub trait Coefficients<T>: Sync {
+    /// Scores in, coefficients out (`z.len() == span.len()`); returns the partial loss.
+    fn apply(&self, span: Span<'_>, z: &mut [T]) -> f64;
+}
+
+impl<T, F> Coefficients<T> for F
+where
+    F: Fn(Span<'_>, &mut [T]) -> f64 + Sync + ?Sized,
+{
+    #[inline(always)]
+    fn apply(&self, span: Span<'_>, z: &mut [T]) -> f64 {
+        self(span, z)
+    }
+}
+
+/// Positions whose scores a pass keeps on the stack (larger spans allocate).
+const STACK_SCORES: usize = 256;
+
 /// One pass of [`Design::pass`](super::design::Design::pass) with one score column, in one
-/// vectorized call (see the module documentation): scores, `coef(span, z)` (which overwrites
-/// them with the coefficients and returns a partial loss), then `g ← Aᵀ s` when `g` is given.
-pub fn pass<T: Scalar>(
+/// vectorized call (see the module documentation): scores, `coef` (which overwrites them with
+/// the coefficients and returns a partial loss), then `g ← Aᵀ s` when `g` is given.
+pub fn pass<T: Scalar, C: Coefficients<T> + ?Sized>(
     a: Small<'_, T>,
     span: Span<'_>,
     x: &[T],
     g: Option<&mut [T]>,
-    coef: &(dyn Fn(Span<'_>, &mut [T]) -> f64 + Sync),
+    coef: &C,
 ) -> f64 {
     pulp::Arch::new().dispatch(SmallPass {
         a,
@@ -146,19 +171,37 @@ pub fn pass<T: Scalar>(
     })
 }
 
-struct SmallPass<'a, 'c, T> {
+struct SmallPass<'a, 'c, T, C: ?Sized> {
     a: Small<'a, T>,
     span: Span<'a>,
     x: &'a [T],
     g: Option<&'a mut [T]>,
-    coef: &'c (dyn Fn(Span<'_>, &mut [T]) -> f64 + Sync),
+    coef: &'c C,
 }
 
-impl<T: Scalar> pulp::WithSimd for SmallPass<'_, '_, T> {
+impl<T: Scalar, C: Coefficients<T> + ?Sized> pulp::WithSimd for SmallPass<'_, '_, T, C> {
     type Output = f64;
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
+        let len = self.span.len();
+        if len <= 16 {
+            let mut z = [T::zero(); 16];
+            self.run(&mut z[..len])
+        } else if len <= STACK_SCORES {
+            let mut z = [T::zero(); STACK_SCORES];
+            self.run(&mut z[..len])
+        } else {
+            let mut z = vec![T::zero(); len];
+            self.run(&mut z)
+        }
+    }
+}
+
+impl<T: Scalar, C: Coefficients<T> + ?Sized> SmallPass<'_, '_, T, C> {
+    /// The pass with `z` (of the span's length) as the scores' storage.
+    #[inline(always)]
+    fn run(self, z: &mut [T]) -> f64 {
         let SmallPass {
             a,
             span,
@@ -167,23 +210,22 @@ impl<T: Scalar> pulp::WithSimd for SmallPass<'_, '_, T> {
             coef,
         } = self;
         let n = a.n;
-        let mut z = vec![T::zero(); span.len()];
         match span {
-            Span::Range(r0, _) => scores_cols(a.cols, a.m, r0, x, &mut z),
+            Span::Range(r0, _) => scores_cols(a.cols, a.m, r0, x, z),
             Span::Batch(rows) => {
                 for (z, &i) in z.iter_mut().zip(rows) {
                     *z = score_row(&a.rows[i * n..(i + 1) * n], x);
                 }
             }
         }
-        let loss = coef(span, &mut z);
+        let loss = coef.apply(span, z);
         if let Some(g) = g {
             match span {
                 Span::Range(r0, _) => {
                     // one column at a time: two interleaved (sharing the loads of s) were
                     // compiled to 128-bit FMAs and shuffles
                     for (j, g) in g.iter_mut().enumerate() {
-                        *g = dot_lanes(&a.cols[j * a.m + r0..j * a.m + r0 + z.len()], &z);
+                        *g = dot_lanes(&a.cols[j * a.m + r0..j * a.m + r0 + z.len()], z);
                     }
                 }
                 Span::Batch(rows) => {

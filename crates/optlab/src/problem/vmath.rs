@@ -1,11 +1,12 @@
-//! Vectorized `exp`, `log1p`, logistic sigmoid and softplus over slices (f64).
+//! Vectorizable `exp`, `log1p`, logistic sigmoid and softplus (f64).
 //!
 //! The functions are written as branch-free scalar code — fused multiply-adds ([`f64::mul_add`]),
-//! integer operations on the bits, and selects — and applied to slices inside
-//! [`pulp::Arch::dispatch`], which compiles the loop once more for the widest vector instruction
-//! set the CPU offers (AVX2 + FMA on x86-64) and lets LLVM vectorize it there. Every operation is
-//! an exactly rounded IEEE operation (a fused multiply-add is exact before its one rounding), so
-//! the vector and scalar paths return the same bits, on every machine and for any thread count.
+//! integer operations on the bits, and selects — and are `#[inline(always)]`: called in a loop
+//! inside a [`pulp::WithSimd`] body (the logistic coefficients of a pass, [`exp_in_place`]),
+//! they are compiled for the widest vector instruction set the CPU offers (AVX-512 or AVX2 +
+//! FMA on x86-64) and LLVM vectorizes the loop there. Every operation is an exactly rounded IEEE
+//! operation (a fused multiply-add is exact before its one rounding), so the vector and scalar
+//! paths return the same bits, on every machine and for any thread count.
 //!
 //! Accuracy (tested against the system's libm over wide ranges): [`exp`] within 1 ulp
 //! (Cody–Waite reduction `x = k ln 2 + t`, |t| ≤ ln 2 / 2, degree-13 Taylor polynomial in Horner
@@ -89,58 +90,27 @@ pub fn log1p_unit(e: f64) -> f64 {
     k.mul_add(LN2_HI, s2 + tail)
 }
 
-/// The logistic function `σ(u) = 1/(1 + e^{−u})`, without overflow for any u.
+/// The logistic function `σ(u) = 1/(1 + e^{−u})` from `e = e^{−|u|}`, without overflow for
+/// any u (`e` is shared with [`softplus_with`]: one exponential serves both).
 #[inline(always)]
-pub fn sigmoid(u: f64) -> f64 {
-    let e = exp(-u.abs());
+pub fn sigmoid_with(u: f64, e: f64) -> f64 {
     let num = if u >= 0.0 { 1.0 } else { e };
     num / (1.0 + e)
 }
 
-/// `softplus(u) = log(1 + eᵘ) = max(u, 0) + log1p(e^{−|u|})`, without overflow for any u.
+/// `softplus(u) = log(1 + eᵘ) = max(u, 0) + log1p(e^{−|u|})` from `e = e^{−|u|}`, without
+/// overflow for any u.
 #[inline(always)]
-pub fn softplus(u: f64) -> f64 {
+pub fn softplus_with(u: f64, e: f64) -> f64 {
     let pos = if u > 0.0 { u } else { 0.0 };
     // NaN: `pos` is 0 but the log term carries the NaN
-    pos + log1p_unit(exp(-u.abs()))
+    pos + log1p_unit(e)
 }
 
-// `vectorized!` (optlab-optim's kernels): each loop below is compiled for the CPU's widest
+// `vectorized!` (optlab-optim's kernels): the loop below is compiled for the CPU's widest
 // vector instruction set, with the `#[inline(always)]` functions above inlined and vectorized.
+// (The logistic coefficients inline σ and softplus into their own vectorized pass.)
 use optlab_optim::vectorized;
-
-vectorized! {
-    /// `xs ← σ(xs)` elementwise.
-    pub fn sigmoid_in_place(xs: &'a mut [f64]) -> () {
-        for x in xs.iter_mut() {
-            *x = sigmoid(*x);
-        }
-    }
-}
-
-vectorized! {
-    /// `sp ← softplus(xs)`, then `xs ← σ(xs)` elementwise (one exponential per element serves
-    /// both: σ(u) and softplus(u) share e^{−|u|}).
-    pub fn sigmoid_softplus(xs: &'a mut [f64], sp: &'a mut [f64]) -> () {
-        for (x, s) in xs.iter_mut().zip(sp.iter_mut()) {
-            let u = *x;
-            let e = exp(-u.abs());
-            let num = if u >= 0.0 { 1.0 } else { e };
-            let pos = if u > 0.0 { u } else { 0.0 };
-            *s = pos + log1p_unit(e);
-            *x = num / (1.0 + e);
-        }
-    }
-}
-
-vectorized! {
-    /// `sp ← softplus(xs)` elementwise.
-    pub fn softplus_into(xs: &'a [f64], sp: &'a mut [f64]) -> () {
-        for (&x, s) in xs.iter().zip(sp.iter_mut()) {
-            *s = softplus(x);
-        }
-    }
-}
 
 vectorized! {
     /// `xs ← exp(xs)` elementwise.
@@ -151,38 +121,19 @@ vectorized! {
     }
 }
 
-/// Lanes of the accumulators of the sums (eight interleaved partial sums, added in a fixed
-/// order: vectorizable, and the same value whichever instruction set runs it).
-const LANES: usize = 8;
-
-#[inline(always)]
-fn lane_total(acc: &[f64; LANES]) -> f64 {
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
-}
-
-vectorized! {
-    /// `Σ xᵢ` with eight interleaved partial sums.
-    pub fn sum(xs: &'a [f64]) -> f64 {
-        let mut acc = [0.0; LANES];
-        let chunks = xs.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for k in 0..LANES {
-                acc[k] += c[k];
-            }
-        }
-        for (k, &r) in rest.iter().enumerate() {
-            acc[k] += r;
-        }
-        lane_total(&acc)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    fn sigmoid(u: f64) -> f64 {
+        sigmoid_with(u, exp(-u.abs()))
+    }
+
+    fn softplus(u: f64) -> f64 {
+        softplus_with(u, exp(-u.abs()))
+    }
 
     /// Distance in units in the last place (both finite, same sign).
     fn ulps(a: f64, b: f64) -> u64 {
@@ -262,36 +213,13 @@ mod tests {
     }
 
     #[test]
-    fn slice_kernels_equal_the_scalar_functions_bit_for_bit() {
+    fn exp_in_place_equals_the_scalar_function_bit_for_bit() {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let xs: Vec<f64> = (0..1003).map(|_| rng.random_range(-30.0..30.0)).collect();
-        let mut v = xs.clone();
-        sigmoid_in_place(&mut v);
-        for (a, &x) in v.iter().zip(&xs) {
-            assert_eq!(a.to_bits(), sigmoid(x).to_bits());
-        }
-        let mut w = xs.clone();
-        let mut sp = vec![0.0; xs.len()];
-        sigmoid_softplus(&mut w, &mut sp);
-        assert_eq!(v, w);
-        let mut sp2 = vec![0.0; xs.len()];
-        softplus_into(&xs, &mut sp2);
-        assert_eq!(sp, sp2);
-        for (a, &x) in sp.iter().zip(&xs) {
-            assert_eq!(a.to_bits(), softplus(x).to_bits());
-        }
-        let mut lanes = [0.0; LANES];
-        for (k, &x) in sp.iter().enumerate() {
-            lanes[k % LANES] += x;
-        }
-        assert_eq!(sum(&sp).to_bits(), lane_total(&lanes).to_bits());
         let mut e = xs.clone();
         exp_in_place(&mut e);
         for (a, &x) in e.iter().zip(&xs) {
             assert_eq!(a.to_bits(), exp(x).to_bits());
         }
-        let s = sum(&xs);
-        let naive: f64 = xs.iter().sum();
-        assert!((s - naive).abs() < 1e-10);
     }
 }
