@@ -329,3 +329,66 @@ fn run_quick_end_to_end() {
     assert!(text(&o.stderr).contains("name at least one submission"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn targets_update_one_file_keeping_every_workloads_provenance_once() {
+    let dir = tempdir("targets");
+    // the file's directory does not exist yet: the command creates it
+    let out = dir.join("targets/workloads.json");
+    let out_s = out.to_str().unwrap();
+    // one workload, then another into the same file, then the first again
+    for (w, logs) in [
+        ("heavy-tail-softmax", "logs-a"),
+        ("logreg", "logs-b"),
+        ("heavy-tail-softmax", "logs-c"),
+    ] {
+        let o = optlab(
+            &[
+                "algoperf",
+                "targets",
+                "--workloads",
+                w,
+                "--baselines",
+                "sgd_nesterov",
+                "--trials",
+                "1",
+                "--reruns",
+                "1",
+                "--logs",
+                logs,
+                "--out",
+                out_s,
+                "-q",
+            ],
+            &dir,
+            &[],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let doc = file["doc"].as_str().unwrap();
+    // no nested copies of earlier doc strings: each workload's line appears once
+    assert!(!doc.contains("Earlier"), "{doc}");
+    for w in ["heavy-tail-softmax:", "logreg:"] {
+        assert_eq!(doc.matches(w).count(), 1, "{w} in {doc}");
+    }
+    // the built-in targets of the other workloads are kept in the file
+    assert!(file["workloads"]["mnist-cnn"]["target"].is_number());
+    let d: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("targets/derivation.json")).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["logreg", "heavy-tail-softmax"]);
+    assert_eq!(
+        d[1]["target"].as_f64().unwrap(),
+        file["workloads"]["heavy-tail-softmax"]["target"]
+            .as_f64()
+            .unwrap()
+    );
+}

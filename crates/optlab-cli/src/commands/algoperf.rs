@@ -30,7 +30,9 @@ use optlab::algoperf::search::Point;
 use optlab::algoperf::speedrun::{self, SpeedrunPlan};
 use optlab::algoperf::study::{DEFAULT_STUDIES, DEFAULT_TRIALS, Plan, Shard};
 use optlab::algoperf::submission::{BUILTIN, Submission, Tuning};
-use optlab::algoperf::targets::{TargetsPlan, derive};
+use optlab::algoperf::targets::{
+    DERIVATION_FILE, TargetsPlan, derive, describe, merge_derivations,
+};
 use optlab::algoperf::trial::{Cadence, TrialEvent, WallClock, run_trials};
 use optlab::algoperf::workloads::{WORKLOADS_FILE, WorkloadsFile};
 
@@ -605,17 +607,6 @@ fn targets(a: TargetsArgs) -> anyhow::Result<()> {
     )?;
     bars.bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
-    let mut doc = vec![format!(
-        "Targets derived by `optlab algoperf targets` (optlab {}): per workload, the baselines {} \
-         tuned with {} quasi-random trials each (seed {}) over the whole budget, the best trial's \
-         configuration rerun with {} fresh seeds, target = median of the reruns' best validation \
-         metric.",
-        env!("CARGO_PKG_VERSION"),
-        a.baselines.join(", "),
-        a.trials,
-        a.seed,
-        a.reruns
-    )];
     for d in &derivations {
         if let Some(why) = &d.refused {
             writeln!(
@@ -623,26 +614,40 @@ fn targets(a: TargetsArgs) -> anyhow::Result<()> {
                 "{}: no target — {why}; reruns {:?}",
                 d.workload, d.reruns
             )?;
-            continue;
+        } else {
+            writeln!(
+                out,
+                "{}: {} {} from {} trial {} (best {:.6}); reruns {:?}",
+                d.workload,
+                d.metric,
+                d.target,
+                d.selected.submission,
+                d.selected.trial,
+                d.selected.best,
+                d.reruns
+            )?;
         }
-        let line = format!(
-            "{}: {} {} from {} trial {} (best {:.6}); reruns {:?}",
-            d.workload,
-            d.metric,
-            d.target,
-            d.selected.submission,
-            d.selected.trial,
-            d.selected.best,
-            d.reruns
-        );
-        writeln!(out, "{line}")?;
-        doc.push(line);
     }
-    if let Some(old) = base.doc.as_ref().filter(|d| !d.starts_with("not derived")) {
-        doc.push(format!("Earlier: {old}"));
-    }
-    file.doc = Some(format!("{} {}", doc[0], doc[1..].join("; ")));
     let path = a.out.clone().unwrap_or_else(|| a.logs.join(WORKLOADS_FILE));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    // every workload's provenance, once: the derivations beside the targets file are merged
+    // (earlier workloads kept, re-derived ones replaced), and the doc string lists them all
+    let merged = merge_derivations(&path.with_file_name(DERIVATION_FILE), &derivations)?;
+    file.doc = Some(format!(
+        "Targets derived by `optlab algoperf targets` (optlab {}), AlgoPerf's procedure: per \
+         workload, the baselines tuned with quasi-random trials over the whole budget, the best \
+         trial's configuration rerun with fresh seeds, target = median of the reruns' best \
+         validation metric (every trial, the selection and the reruns: {DERIVATION_FILE} beside \
+         this file). Last run: baselines {}, {} trials each, {} reruns, seed {}. {}",
+        env!("CARGO_PKG_VERSION"),
+        a.baselines.join(", "),
+        a.trials,
+        a.reruns,
+        a.seed,
+        merged.iter().map(describe).collect::<Vec<_>>().join("; ")
+    ));
     file.write(&path)?;
     writeln!(
         out,

@@ -31,7 +31,7 @@ use super::study::{Plan, Trial, trial_seed};
 use super::submission::Submission;
 use super::trial::{Clock, TrialEvent, run_trials};
 use super::workloads::{WorkloadTarget, WorkloadsFile};
-use super::{AlgoPerfError, write_json};
+use super::{AlgoPerfError, read_json, write_json};
 
 /// What to derive.
 #[derive(Clone, Debug)]
@@ -108,6 +108,58 @@ fn meets(value: f64, target: f64, minimize: bool) -> bool {
     } else {
         value >= target
     }
+}
+
+/// The derivations file written beside a targets file (and in the logs directory).
+pub const DERIVATION_FILE: &str = "derivation.json";
+
+/// Merges `new` into the derivations file at `path` and writes it: entries of other workloads
+/// are kept in their order, a re-derived workload's entry is replaced (so a targets file
+/// updated workload by workload keeps every workload's provenance, once). Returns the merged
+/// entries.
+///
+/// # Errors
+/// The file exists but is not a JSON array of derivations; it cannot be written.
+pub fn merge_derivations(
+    path: &Path,
+    new: &[Derivation],
+) -> Result<Vec<serde_json::Value>, AlgoPerfError> {
+    let mut all: Vec<serde_json::Value> = if path.is_file() {
+        read_json(path)?
+    } else {
+        Vec::new()
+    };
+    let fresh = new
+        .iter()
+        .map(|d| {
+            serde_json::to_value(d).map_err(|e| AlgoPerfError::Format {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    all.retain(|v| !new.iter().any(|d| v["workload"] == d.workload.as_str()));
+    all.extend(fresh);
+    write_json(path, &all)?;
+    Ok(all)
+}
+
+/// One line on a derivation (an entry of [`merge_derivations`]): the target and where it came
+/// from, or why there is none.
+pub fn describe(v: &serde_json::Value) -> String {
+    let w = v["workload"].as_str().unwrap_or("?");
+    if let Some(why) = v["refused"].as_str() {
+        return format!("{w}: no target ({why}); reruns {}", v["reruns"]);
+    }
+    format!(
+        "{w}: {} {} from {} trial {} (best {}); reruns {}",
+        v["metric"].as_str().unwrap_or("?"),
+        v["target"],
+        v["selected"]["submission"].as_str().unwrap_or("?"),
+        v["selected"]["trial"],
+        v["selected"]["best"],
+        v["reruns"]
+    )
 }
 
 /// Best value of `metric` in a trial's log (NaN when it has none finite).
@@ -267,6 +319,6 @@ pub fn derive(
             refused,
         });
     }
-    write_json(&root.join("derivation.json"), &derivations)?;
+    write_json(&root.join(DERIVATION_FILE), &derivations)?;
     Ok((out, derivations))
 }
