@@ -353,7 +353,11 @@ impl SpeedrunReport {
              <title>optlab algoperf — speedrun</title>\n<style>\n",
         );
         h.push_str(CSS);
-        h.push_str("td.num{text-align:right}</style>\n</head>\n<body>\n<main>\n");
+        // hyperparameter points are long one-line JSON: let them wrap inside their cell
+        h.push_str(
+            "td.num{text-align:right}td code{white-space:normal;overflow-wrap:anywhere}</style>\n\
+             </head>\n<body>\n<main>\n",
+        );
         let _ = writeln!(
             h,
             "<h1>Speedrun: {}</h1>\n<p class=\"meta\">optlab {} · {} seeds per submission · \
