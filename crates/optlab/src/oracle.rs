@@ -150,6 +150,29 @@ impl<'p, T: Scalar> Oracle<'p, T> {
         cost
     }
 
+    /// Whether [`gradient`](Oracle::gradient) is the exact ∇f(x): the full batch and no
+    /// gradient noise (gradient descent's oracle).
+    pub fn is_exact(&self) -> bool {
+        matches!(self.sampling, Sampling::Full) && self.problem.grad_noise() == 0.0
+    }
+
+    /// [`gradient`](Oracle::gradient), given `known` = ∇f(x) at this same `x` when the caller
+    /// has it (a record's [`Problem::loss_grad`], which has the bits of [`Problem::grad`]): an
+    /// exact oracle copies it instead of a second pass over the data and counts the evaluation
+    /// as its own (m per-sample gradients); any other computes as usual.
+    pub fn gradient_or_known(&mut self, x: &[T], known: Option<&[T]>, g: &mut [T]) -> usize {
+        match known {
+            Some(known) if self.is_exact() && known.len() == g.len() => {
+                g.copy_from_slice(known);
+                self.batch.clear();
+                let m = self.problem.num_samples();
+                self.evals += m as u64;
+                m
+            }
+            _ => self.gradient(x, g),
+        }
+    }
+
     /// `g ←` the gradient estimate at `x` on the batch of the last [`gradient`](Oracle::gradient)
     /// call (a method evaluating several points within one step: SAM's second gradient);
     /// returns its cost. Gradient noise is drawn afresh.
@@ -332,6 +355,35 @@ mod tests {
         assert_eq!(draw(4, 1), draw(4, 1));
         assert_ne!(draw(4, 1), draw(4, 2));
         assert_ne!(draw(4, 1), draw(5, 1));
+    }
+
+    #[test]
+    fn a_known_gradient_is_reused_only_by_an_exact_oracle() {
+        let p = problem();
+        let x = [0.3, -0.2, 0.1, 1.0];
+        let (mut want, mut g) = (vec![0.0; 4], vec![0.0; 4]);
+        p.grad(&x, &mut want);
+        let marker = [7.0; 4];
+        // exact: the known gradient is taken as is and costs m
+        let mut o = Oracle::new(p.as_ref(), Sampling::Full, run_rng(0, 0));
+        assert!(o.is_exact());
+        assert_eq!(o.gradient_or_known(&x, Some(&marker), &mut g), 50);
+        assert_eq!((g.as_slice(), o.evals()), (marker.as_slice(), 50));
+        assert_eq!(o.gradient_or_known(&x, None, &mut g), 50);
+        assert_eq!(g, want);
+        // stochastic: computed from its own batch, the known one ignored
+        let mut o = Oracle::new(p.as_ref(), Sampling::WithReplacement(3), run_rng(0, 0));
+        assert!(!o.is_exact());
+        assert_eq!(o.gradient_or_known(&x, Some(&marker), &mut g), 3);
+        assert_ne!(g.as_slice(), marker.as_slice());
+        // noisy full gradients are not exact either
+        let q = QuadraticSpec {
+            sigma: 0.5,
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        assert!(!Oracle::<f64>::new(&q, Sampling::Full, run_rng(0, 0)).is_exact());
     }
 
     #[test]

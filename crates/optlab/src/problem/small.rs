@@ -32,21 +32,32 @@ use crate::scalar::Scalar;
 /// (2¹⁵: one chunk of work, below which a pass runs on one thread anyway; 256 KiB in f64).
 pub const SMALL_DENSE: usize = 1 << 15;
 
-/// Rows per register block of the scores (four AVX2 vectors of f64, two AVX-512).
-const BLOCK: usize = 16;
+/// Rows per register block of the scores: four independent AVX-512 vectors of f64 (eight AVX2),
+/// so that the fused multiply-adds of consecutive columns are not waiting on one another's
+/// latency (a block of 16, two chains, ran at half the FMA throughput).
+const BLOCK: usize = 32;
+
+/// Columns of the gradient `g_j = ⟨a_{:,j}, s⟩` computed together by [`dot_lanes_cols`]: four
+/// independent accumulator chains sharing each load of `s`.
+const COLS: usize = 4;
 
 /// Interleaved partial sums of [`dot_lanes`].
 const LANES: usize = 8;
 
 /// `zᵢ ← ⟨aᵢ, x⟩` for rows `r0..r0 + z.len()` of the m-row column-major matrix `cols`
 /// (`cols[j·m + i] = a_ij`), each a chain of fused multiply-adds over j = 0..n in order: in
-/// register blocks of [`BLOCK`] rows, then blocks of 8 and 4, then row by row (the same chain).
+/// register blocks of [`BLOCK`] rows, then blocks of 16, 8 and 4, then row by row (the same
+/// chain).
 #[inline(always)]
 pub fn scores_cols<T: Scalar>(cols: &[T], m: usize, r0: usize, x: &[T], z: &mut [T]) {
     let mut done = 0;
     while z.len() - done >= BLOCK {
         score_block::<T, BLOCK>(cols, m, r0 + done, x, &mut z[done..done + BLOCK]);
         done += BLOCK;
+    }
+    if z.len() - done >= 16 {
+        score_block::<T, 16>(cols, m, r0 + done, x, &mut z[done..done + 16]);
+        done += 16;
     }
     if z.len() - done >= 8 {
         score_block::<T, 8>(cols, m, r0 + done, x, &mut z[done..done + 8]);
@@ -107,6 +118,48 @@ pub fn dot_lanes<T: Scalar>(a: &[T], s: &[T]) -> T {
         acc[l] = Float::mul_add(a, s, acc[l]);
     }
     lane_total(&acc)
+}
+
+/// `g_j ← ⟨a_{:,j}, s⟩` for the `COLS` columns `a_{:,j} = cols[j]`: each column exactly
+/// [`dot_lanes`] (the same eight lanes, the same order, the same bits), the columns' chains
+/// interleaved so that each load of `s` feeds `COLS` independent fused multiply-adds.
+#[inline(always)]
+pub fn dot_lanes_cols<T: Scalar>(cols: [&[T]; COLS], s: &[T], g: &mut [T]) {
+    let mut acc = [[T::zero(); LANES]; COLS];
+    let whole = s.len() / LANES * LANES;
+    let cols = cols.map(|c| &c[..s.len()]);
+    let mut k = 0;
+    while k < whole {
+        let sk = lanes_at(s, k);
+        fma_lanes(&mut acc[0], lanes_at(cols[0], k), sk);
+        fma_lanes(&mut acc[1], lanes_at(cols[1], k), sk);
+        fma_lanes(&mut acc[2], lanes_at(cols[2], k), sk);
+        fma_lanes(&mut acc[3], lanes_at(cols[3], k), sk);
+        k += LANES;
+    }
+    for (acc, col) in acc.iter_mut().zip(cols) {
+        for (l, (&a, &s)) in col[whole..].iter().zip(&s[whole..]).enumerate() {
+            acc[l] = Float::mul_add(a, s, acc[l]);
+        }
+    }
+    for (g, acc) in g.iter_mut().zip(&acc) {
+        *g = lane_total(acc);
+    }
+}
+
+/// `v[k..k + LANES]`.
+#[inline(always)]
+fn lanes_at<T: Scalar>(v: &[T], k: usize) -> &[T] {
+    &v[k..k + LANES]
+}
+
+/// `acc[l] ← fma(a[l], s[l], acc[l])` for every lane (`a`, `s`: LANES values).
+#[inline(always)]
+fn fma_lanes<T: Scalar>(acc: &mut [T; LANES], a: &[T], s: &[T]) {
+    let (a, s) = (&a[..LANES], &s[..LANES]);
+    for l in 0..LANES {
+        acc[l] = Float::mul_add(a[l], s[l], acc[l]);
+    }
 }
 
 #[inline(always)]
@@ -222,10 +275,16 @@ impl<T: Scalar, C: Coefficients<T> + ?Sized> SmallPass<'_, '_, T, C> {
         if let Some(g) = g {
             match span {
                 Span::Range(r0, _) => {
-                    // one column at a time: two interleaved (sharing the loads of s) were
-                    // compiled to 128-bit FMAs and shuffles
-                    for (j, g) in g.iter_mut().enumerate() {
-                        *g = dot_lanes(&a.cols[j * a.m + r0..j * a.m + r0 + z.len()], z);
+                    let col = |j: usize| &a.cols[j * a.m + r0..j * a.m + r0 + z.len()];
+                    let mut groups = g.chunks_exact_mut(COLS);
+                    for (q, gq) in groups.by_ref().enumerate() {
+                        let j = q * COLS;
+                        dot_lanes_cols([col(j), col(j + 1), col(j + 2), col(j + 3)], z, gq);
+                    }
+                    let rest = groups.into_remainder();
+                    let j0 = n - rest.len();
+                    for (j, g) in rest.iter_mut().enumerate() {
+                        *g = dot_lanes(col(j0 + j), z);
                     }
                 }
                 Span::Batch(rows) => {
