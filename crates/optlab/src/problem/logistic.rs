@@ -294,8 +294,9 @@ const LOSS_LANES: usize = 8;
 
 /// The logistic coefficients `sᵢ = −w yᵢ σ(−yᵢ zᵢ)` and the loss `Σ softplus(−yᵢ zᵢ)` (with
 /// σ and softplus sharing `e^{−|u|}`), written as fixed-length loops of [`PIECE`] (or
-/// [`SHORT_PIECE`]) positions (the tail padded with zeros and masked out of the loss) over vmath's branch-free scalar
-/// functions: inlined into a vectorized body they become vector code. The loss is summed
+/// [`SHORT_PIECE`]) positions (the tail padded with zeros and masked out of the loss) over
+/// vmath's branch-free scalar functions: inlined into a vectorized body they become vector
+/// code. The loss is summed
 /// position p into lane p mod [`LOSS_LANES`], the lanes added in a fixed order at the end, so
 /// a pass's loss has the same bits for `Loss` and `Both`, and the coefficients for `Grad`
 /// and `Both`.

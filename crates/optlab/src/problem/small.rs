@@ -367,6 +367,19 @@ mod tests {
     }
 
     #[test]
+    fn dot_lanes_cols_is_dot_lanes_per_column_bit_for_bit() {
+        for len in [0, 1, 7, 8, 9, 200, 1001] {
+            let s = random(len, 11);
+            let cols: Vec<Vec<f64>> = (0..COLS).map(|c| random(len, 20 + c as u64)).collect();
+            let mut g = [f64::NAN; COLS];
+            dot_lanes_cols([&cols[0], &cols[1], &cols[2], &cols[3]], &s, &mut g);
+            for (gj, col) in g.iter().zip(&cols) {
+                assert_eq!(gj.to_bits(), dot_lanes(col, &s).to_bits(), "length {len}");
+            }
+        }
+    }
+
+    #[test]
     fn pass_is_the_plain_formula_for_ranges_and_batches() {
         let (m, n) = (53, 7);
         let rows = random(m * n, 3);
