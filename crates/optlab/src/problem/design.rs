@@ -18,8 +18,9 @@
 //!   the whole pass in one vectorized call ([`small`](super::small)), from a column-major copy
 //!   of A; dense mini-batches of one chunk of work take the same call, gathering their rows;
 //! - dense, all rows: fused and blocked — for each block of rows (≤ 64 KiB of A), `Z_b = A_b Xᵀ`
-//!   and `G += S_bᵀ A_b` with faer's matrix–vector (K = 1) or matrix products while the block is
-//!   in cache, so A is read from memory once per gradient;
+//!   and `G += S_bᵀ A_b` while the block is in cache, so A is read from memory once per
+//!   gradient: with one score column by two vectorized loops of our own (four rows at a time,
+//!   fixed-order lanes), with K by faer's matrix products;
 //! - sparse, all rows: `Z = A Xᵀ` row by row (CSR gather), then `G = Sᵀ A` column by column
 //!   (CSC gather), both parallel over disjoint outputs;
 //! - mini-batches (repeats allowed), either storage: row by row, `zᵢ = ⟨aᵢ, x⟩`, then
@@ -36,6 +37,7 @@ use std::any::Any;
 use faer::linalg::matmul::matmul;
 use faer::sparse::{SparseColMat, SparseRowMat, SymbolicSparseColMat, SymbolicSparseRowMat};
 use faer::{Accum, MatMut, MatRef, Par};
+use num_traits::Float;
 use rayon::prelude::*;
 
 use super::small::{self, SMALL_DENSE, Small};
@@ -54,7 +56,7 @@ pub const MAX_SPARSE_COLS: usize = 1 << 27;
 const CHUNK_WORK: usize = 1 << 15;
 
 /// Target size (elements) of a dense block of rows kept in cache by the fused pass.
-const BLOCK_ELEMS: usize = 1 << 13;
+const BLOCK_ELEMS: usize = 1 << 12;
 
 /// A set of samples a pass runs over: a contiguous range or a list of indices (a mini-batch;
 /// repeats allowed).
@@ -540,7 +542,9 @@ fn chunked<T: Scalar>(
     total
 }
 
-/// Dense rows `span` (a range): blocked `Z_b = A_b Xᵀ`, coefficients, `G += S_bᵀ A_b`.
+/// Dense rows `span` (a range): blocked `Z_b = A_b Xᵀ`, coefficients, `G += S_bᵀ A_b`; with one
+/// score column in one vectorized call per chunk ([`DenseChunk`]), with several by faer's
+/// matrix products.
 fn dense_fused<T: Scalar>(
     a: &[T],
     n: usize,
@@ -558,6 +562,21 @@ fn dense_fused<T: Scalar>(
     let chunk = CHUNK_WORK.div_ceil(per_row).max(64).min(len.max(1));
     let block = (BLOCK_ELEMS / n.max(1)).clamp(1, chunk);
     let want_grad = g.is_some();
+    if k == 1 {
+        let run = |from: usize, to: usize, acc: &mut [T]| -> f64 {
+            let (r0, r1) = (start + from, start + to);
+            pulp::Arch::new().dispatch(DenseChunk {
+                rows: &a[r0 * n..r1 * n],
+                n,
+                r0,
+                block,
+                x,
+                acc: want_grad.then_some(acc),
+                coef,
+            })
+        };
+        return chunked(len, chunk, n, g, &run);
+    }
     // X is k × n row-major, i.e. Xᵀ is n × k column-major
     let xt = MatRef::from_column_major_slice(x, n, k);
     let run = |from: usize, to: usize, acc: &mut [T]| -> f64 {
@@ -597,6 +616,99 @@ fn dense_fused<T: Scalar>(
         loss
     };
     chunked(len, chunk, k * n, g, &run)
+}
+
+/// Rows of a dense pass with one score column (a chunk), compiled for the CPU's widest vector
+/// instruction set: per block of `block` rows (≤ 64 KiB, so that the block is still in cache
+/// when it is read the second time), the scores `zᵢ = ⟨aᵢ, x⟩` four rows at a time (each
+/// [`small::dot_lanes`]: eight fused multiply-add lanes, added in a fixed order), the
+/// coefficients, then `acc ← acc + Σᵢ sᵢ aᵢ` four rows per sweep of `acc` (each `acc_j` the chain
+/// of fused multiply-adds over the rows in order). For a 20 000 × 100 matrix faer's products on
+/// these blocks spent much of their time being called; this is two loops per block.
+struct DenseChunk<'a, T> {
+    /// The chunk's rows, row-major (`rows.len() / n` of them).
+    rows: &'a [T],
+    n: usize,
+    /// Sample index of the first row.
+    r0: usize,
+    block: usize,
+    x: &'a [T],
+    /// The partial gradient to add to (zero on entry), when wanted.
+    acc: Option<&'a mut [T]>,
+    coef: &'a (dyn Fn(Span<'_>, &mut [T]) -> f64 + Sync),
+}
+
+impl<T: Scalar> pulp::WithSimd for DenseChunk<'_, T> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
+        let DenseChunk {
+            rows,
+            n,
+            r0,
+            block,
+            x,
+            mut acc,
+            coef,
+        } = self;
+        let len = rows.len() / n.max(1);
+        let mut z = vec![T::zero(); block.min(len)];
+        let mut loss = 0.0;
+        let mut b0 = 0;
+        while b0 < len {
+            let b1 = (b0 + block).min(len);
+            let ab = &rows[b0 * n..b1 * n];
+            let zb = &mut z[..b1 - b0];
+            scores_rows(ab, n, x, zb);
+            loss += coef(Span::Range(r0 + b0, r0 + b1), zb);
+            if let Some(acc) = acc.as_deref_mut() {
+                add_rows(ab, n, zb, acc);
+            }
+            b0 = b1;
+        }
+        loss
+    }
+}
+
+/// `z[p] ← ⟨a_p, x⟩` for the rows `a_p` of the row-major `rows` (n columns), four at a time.
+#[inline(always)]
+fn scores_rows<T: Scalar>(rows: &[T], n: usize, x: &[T], z: &mut [T]) {
+    let row = |p: usize| &rows[p * n..(p + 1) * n];
+    let p0 = z.len() / 4 * 4;
+    let mut groups = z.chunks_exact_mut(4);
+    for (q, zq) in groups.by_ref().enumerate() {
+        let p = 4 * q;
+        small::dot_lanes_cols([row(p), row(p + 1), row(p + 2), row(p + 3)], x, zq);
+    }
+    for (p, z) in groups.into_remainder().iter_mut().enumerate() {
+        *z = small::dot_lanes(row(p0 + p), x);
+    }
+}
+
+/// `acc_j ← fma(a_{p,j}, s_p, acc_j)` for the rows p of `rows` in order (n columns), four rows
+/// per sweep of `acc`.
+#[inline(always)]
+fn add_rows<T: Scalar>(rows: &[T], n: usize, s: &[T], acc: &mut [T]) {
+    let acc = &mut acc[..n];
+    let row = |p: usize| &rows[p * n..(p + 1) * n];
+    let mut p = 0;
+    while p + 4 <= s.len() {
+        let (a0, a1, a2, a3) = (row(p), row(p + 1), row(p + 2), row(p + 3));
+        let (s0, s1, s2, s3) = (s[p], s[p + 1], s[p + 2], s[p + 3]);
+        for ((((g, &a0), &a1), &a2), &a3) in acc.iter_mut().zip(a0).zip(a1).zip(a2).zip(a3) {
+            let v = Float::mul_add(a0, s0, *g);
+            let v = Float::mul_add(a1, s1, v);
+            let v = Float::mul_add(a2, s2, v);
+            *g = Float::mul_add(a3, s3, v);
+        }
+        p += 4;
+    }
+    for (q, &sq) in s.iter().enumerate().skip(p) {
+        for (g, &a) in acc.iter_mut().zip(row(q)) {
+            *g = Float::mul_add(a, sq, *g);
+        }
+    }
 }
 
 /// All rows of a sparse matrix: `Z = A Xᵀ` (CSR), coefficients, `G = Sᵀ A` (CSC).
@@ -761,6 +873,7 @@ mod tests {
         for &(m, n, density, k) in &[
             (37, 5, 0.6, 1),
             (3000, 40, 0.1, 1),
+            (2003, 29, 0.2, 1),
             (2500, 300, 0.02, 3),
             (5, 2000, 0.3, 2),
         ] {
