@@ -17,9 +17,9 @@
 //! - dense with at most [`SMALL_DENSE`] values (the lecture's 200 × 10), one score column:
 //!   the whole pass in one vectorized call ([`small`](super::small)), from a column-major copy
 //!   of A; dense mini-batches of one chunk of work take the same call, gathering their rows;
-//! - dense, all rows: fused and blocked — for each block of rows (≤ 64 KiB of A), `Z_b = A_b Xᵀ`
-//!   and `G += S_bᵀ A_b` while the block is in cache, so A is read from memory once per
-//!   gradient: with one score column by two vectorized loops of our own (four rows at a time,
+//! - dense, all rows: fused and blocked — for each block of rows (≤ 32 KiB of A in f64),
+//!   `Z_b = A_b Xᵀ` and `G += S_bᵀ A_b` while the block is in cache, so A is read from memory
+//!   once per gradient: with one score column by two vectorized loops of our own (four rows at a time,
 //!   fixed-order lanes), with K by faer's matrix products;
 //! - sparse, all rows: `Z = A Xᵀ` row by row (CSR gather), then `G = Sᵀ A` column by column
 //!   (CSC gather), both parallel over disjoint outputs;
@@ -619,8 +619,8 @@ fn dense_fused<T: Scalar>(
 }
 
 /// Rows of a dense pass with one score column (a chunk), compiled for the CPU's widest vector
-/// instruction set: per block of `block` rows (≤ 64 KiB, so that the block is still in cache
-/// when it is read the second time), the scores `zᵢ = ⟨aᵢ, x⟩` four rows at a time (each
+/// instruction set: per block of `block` rows (≤ 32 KiB in f64, so that the block is still in
+/// L1 when it is read the second time), the scores `zᵢ = ⟨aᵢ, x⟩` four rows at a time (each
 /// [`small::dot_lanes`]: eight fused multiply-add lanes, added in a fixed order), the
 /// coefficients, then `acc ← acc + Σᵢ sᵢ aᵢ` four rows per sweep of `acc` (each `acc_j` the chain
 /// of fused multiply-adds over the rows in order). For a 20 000 × 100 matrix faer's products on
