@@ -323,30 +323,31 @@ impl<T: Scalar> LogisticCoef<'_, T> {
     #[inline(always)]
     fn pieces<const P: usize>(&self, span: Span<'_>, z: &mut [T]) -> f64 {
         let mut lanes = [0.0f64; LOSS_LANES];
+        // scratch zeroed once per call, not per piece (positions past a short last piece keep
+        // the previous piece's values: computed on and discarded)
+        let mut gathered = [T::zero(); P];
+        let mut u = [0.0f64; P];
+        let mut e = [0.0f64; P];
+        let mut sp = [0.0f64; P];
         for (c, zc) in z.chunks_mut(P).enumerate() {
             let len = zc.len();
-            let mut yv = [T::zero(); P];
-            match span {
-                Span::Range(r0, _) => {
-                    let from = r0 + c * P;
-                    yv[..len].copy_from_slice(&self.y[from..from + len]);
-                }
+            // a range's labels are read in place; a mini-batch's are gathered
+            let yv: &[T] = match span {
+                Span::Range(r0, _) => &self.y[r0 + c * P..r0 + c * P + len],
                 Span::Batch(rows) => {
-                    for (yv, &i) in yv.iter_mut().zip(&rows[c * P..c * P + len]) {
+                    for (yv, &i) in gathered.iter_mut().zip(&rows[c * P..c * P + len]) {
                         *yv = self.y[i];
                     }
+                    &gathered[..len]
                 }
-            }
-            let mut u = [0.0f64; P];
-            for ((u, &yi), &zi) in u.iter_mut().zip(&yv).zip(zc.iter()) {
+            };
+            for ((u, &yi), &zi) in u.iter_mut().zip(yv).zip(zc.iter()) {
                 *u = (-yi * zi).as_f64();
             }
-            let mut e = [0.0f64; P];
             for (e, &u) in e.iter_mut().zip(&u) {
                 *e = vmath::exp_neg(-u.abs());
             }
             if self.want != Want::Grad {
-                let mut sp = [0.0f64; P];
                 for ((sp, &u), &e) in sp.iter_mut().zip(&u).zip(&e) {
                     *sp = vmath::softplus_with(u, e);
                 }
@@ -360,7 +361,7 @@ impl<T: Scalar> LogisticCoef<'_, T> {
                 }
             }
             if self.want != Want::Loss {
-                for ((z, &yi), (&u, &e)) in zc.iter_mut().zip(&yv).zip(u.iter().zip(&e)) {
+                for ((z, &yi), (&u, &e)) in zc.iter_mut().zip(yv).zip(u.iter().zip(&e)) {
                     *z = -self.w * yi * T::of(vmath::sigmoid_with(u, e));
                 }
             }
