@@ -17,14 +17,16 @@ use optlab::runner::{self, ExperimentSpec};
 const RUNS: usize = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut parts = LECTURE_EXPERIMENT.split("[[methods]]");
-    let head = parts.next().unwrap_or_default();
-    for (mi, method) in parts.enumerate() {
-        let mut line = Vec::new();
-        for log_every in [10, 10_000] {
-            let head = head.replace("log_every = 10", &format!("log_every = {log_every}"));
-            let spec = ExperimentSpec::from_toml(&format!("{head}[[methods]]{method}"), &[])?;
-            let problem = spec.problem.build::<f64>()?;
+    for log_every in [10u64, 10_000] {
+        let set = [("log_every".to_string(), log_every.to_string())];
+        let full = ExperimentSpec::from_toml(LECTURE_EXPERIMENT, &set)?;
+        let problem = full.problem.build::<f64>()?;
+        for method in &full.methods {
+            // the experiment with this one method
+            let spec = ExperimentSpec {
+                methods: vec![method.clone()],
+                ..full.clone()
+            };
             let mut best = f64::INFINITY;
             for _ in 0..RUNS {
                 let t = Instant::now();
@@ -32,18 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::hint::black_box(out.records.rows.len());
                 best = best.min(t.elapsed().as_secs_f64());
             }
-            line.push(format!("log_every {log_every}: {:.1} ms", best * 1e3));
+            let name = method.name.as_deref().unwrap_or(&method.optimizer);
+            println!("log_every {log_every}, {name}: {:.1} ms", best * 1e3);
         }
-        let name = spec_name(method);
-        println!("{mi} {name}: {}", line.join(", "));
     }
     Ok(())
-}
-
-/// The `name = "…"` of a `[[methods]]` block.
-fn spec_name(block: &str) -> &str {
-    block
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("name = "))
-        .map_or("?", |n| n.trim_matches('"'))
 }
