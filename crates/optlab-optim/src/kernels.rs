@@ -71,6 +71,7 @@ pub const PAR_MIN: usize = 1 << 16;
 const LANES: usize = 8;
 
 /// Position and value of the first NaN/±Inf in `xs`, if any.
+#[inline]
 pub fn first_non_finite<T: Scalar>(xs: &[T]) -> Option<(usize, T)> {
     let all_finite = if xs.len() >= PAR_MIN {
         xs.par_chunks(PAR_CHUNK).all(all_finite_chunk)
@@ -85,6 +86,7 @@ pub fn first_non_finite<T: Scalar>(xs: &[T]) -> Option<(usize, T)> {
 }
 
 /// `0·x` is 0 for finite `x` and NaN otherwise; lane-wise sums of it stay finite iff all are.
+#[inline]
 fn all_finite_chunk<T: Scalar>(xs: &[T]) -> bool {
     let mut acc = [T::zero(); LANES];
     let mut chunks = xs.chunks_exact(LANES);

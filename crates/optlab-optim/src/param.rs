@@ -156,26 +156,37 @@ impl<T: Scalar> Param<T> {
     }
 
     /// Checks that data, gradient, shape and layout agree.
+    #[inline]
     pub fn check(&self) -> Result<(), OptimError> {
         let expected: usize = self.shape.iter().product();
+        if self.data.len() != expected
+            || self.grad.len() != expected
+            || (self.layout == Layout::ColumnMajor && self.shape.len() != 2)
+        {
+            return Err(self.check_error(expected));
+        }
+        Ok(())
+    }
+
+    /// The error of a failed [`check`](Param::check) (kept out of the per-step path).
+    #[cold]
+    #[inline(never)]
+    fn check_error(&self, expected: usize) -> OptimError {
         if self.data.len() != expected || self.grad.len() != expected {
-            return Err(OptimError::ShapeMismatch {
+            return OptimError::ShapeMismatch {
                 name: self.name.clone(),
                 shape: self.shape.clone(),
                 expected,
                 data: self.data.len(),
                 grad: self.grad.len(),
-            });
+            };
         }
-        if self.layout == Layout::ColumnMajor && self.shape.len() != 2 {
-            return Err(OptimError::UnsupportedParam {
-                optimizer: "Param".into(),
-                param: self.name.clone(),
-                shape: self.shape.clone(),
-                reason: "the column-major layout is for matrices (2 dimensions) only".into(),
-            });
+        OptimError::UnsupportedParam {
+            optimizer: "Param".into(),
+            param: self.name.clone(),
+            shape: self.shape.clone(),
+            reason: "the column-major layout is for matrices (2 dimensions) only".into(),
         }
-        Ok(())
     }
 
     /// The same parameter in `layout` (values and gradient reordered; a copy).

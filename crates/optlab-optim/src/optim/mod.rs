@@ -743,6 +743,7 @@ pub fn sync_slots<T: Scalar, C: Config, S>(
 /// Applies the non-finite policy to the selected gradients before any update.
 ///
 /// Returns `Ok(None)` when the step may proceed, `Ok(Some(outcome))` when it must be skipped.
+#[inline]
 pub fn screen_gradients<T: Scalar>(
     policy: NonFinitePolicy,
     params: &[Param<T>],
@@ -755,25 +756,39 @@ pub fn screen_gradients<T: Scalar>(
     for j in 0..subset.len(params.len()) {
         let p = &params[subset.index(j)];
         if let Some((k, value)) = crate::kernels::first_non_finite(&p.grad) {
-            let index = match p.matrix_dims() {
-                Some((rows, cols)) => p.layout.row_major_index(k, rows, cols),
-                None => k,
-            };
-            return match policy {
-                NonFinitePolicy::Error => Err(OptimError::NonFiniteGradient {
-                    param: p.name.clone(),
-                    index,
-                    step: next_step,
-                    value: value.as_f64(),
-                }),
-                _ => Ok(Some(StepOutcome::Skipped {
-                    param: p.name.clone(),
-                    index,
-                })),
-            };
+            return non_finite_outcome(policy, p, k, value, next_step);
         }
     }
     Ok(None)
+}
+
+/// What [`screen_gradients`] answers for the non-finite `value` at flat index `k` of `p`'s
+/// gradient (kept out of the per-step path).
+#[cold]
+#[inline(never)]
+fn non_finite_outcome<T: Scalar>(
+    policy: NonFinitePolicy,
+    p: &Param<T>,
+    k: usize,
+    value: T,
+    next_step: u64,
+) -> Result<Option<StepOutcome>, OptimError> {
+    let index = match p.matrix_dims() {
+        Some((rows, cols)) => p.layout.row_major_index(k, rows, cols),
+        None => k,
+    };
+    match policy {
+        NonFinitePolicy::Error => Err(OptimError::NonFiniteGradient {
+            param: p.name.clone(),
+            index,
+            step: next_step,
+            value: value.as_f64(),
+        }),
+        _ => Ok(Some(StepOutcome::Skipped {
+            param: p.name.clone(),
+            index,
+        })),
+    }
 }
 
 /// The state of a composition wrapper ([`averaging`], [`armijo`]): the inner optimizer's state
