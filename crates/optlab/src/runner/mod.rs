@@ -16,8 +16,8 @@
 //! counted in `grad_evals`.
 //!
 //! Each (method, seed) pair is an independent run with its own random stream
-//! [`run_rng`]`(seed, method index)`; runs execute in parallel on rayon and their records are
-//! concatenated in (method, seed) order, so everything but the `time_s` column is identical
+//! [`run_rng`]`(seed, method index)`; runs execute in parallel on rayon's threads, longest
+//! first from a shared queue, and their records are concatenated in (method, seed) order, so everything but the `time_s` column is identical
 //! whatever the number of threads. Records are logged at a fixed cadence (every k iterations, or
 //! log-spaced), always including the first (k = 0, the start point) and the last iteration. A run
 //! whose loss, iterate or gradient becomes NaN/±Inf stops and is reported as a [`Failure`]
@@ -140,6 +140,17 @@ pub struct MethodPlan {
 }
 
 impl MethodPlan {
+    /// The work of one run in sample gradients, to order runs longest first: a step costs its
+    /// batch (m for the full gradient) plus [`STEP_COST`], a record the full pass of its
+    /// `loss_grad` (m samples).
+    fn work(&self, m: usize) -> u64 {
+        let batch = match self.sampling {
+            Sampling::Full => m,
+            Sampling::WithReplacement(b) | Sampling::WithoutReplacement(b) => b,
+        } as u64;
+        self.iterations * (batch + STEP_COST) + self.log_at.len() as u64 * m as u64
+    }
+
     /// Whether the method is evaluated at its own point ([`eval_params`]: an average of the
     /// iterates, ASGD's `ax`, schedule-free's x), logged in `loss_avg` and `subopt_avg`.
     ///
@@ -148,6 +159,11 @@ impl MethodPlan {
         !self.optimizer.wrappers.averaging.is_none() || self.optimizer.config.has_eval_point()
     }
 }
+
+/// A step's fixed cost (optimizer update, checks, sampling) in sample gradients, for
+/// [`MethodPlan::work`]: callgrind, the lecture's logistic regression (n = 10): a full pass is
+/// about 37 instructions a sample, an SGD step about 800 besides its gradient.
+const STEP_COST: u64 = 20;
 
 /// The constants an `lr` expression may use.
 pub fn expr_vars(c: &Constants, m: usize, dim: usize) -> expr::Vars {
@@ -380,15 +396,31 @@ pub fn run_distributed<T: Scalar>(
         target: target.as_ref(),
         observer,
     };
-    let mut results: Vec<RunResult> = mine
-        .par_iter()
-        .map(|&t| {
-            let (mi, seed) = tasks[t];
-            let r = run_one(&plans[mi], mi as u64, seed, &ctx);
-            observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, mine.len());
-            r
+    // Longest runs first, each thread taking the next one from a shared queue (Graham's LPT
+    // schedule): the runs still going when a thread runs out of work are the short ones. Split
+    // in the listed order, one thread could be left with the ten gradient-descent runs of the
+    // lecture's experiment while the other idles. Each result carries its run's position and
+    // they are put back in order: the output does not depend on which thread ran what.
+    let m = problem.num_samples();
+    let mut order: Vec<usize> = (0..mine.len()).collect();
+    order.sort_by_key(|&p| std::cmp::Reverse(plans[tasks[mine[p]].0].work(m)));
+    let next = AtomicUsize::new(0);
+    let mut ran: Vec<(usize, RunResult)> = (0..rayon::current_num_threads().min(mine.len()))
+        .into_par_iter()
+        .with_max_len(1)
+        .flat_map_iter(|_| {
+            let mut mine_ran = Vec::new();
+            while let Some(&p) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let (mi, seed) = tasks[mine[p]];
+                let r = run_one(&plans[mi], mi as u64, seed, &ctx);
+                observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, mine.len());
+                mine_ran.push((p, r));
+            }
+            mine_ran
         })
         .collect();
+    ran.sort_unstable_by_key(|&(p, _)| p);
+    let mut results: Vec<RunResult> = ran.into_iter().map(|(_, r)| r).collect();
     if size > 1 {
         results = exchange_results(comm, &results, total, schema.len())?;
     }
