@@ -17,9 +17,10 @@
 //!
 //! Each (method, seed) pair is an independent run with its own random stream
 //! [`run_rng`]`(seed, method index)`; runs execute in parallel on rayon's threads, longest
-//! first from a shared queue, and their records are concatenated in (method, seed) order, so everything but the `time_s` column is identical
-//! whatever the number of threads. Records are logged at a fixed cadence (every k iterations, or
-//! log-spaced), always including the first (k = 0, the start point) and the last iteration. A run
+//! first from a shared queue, and their records are concatenated in (method, seed) order, so
+//! everything but the `time_s` column is identical whatever the number of threads. Records are
+//! logged at a fixed cadence (every k iterations, or log-spaced), always including the first
+//! (k = 0, the start point) and the last iteration. A run
 //! whose loss, iterate or gradient becomes NaN/±Inf stops and is reported as a [`Failure`]
 //! (method, seed, step) instead of producing garbage. An [`Observer`] sees every record as it is
 //! logged and may end a run; `[target] stop = true` ends a run at its first record reaching the
@@ -148,7 +149,11 @@ impl MethodPlan {
             Sampling::Full => m,
             Sampling::WithReplacement(b) | Sampling::WithoutReplacement(b) => b,
         } as u64;
-        self.iterations * (batch + STEP_COST) + self.log_at.len() as u64 * m as u64
+        // saturating: an ordering key, and `iterations` comes from the user's config
+        let steps = self
+            .iterations
+            .saturating_mul(batch.saturating_add(STEP_COST));
+        steps.saturating_add((self.log_at.len() as u64).saturating_mul(m as u64))
     }
 
     /// Whether the method is evaluated at its own point ([`eval_params`]: an average of the
@@ -161,8 +166,9 @@ impl MethodPlan {
 }
 
 /// A step's fixed cost (optimizer update, checks, sampling) in sample gradients, for
-/// [`MethodPlan::work`]: callgrind, the lecture's logistic regression (n = 10): a full pass is
-/// about 37 instructions a sample, an SGD step about 800 besides its gradient.
+/// [`MethodPlan::work`]: callgrind of the lecture's logistic regression (n = 10, AVX2;
+/// docs/PERFORMANCE.md, Problems): a full pass is about 37 instructions a sample, an SGD step
+/// about 800 besides its gradient.
 const STEP_COST: u64 = 20;
 
 /// The constants an `lr` expression may use.
